@@ -1,0 +1,61 @@
+#include "shim.h"
+
+int shim_rte_errno(void) { return rte_errno; }
+
+unsigned shim_rte_lcore_id(void) { return rte_lcore_id(); }
+
+uint16_t shim_rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
+                               struct rte_mbuf **tx_pkts, uint16_t nb_pkts)
+{
+	return rte_eth_tx_burst(port_id, queue_id, tx_pkts, nb_pkts);
+}
+
+uint16_t shim_rte_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
+                               struct rte_mbuf **rx_pkts, uint16_t nb_pkts)
+{
+	return rte_eth_rx_burst(port_id, queue_id, rx_pkts, nb_pkts);
+}
+
+int shim_rte_pktmbuf_alloc_bulk(struct rte_mempool *pool,
+                                struct rte_mbuf **mbufs, unsigned count)
+{
+	return rte_pktmbuf_alloc_bulk(pool, mbufs, count);
+}
+
+void shim_rte_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+
+void shim_rte_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count)
+{
+	rte_pktmbuf_free_bulk(mbufs, count);
+}
+
+void *shim_rte_pktmbuf_mtod(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, void *); }
+
+uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
+
+uint32_t shim_rte_pktmbuf_pkt_len(const struct rte_mbuf *m) { return rte_pktmbuf_pkt_len(m); }
+
+void shim_mbuf_set_tx(struct rte_mbuf *m, uint16_t len, uint64_t ol_flags,
+                      uint8_t l2_len, uint16_t l3_len)
+{
+	m->data_len = len;
+	m->pkt_len = len;
+	m->ol_flags = ol_flags;
+	m->l2_len = l2_len;
+	m->l3_len = l3_len;
+}
+
+uint16_t shim_rte_ipv4_cksum(const void *ipv4_hdr)
+{
+	return rte_ipv4_cksum((const struct rte_ipv4_hdr *)ipv4_hdr);
+}
+
+uint16_t shim_rte_ipv4_udptcp_cksum(const void *ipv4_hdr, const void *l4_hdr)
+{
+	return rte_ipv4_udptcp_cksum((const struct rte_ipv4_hdr *)ipv4_hdr, l4_hdr);
+}
+
+uint16_t shim_rte_ipv4_phdr_cksum(const void *ipv4_hdr, uint64_t ol_flags)
+{
+	return rte_ipv4_phdr_cksum((const struct rte_ipv4_hdr *)ipv4_hdr, ol_flags);
+}

@@ -1,0 +1,61 @@
+/*
+ * C shim over the parts of DPDK that bindgen cannot bind: static inline
+ * functions, function-like macros and thread-local variables.
+ *
+ * Every function here is a thin, behaviour-free wrapper.  Constants that DPDK
+ * defines with RTE_BIT64() (which bindgen silently drops) are re-exported as
+ * `static const uint64_t` so that Rust sees them with their real values.
+ */
+#ifndef MTCP_DPDK_SHIM_H
+#define MTCP_DPDK_SHIM_H
+
+#include <stdint.h>
+#include <rte_config.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ip.h>
+#include <rte_log.h>
+
+static const uint64_t SHIM_TX_OFFLOAD_IPV4_CKSUM = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+static const uint64_t SHIM_TX_OFFLOAD_TCP_CKSUM = RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+static const uint64_t SHIM_TX_OFFLOAD_MBUF_FAST_FREE = RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+static const uint64_t SHIM_MBUF_F_TX_IPV4 = RTE_MBUF_F_TX_IPV4;
+static const uint64_t SHIM_MBUF_F_TX_IP_CKSUM = RTE_MBUF_F_TX_IP_CKSUM;
+static const uint64_t SHIM_MBUF_F_TX_TCP_CKSUM = RTE_MBUF_F_TX_TCP_CKSUM;
+static const uint32_t SHIM_LCORE_ID_ANY = LCORE_ID_ANY;
+static const uint16_t SHIM_MBUF_DEFAULT_BUF_SIZE = RTE_MBUF_DEFAULT_BUF_SIZE;
+
+/* rte_errno is a per-lcore (TLS) variable: never touch it from Rust directly. */
+int shim_rte_errno(void);
+
+unsigned shim_rte_lcore_id(void);
+
+uint16_t shim_rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
+                               struct rte_mbuf **tx_pkts, uint16_t nb_pkts);
+uint16_t shim_rte_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
+                               struct rte_mbuf **rx_pkts, uint16_t nb_pkts);
+
+int shim_rte_pktmbuf_alloc_bulk(struct rte_mempool *pool,
+                                struct rte_mbuf **mbufs, unsigned count);
+void shim_rte_pktmbuf_free(struct rte_mbuf *m);
+void shim_rte_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count);
+
+/* Start of the packet data (rte_pktmbuf_mtod) and its writable room. */
+void *shim_rte_pktmbuf_mtod(struct rte_mbuf *m);
+uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m);
+uint32_t shim_rte_pktmbuf_pkt_len(const struct rte_mbuf *m);
+
+/* Sets a single-segment mbuf's data/packet length and its TX offload request. */
+void shim_mbuf_set_tx(struct rte_mbuf *m, uint16_t len, uint64_t ol_flags,
+                      uint8_t l2_len, uint16_t l3_len);
+
+/* Checksum helpers, used by tests to cross-check the pure Rust frame builder. */
+uint16_t shim_rte_ipv4_cksum(const void *ipv4_hdr);
+uint16_t shim_rte_ipv4_udptcp_cksum(const void *ipv4_hdr, const void *l4_hdr);
+uint16_t shim_rte_ipv4_phdr_cksum(const void *ipv4_hdr, uint64_t ol_flags);
+
+#endif
