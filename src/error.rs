@@ -1,0 +1,80 @@
+//! Why a call failed, and the errno each reason maps to (the README's errno table).
+
+use std::path::PathBuf;
+
+/// Why one `mtcp_sendpkt` call did not accept its frame. Each maps to one errno value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("mctx is NULL or its cpu is not a configured core")]
+    NoContext,
+    #[error("the library is not initialized (or its initialization failed, or it was shut down)")]
+    NotInitialized,
+    #[error("pinfo is NULL")]
+    NullPktInfo,
+    #[error("sockid is negative")]
+    BadSocket,
+    #[error("iph or tcph is NULL, or not a valid IPv4/TCP header")]
+    NoHeaders,
+    #[error("payloadlen > 0 but payload is NULL")]
+    NullPayload,
+    #[error("an output argument is NULL")]
+    NullOutput,
+    #[error("a {frame_len}-byte frame is longer than the port allows ({max_len})")]
+    TooLong { frame_len: usize, max_len: usize },
+    #[error("no route to the destination")]
+    NoRoute,
+    #[error("no ARP entry for the destination and no pinfo->ethh to take it from")]
+    NoArpEntry,
+    #[error("no mbuf: the mempool is empty")]
+    NoMbuf,
+    #[error("the TX queue did not drain within the bounded wait")]
+    TxBusy,
+    #[error("internal error (a bug): a panic was caught at the C boundary")]
+    Internal,
+}
+
+impl SendError {
+    /// The errno value the C API reports for this error.
+    pub fn errno(self) -> libc::c_int {
+        match self {
+            SendError::NoContext | SendError::NotInitialized | SendError::NullPktInfo => libc::EACCES,
+            SendError::BadSocket => libc::EBADF,
+            SendError::NoHeaders => libc::ENODATA,
+            SendError::NullPayload | SendError::NullOutput => libc::EINVAL,
+            SendError::TooLong { .. } => libc::EMSGSIZE,
+            SendError::NoRoute | SendError::NoArpEntry => libc::EHOSTUNREACH,
+            SendError::NoMbuf => libc::ENOBUFS,
+            SendError::TxBusy => libc::EAGAIN,
+            SendError::Internal => libc::EIO,
+        }
+    }
+}
+
+/// Why the library could not initialize. Reported once, then every call fails with EACCES.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("environment variable {var}={value:?}: {reason}")]
+    Setting {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("rte_eal_init failed ({reason}) with EAL arguments {args:?}")]
+    Eal { args: Vec<String>, reason: String },
+    #[error(
+        "DPDK EAL is already initialized by this process; attaching to a host's EAL is not supported yet"
+    )]
+    EalAlreadyInitialized,
+    #[error("no DPDK port to send on (give one with --vdev in MTCP_SENDPKT_EAL_ARGS)")]
+    NoPort,
+    #[error("port {port}: {reason}")]
+    Port { port: u16, reason: String },
+    #[error("mempool: {0}")]
+    Mempool(String),
+    #[error("cannot start the TX flush thread: {0}")]
+    Thread(std::io::Error),
+}

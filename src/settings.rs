@@ -1,0 +1,146 @@
+//! The library's knobs, read from the environment (zero code change for an existing binary) or
+//! given by `mtcp_sendpkt_init`. Every default is documented in the README and the header.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::InitError;
+
+/// Largest staging batch (frames per `rte_eth_tx_burst`).
+pub const MAX_BURST: usize = 512;
+/// Most core contexts (one per `mctx->cpu`), as DPDK's `RTE_MAX_LCORE`.
+pub const MAX_CORES: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `MTCP_SENDPKT_EAL_ARGS`, split on white space.
+    pub eal_args: Vec<String>,
+    /// `MTCP_SENDPKT_CONF`: mOS config files, `:`-separated.
+    pub conf_paths: Vec<PathBuf>,
+    /// `MTCP_SENDPKT_CORES`: number of core contexts when the config has no netdev core masks.
+    pub cores: Option<usize>,
+    /// `MTCP_SENDPKT_BURST` (default 1): frames staged before a burst. 1 sends within the call.
+    pub burst: usize,
+    /// `MTCP_SENDPKT_FLUSH_US` (default 100): with `burst > 1`, the longest a staged frame waits.
+    pub flush_interval: Duration,
+    /// `MTCP_SENDPKT_TX_WAIT_US` (default 1000): how long a call waits for a full TX queue.
+    pub tx_wait: Duration,
+    /// `MTCP_SENDPKT_MBUFS` (default 8191): mbufs in the library's mempool.
+    pub mbufs: u32,
+    /// `MTCP_SENDPKT_TX_DESC` (default 1024): descriptors per TX queue.
+    pub tx_desc: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            eal_args: Vec::new(),
+            conf_paths: Vec::new(),
+            cores: None,
+            burst: 1,
+            flush_interval: Duration::from_micros(100),
+            tx_wait: Duration::from_micros(1000),
+            mbufs: 8191,
+            tx_desc: 1024,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads every `MTCP_SENDPKT_*` variable; unset ones keep their defaults.
+    pub fn from_env() -> Result<Self, InitError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// As [`Settings::from_env`], with the variables looked up through `var`.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
+        let mut s = Settings::default();
+        if let Some(v) = var("MTCP_SENDPKT_EAL_ARGS") {
+            s.eal_args = v.split_whitespace().map(str::to_owned).collect();
+        }
+        if let Some(v) = var("MTCP_SENDPKT_CONF") {
+            s.conf_paths = v
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect();
+        }
+        let num = |name: &'static str, lo: u64, hi: u64| -> Result<Option<u64>, InitError> {
+            let Some(v) = var(name) else { return Ok(None) };
+            match v.trim().parse::<u64>() {
+                Ok(n) if (lo..=hi).contains(&n) => Ok(Some(n)),
+                _ => Err(InitError::Setting {
+                    var: name,
+                    value: v,
+                    reason: format!("expected a whole number from {lo} to {hi}"),
+                }),
+            }
+        };
+        // The ranges bound every cast below.
+        if let Some(n) = num("MTCP_SENDPKT_CORES", 1, MAX_CORES as u64)? {
+            s.cores = Some(n as usize);
+        }
+        if let Some(n) = num("MTCP_SENDPKT_BURST", 1, MAX_BURST as u64)? {
+            s.burst = n as usize;
+        }
+        if let Some(n) = num("MTCP_SENDPKT_FLUSH_US", 1, 1_000_000)? {
+            s.flush_interval = Duration::from_micros(n);
+        }
+        if let Some(n) = num("MTCP_SENDPKT_TX_WAIT_US", 0, 10_000_000)? {
+            s.tx_wait = Duration::from_micros(n);
+        }
+        if let Some(n) = num("MTCP_SENDPKT_MBUFS", 63, 1 << 24)? {
+            s.mbufs = n as u32;
+        }
+        if let Some(n) = num("MTCP_SENDPKT_TX_DESC", 32, 16384)? {
+            s.tx_desc = n as u16;
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Settings, InitError> {
+        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_send_within_the_call() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.burst, 1);
+    }
+
+    #[test]
+    fn values_are_read_and_split() {
+        let s = with(&[
+            ("MTCP_SENDPKT_EAL_ARGS", " --no-huge  -m 512 --vdev net_null0 "),
+            ("MTCP_SENDPKT_CONF", "a.conf:b.conf"),
+            ("MTCP_SENDPKT_BURST", "32"),
+            ("MTCP_SENDPKT_FLUSH_US", "50"),
+            ("MTCP_SENDPKT_CORES", "2"),
+        ])
+        .unwrap();
+        assert_eq!(s.eal_args, ["--no-huge", "-m", "512", "--vdev", "net_null0"]);
+        assert_eq!(s.conf_paths, [PathBuf::from("a.conf"), PathBuf::from("b.conf")]);
+        assert_eq!((s.burst, s.cores), (32, Some(2)));
+        assert_eq!(s.flush_interval, Duration::from_micros(50));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (k, v) in [
+            ("MTCP_SENDPKT_BURST", "0"),
+            ("MTCP_SENDPKT_BURST", "x"),
+            ("MTCP_SENDPKT_CORES", "129"),
+        ] {
+            let e = with(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.contains(k), "{e}");
+        }
+    }
+}
