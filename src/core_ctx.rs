@@ -1,0 +1,388 @@
+//! The per-core context (one per `mctx->cpu`): owns TX queue `cpu` on every port, a staging batch,
+//! a hand-off queue for frames from threads that find the TX side busy, and the counters.
+//!
+//! Thread safety without waiting: the TX side (staging + the TX queues) is guarded by a try-lock
+//! that is never waited on. A caller that gets it stages its frame and bursts; a caller that does
+//! not pushes its ready mbuf onto the lock-free hand-off queue (`crossbeam_queue::ArrayQueue`) and
+//! returns. Whoever releases the lock looks at the hand-off queue again afterwards (both sides use
+//! sequentially consistent operations, so one of them always sees the other), so a handed-off
+//! frame is never stranded. Frames left over when a TX queue is full are retried by the flusher
+//! thread (`runtime`), so nothing waits for a later call.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use dpdk_sys::rte_mbuf;
+
+use crate::abi::mtcp_sendpkt_stats;
+use crate::error::SendError;
+use crate::port::{self, Mbuf, PortInfo};
+
+/// Frames that can wait in the hand-off queue of one context.
+const HANDOFF_CAPACITY: usize = 1024;
+/// Frames the staging of one port may hold before a call must wait for the TX queue (like mOS's
+/// 64 TX slots), or twice the burst size if that is larger.
+const MIN_STAGING: usize = 64;
+
+/// A frame handed over by a thread that found the TX side busy.
+struct Handoff {
+    port_idx: usize,
+    mbuf: Mbuf,
+}
+
+/// Per-port staging: mbufs accepted but not yet taken by the TX queue, oldest first.
+struct Staging {
+    per_port: Vec<Vec<*mut rte_mbuf>>,
+}
+
+/// Monotonic counters; see [`mtcp_sendpkt_stats`] for their meaning.
+#[derive(Default)]
+struct Counters {
+    /// Written only under the TX lock (plain load + store: no locked instruction).
+    accepted_direct: AtomicU64,
+    accepted_handoff: AtomicU64,
+    transmitted: AtomicU64,
+    rejected: AtomicU64,
+    no_mbuf: AtomicU64,
+    tx_busy: AtomicU64,
+    dropped_at_shutdown: AtomicU64,
+}
+
+fn bump_owned(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// How the TX side of a context behaves (from `Settings`).
+#[derive(Debug, Clone, Copy)]
+pub struct TxParams {
+    pub burst: usize,
+    pub tx_wait: Duration,
+}
+
+pub struct CoreContext {
+    queue: u16,
+    params: TxParams,
+    staging_limit: usize,
+    locked: AtomicBool,
+    staging: UnsafeCell<Staging>,
+    handoff: ArrayQueue<Handoff>,
+    counters: Counters,
+}
+
+// SAFETY: `staging` is only touched while `locked` is held (TxGuard), the raw mbuf pointers in it
+// are owned by the context, and every other field is thread-safe.
+unsafe impl Sync for CoreContext {}
+// SAFETY: as above; nothing in the context is tied to the creating thread.
+unsafe impl Send for CoreContext {}
+
+/// Exclusive access to a context's staging and TX queues.
+struct TxGuard<'a> {
+    ctx: &'a CoreContext,
+}
+
+impl TxGuard<'_> {
+    fn staging(&mut self) -> &mut Staging {
+        // SAFETY: the guard holds `locked`, so no one else has a reference to the staging.
+        unsafe { &mut *self.ctx.staging.get() }
+    }
+}
+
+impl Drop for TxGuard<'_> {
+    fn drop(&mut self) {
+        self.ctx.locked.swap(false, Ordering::SeqCst);
+    }
+}
+
+/// What a flush achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushOutcome {
+    /// Frames the TX queues took during this flush.
+    pub transmitted: usize,
+    /// Accepted frames still staged afterwards (TX queue full).
+    pub left: usize,
+}
+
+impl CoreContext {
+    /// The context of core `queue`, sending on TX queue `queue` of each of `num_ports` ports.
+    pub fn new(queue: u16, num_ports: usize, params: TxParams) -> Self {
+        let staging_limit = MIN_STAGING.max(2 * params.burst);
+        // Reserved once: draining the whole hand-off queue into staging never reallocates.
+        let per_port = (0..num_ports)
+            .map(|_| Vec::with_capacity(staging_limit + HANDOFF_CAPACITY))
+            .collect();
+        Self {
+            queue,
+            params,
+            staging_limit,
+            locked: AtomicBool::new(false),
+            staging: UnsafeCell::new(Staging { per_port }),
+            handoff: ArrayQueue::new(HANDOFF_CAPACITY),
+            counters: Counters::default(),
+        }
+    }
+
+    fn try_lock(&self) -> Option<TxGuard<'_>> {
+        if self.locked.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.locked
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+            .ok()
+            .map(|_| TxGuard { ctx: self })
+    }
+
+    /// Spins for the lock until `deadline`; holders keep it only for a bounded time.
+    fn lock_until(&self, deadline: Instant) -> Option<TxGuard<'_>> {
+        loop {
+            if let Some(g) = self.try_lock() {
+                return Some(g);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Accepts a finished frame for port `port_idx`. Returns whether frames were left staged
+    /// because a TX queue was full (the caller then wakes the flusher).
+    pub fn submit(&self, ports: &[PortInfo], port_idx: usize, mbuf: Mbuf) -> Result<bool, SendError> {
+        let left = match self.try_lock() {
+            Some(mut g) => self.submit_locked(&mut g, ports, port_idx, mbuf)?,
+            None => {
+                self.hand_off(port_idx, mbuf)?;
+                false
+            }
+        };
+        Ok(self.help(ports) || left)
+    }
+
+    fn submit_locked(
+        &self,
+        g: &mut TxGuard<'_>,
+        ports: &[PortInfo],
+        port_idx: usize,
+        mbuf: Mbuf,
+    ) -> Result<bool, SendError> {
+        self.drain_handoff(g);
+        if g.staging().per_port[port_idx].len() >= self.staging_limit {
+            let deadline = Instant::now() + self.params.tx_wait;
+            while g.staging().per_port[port_idx].len() >= self.staging_limit {
+                self.flush_port(g, ports, port_idx);
+                if Instant::now() >= deadline {
+                    self.counters.tx_busy.fetch_add(1, Ordering::Relaxed);
+                    return Err(SendError::TxBusy);
+                }
+            }
+        }
+        g.staging().per_port[port_idx].push(mbuf.into_raw());
+        bump_owned(&self.counters.accepted_direct, 1);
+        let mut left = false;
+        if g.staging().per_port[port_idx].len() >= self.params.burst {
+            left |= self.flush_port(g, ports, port_idx) > 0;
+        }
+        // Frames drained from the hand-off queue for other ports go out now too in the default mode.
+        if self.params.burst == 1 {
+            left |= self.flush_all_once(g, ports).left > 0;
+        }
+        Ok(left)
+    }
+
+    /// Pushes a frame for the lock holder to send; waits (bounded) only if the queue is full.
+    fn hand_off(&self, port_idx: usize, mbuf: Mbuf) -> Result<(), SendError> {
+        // Counted before the push: once pushed, the holder may transmit it at once.
+        self.counters.accepted_handoff.fetch_add(1, Ordering::Relaxed);
+        let mut item = Handoff { port_idx, mbuf };
+        let mut deadline = None;
+        loop {
+            match self.handoff.push(item) {
+                Ok(()) => return Ok(()),
+                Err(back) => item = back,
+            }
+            let d = *deadline.get_or_insert_with(|| Instant::now() + self.params.tx_wait);
+            if Instant::now() >= d {
+                self.counters.accepted_handoff.fetch_sub(1, Ordering::Relaxed);
+                self.counters.tx_busy.fetch_add(1, Ordering::Relaxed);
+                return Err(SendError::TxBusy);
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// After releasing the lock: if frames were handed over meanwhile and nobody holds the lock,
+    /// send them. Returns whether frames were left staged.
+    fn help(&self, ports: &[PortInfo]) -> bool {
+        let mut left = false;
+        while !self.handoff.is_empty() {
+            let Some(mut g) = self.try_lock() else { break };
+            self.drain_handoff(&mut g);
+            left = self.flush_all_once(&mut g, ports).left > 0;
+        }
+        left
+    }
+
+    fn drain_handoff(&self, g: &mut TxGuard<'_>) {
+        while let Some(Handoff { port_idx, mbuf }) = self.handoff.pop() {
+            // Capacity was reserved for a full hand-off queue on top of the staging limit.
+            g.staging().per_port[port_idx].push(mbuf.into_raw());
+        }
+    }
+
+    /// One `rte_eth_tx_burst` of everything staged for one port; returns how many are left.
+    fn flush_port(&self, g: &mut TxGuard<'_>, ports: &[PortInfo], port_idx: usize) -> usize {
+        let staged = &mut g.staging().per_port[port_idx];
+        if staged.is_empty() {
+            return 0;
+        }
+        let took = port::tx_burst(ports[port_idx].id, self.queue, staged);
+        staged.drain(..took);
+        let left = staged.len();
+        bump_owned(&self.counters.transmitted, took as u64);
+        left
+    }
+
+    fn flush_all_once(&self, g: &mut TxGuard<'_>, ports: &[PortInfo]) -> FlushOutcome {
+        let before = self.counters.transmitted.load(Ordering::Relaxed);
+        let mut left = 0;
+        for p in 0..ports.len() {
+            left += self.flush_port(g, ports, p);
+        }
+        let transmitted = (self.counters.transmitted.load(Ordering::Relaxed) - before) as usize;
+        FlushOutcome { transmitted, left }
+    }
+
+    /// Pushes everything staged or handed over to the TX queues, retrying a full queue until
+    /// `tx_wait` has passed. `None` if the TX side stayed busy for that long.
+    pub fn flush(&self, ports: &[PortInfo]) -> Option<FlushOutcome> {
+        let deadline = Instant::now() + self.params.tx_wait;
+        let mut g = self.lock_until(deadline)?;
+        self.drain_handoff(&mut g);
+        let mut total = self.flush_all_once(&mut g, ports);
+        while total.left > 0 && Instant::now() < deadline {
+            std::hint::spin_loop();
+            let o = self.flush_all_once(&mut g, ports);
+            total = FlushOutcome {
+                transmitted: total.transmitted + o.transmitted,
+                left: o.left,
+            };
+        }
+        Some(total)
+    }
+
+    /// The flusher thread's pass: one burst per port if the TX side is free. Returns whether
+    /// anything is still pending (so the flusher should come back soon).
+    pub fn flush_if_free(&self, ports: &[PortInfo]) -> bool {
+        match self.try_lock() {
+            Some(mut g) => {
+                self.drain_handoff(&mut g);
+                let o = self.flush_all_once(&mut g, ports);
+                drop(g);
+                self.help(ports) || o.left > 0
+            }
+            None => true,
+        }
+    }
+
+    /// Shutdown: flush with the bounded wait, then free what the TX queues never took.
+    pub fn flush_and_release(&self, ports: &[PortInfo]) -> u64 {
+        self.flush(ports);
+        let deadline = Instant::now() + self.params.tx_wait;
+        let Some(mut g) = self.lock_until(deadline) else {
+            return 0;
+        };
+        self.drain_handoff(&mut g);
+        let mut dropped = 0u64;
+        for staged in &mut g.staging().per_port {
+            port::free_all(staged);
+            dropped += staged.len() as u64;
+            staged.clear();
+        }
+        bump_owned(&self.counters.dropped_at_shutdown, dropped);
+        dropped
+    }
+
+    /// Counts a call that returned -1 for this context.
+    pub fn note_rejected(&self, e: SendError) {
+        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        if e == SendError::NoMbuf {
+            self.counters.no_mbuf.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn stats(&self) -> mtcp_sendpkt_stats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let accepted = get(&c.accepted_direct) + get(&c.accepted_handoff);
+        let transmitted = get(&c.transmitted);
+        let dropped_at_shutdown = get(&c.dropped_at_shutdown);
+        mtcp_sendpkt_stats {
+            accepted,
+            transmitted,
+            pending: accepted.saturating_sub(transmitted + dropped_at_shutdown),
+            rejected: get(&c.rejected),
+            no_mbuf: get(&c.no_mbuf),
+            tx_busy: get(&c.tx_busy),
+            dropped_at_shutdown,
+        }
+    }
+}
+
+impl Drop for CoreContext {
+    fn drop(&mut self) {
+        while let Some(h) = self.handoff.pop() {
+            drop(h.mbuf);
+        }
+        for staged in &self.staging.get_mut().per_port {
+            port::free_all(staged);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_reserves_room_for_a_full_handoff_queue() {
+        let c = CoreContext::new(
+            0,
+            2,
+            TxParams {
+                burst: 32,
+                tx_wait: Duration::ZERO,
+            },
+        );
+        assert_eq!(c.staging_limit, 64);
+        // SAFETY: no other reference exists in this test.
+        let st = unsafe { &*c.staging.get() };
+        assert!(st.per_port.iter().all(|v| v.capacity() >= 64 + HANDOFF_CAPACITY));
+        assert!(st.per_port.iter().all(Vec::is_empty));
+        let big = CoreContext::new(
+            0,
+            1,
+            TxParams {
+                burst: 100,
+                tx_wait: Duration::ZERO,
+            },
+        );
+        assert_eq!(big.staging_limit, 200);
+    }
+
+    #[test]
+    fn try_lock_is_exclusive_and_released_on_drop() {
+        let c = CoreContext::new(
+            0,
+            1,
+            TxParams {
+                burst: 1,
+                tx_wait: Duration::ZERO,
+            },
+        );
+        let g = c.try_lock().expect("free");
+        assert!(c.try_lock().is_none());
+        drop(g);
+        assert!(c.try_lock().is_some());
+    }
+}

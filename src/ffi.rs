@@ -1,0 +1,246 @@
+//! The C boundary: every `extern "C"` function of the library. Each one turns raw pointers into
+//! checked Rust values, sets errno on every -1, and contains panics (a panic becomes -1 with errno
+//! EIO: it is a bug in this library, and the caller's process keeps running).
+
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+use crate::abi::{mctx_t, mtcp_sendpkt_stats, pkt_info};
+use crate::error::SendError;
+use crate::frame::{self, HeaderFields};
+use crate::runtime::{self, InitOutcome, SendRequest};
+use crate::settings::Settings;
+
+fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() = e }
+}
+
+/// Runs `f`, mapping `Err` and panics to -1 with errno.
+fn guarded(f: impl FnOnce() -> Result<c_int, SendError>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            set_errno(e.errno());
+            -1
+        }
+        Err(_) => {
+            set_errno(SendError::Internal.errno());
+            -1
+        }
+    }
+}
+
+/// Reads `len` bytes at `p`.
+///
+/// # Safety
+/// `p` points to at least `len` readable bytes that stay unchanged during the call.
+unsafe fn bytes<'a, T>(p: *const T, len: usize) -> &'a [u8] {
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
+}
+
+/// The checked content of a `pkt_info`: the fields of its headers and its payload.
+///
+/// # Safety
+/// The pointers in `pi` that are not NULL point to what `mos_api.h` says: `iph` to an IPv4 header
+/// of IHL × 4 bytes, `tcph` to a TCP header of data-offset × 4 bytes (or fewer, when `ip_len` says
+/// the packet ends sooner and `tcph` follows `iph` in it), `ethh` to an Ethernet header, `payload`
+/// to `payloadlen` bytes.
+unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
+    if pi.iph.is_null() || pi.tcph.is_null() {
+        return Err(SendError::NoHeaders);
+    }
+    // SAFETY: iph is non-NULL and points to an IPv4 header, which is at least 20 bytes.
+    let ip = unsafe { bytes(pi.iph, frame::IPV4_LEN) };
+    let ihl_len = frame::ipv4_header_len(ip).map_err(|_| SendError::NoHeaders)?;
+    // How much of the TCP header may be read: its data offset, cut where the IP packet ends when
+    // the caller told us its length and the TCP header follows the IP header in it.
+    let in_packet = pi.ip_len != 0 && (pi.iph as usize).wrapping_add(ihl_len) == pi.tcph as usize;
+    let limit = if in_packet {
+        usize::from(pi.ip_len).saturating_sub(ihl_len)
+    } else {
+        frame::MAX_TCP_HEADER
+    };
+    if limit < 20 {
+        return Err(SendError::NoHeaders);
+    }
+    // SAFETY: tcph is non-NULL and points to a TCP header of at least 20 bytes, inside the packet.
+    let tcp20 = unsafe { bytes(pi.tcph, 20) };
+    let doff_len = frame::tcp_header_len(tcp20).map_err(|_| SendError::NoHeaders)?;
+    // SAFETY: doff_len bytes are the header the caller claims; `limit` keeps us inside the packet.
+    let tcp = unsafe { bytes(pi.tcph, doff_len.min(limit)) };
+    let fields = HeaderFields::parse(ip, tcp).map_err(|_| SendError::NoHeaders)?;
+    let payload: &[u8] = match (pi.payloadlen, pi.payload.is_null()) {
+        (0, _) => &[],
+        (_, true) => return Err(SendError::NullPayload),
+        // SAFETY: payload points to payloadlen readable bytes.
+        (n, false) => unsafe { bytes(pi.payload, usize::from(n)) },
+    };
+    // SAFETY: ethh, when set, points to an Ethernet header (14 bytes, h_dest first).
+    let eth_dst_hint = (!pi.ethh.is_null()).then(|| unsafe { (*pi.ethh).h_dest });
+    Ok(SendRequest {
+        fields,
+        payload,
+        eth_dst_hint,
+    })
+}
+
+/// Sends one TCP packet built from `pinfo` (mOS's `mtcp_sendpkt`): an Ethernet/IPv4/TCP frame with
+/// the addresses, ports, sequence and acknowledgment numbers, IP id and window of
+/// `pinfo->iph`/`pinfo->tcph`, the ACK flag, a NOP,NOP,Timestamp option and `pinfo->payloadlen`
+/// bytes of `pinfo->payload`, on the port the route table names, from core context `mctx->cpu`.
+///
+/// Returns 0 when the frame is on the TX queue or staged for it (it will be sent: nothing is
+/// dropped silently), or -1 with errno:
+/// - `EACCES`: `mctx` or `pinfo` is NULL, `mctx->cpu` is not a configured core, or the library is
+///   not initialized (initialization failed, see `mtcp_sendpkt_init_error`, or it was shut down);
+/// - `EBADF`: `sockid` < 0;
+/// - `ENODATA`: `iph` or `tcph` is NULL, IPv4 version is not 4, IHL < 5, TCP data offset < 5, or
+///   `ip_len` leaves no room for a TCP header;
+/// - `EINVAL`: `payloadlen` > 0 with `payload` NULL;
+/// - `EMSGSIZE`: the frame (66 + `payloadlen` bytes) is longer than the port's MTU + 14;
+/// - `EHOSTUNREACH`: no route, or no ARP entry and no `pinfo->ethh`;
+/// - `ENOBUFS`: the mempool is empty;
+/// - `EAGAIN`: the staging is full and the TX queue did not drain within `MTCP_SENDPKT_TX_WAIT_US`;
+/// - `EIO`: an internal error (a bug in this library).
+///
+/// Safe to call from any thread, with the same or different `mctx`.
+///
+/// # Safety
+/// `mctx` and `pinfo` are NULL or valid; the non-NULL header and payload pointers of `pinfo` point
+/// to as many readable bytes as their headers and `payloadlen` say.
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c_int {
+    guarded(|| {
+        // SAFETY: mctx is NULL or points to a valid mtcp_context (caller contract).
+        let cpu = unsafe { mctx.as_ref() }.ok_or(SendError::NoContext)?.cpu;
+        let rt = runtime::get().ok_or(SendError::NotInitialized)?;
+        let ctx = rt.context(cpu)?;
+        let result = (|| {
+            // SAFETY: pinfo is NULL or points to a valid pkt_info (caller contract).
+            let pi = unsafe { pinfo.as_ref() }.ok_or(SendError::NullPktInfo)?;
+            if sockid < 0 {
+                return Err(SendError::BadSocket);
+            }
+            // SAFETY: the pointers inside pinfo are valid as documented (caller contract).
+            let req = unsafe { read_request(pi) }?;
+            rt.send(ctx, &req)
+        })();
+        if let Err(e) = result {
+            ctx.note_rejected(e);
+        }
+        result.map(|()| 0)
+    })
+}
+
+/// Pushes everything core context `mctx->cpu` has staged to its TX queues now.
+///
+/// Returns the number of frames the TX queues took, or -1 with errno `EACCES` (as for
+/// `mtcp_sendpkt`) or `EAGAIN` (a TX queue did not take everything within
+/// `MTCP_SENDPKT_TX_WAIT_US`; the rest stays staged and is retried, never dropped).
+///
+/// # Safety
+/// `mctx` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt_flush(mctx: mctx_t) -> c_int {
+    guarded(|| {
+        // SAFETY: mctx is NULL or valid (caller contract).
+        let cpu = unsafe { mctx.as_ref() }.ok_or(SendError::NoContext)?.cpu;
+        let rt = runtime::get().ok_or(SendError::NotInitialized)?;
+        let ctx = rt.context(cpu)?;
+        match rt.flush(ctx) {
+            Some(o) if o.left == 0 => Ok(c_int::try_from(o.transmitted).unwrap_or(c_int::MAX)),
+            _ => Err(SendError::TxBusy),
+        }
+    })
+}
+
+/// Initializes the library now instead of on the first `mtcp_sendpkt` call.
+///
+/// `eal_args` (white-space separated EAL arguments) and `conf_path` (`:`-separated mOS config
+/// files) override `MTCP_SENDPKT_EAL_ARGS` and `MTCP_SENDPKT_CONF` when not NULL; every other knob
+/// comes from the environment. Returns 0 when this call started the library, -1 with errno
+/// `EALREADY` when it was already running (the first initialization wins), or -1 with `EACCES`
+/// when initialization failed (`mtcp_sendpkt_init_error` says why) or the library was shut down.
+///
+/// # Safety
+/// `eal_args` and `conf_path` are NULL or NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt_init(eal_args: *const c_char, conf_path: *const c_char) -> c_int {
+    guarded(|| {
+        let text = |p: *const c_char| {
+            // SAFETY: p is NULL (checked) or a NUL-terminated string (caller contract).
+            (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        };
+        let (eal, conf) = (text(eal_args), text(conf_path));
+        let settings = Settings::from_lookup(|k| match k {
+            "MTCP_SENDPKT_EAL_ARGS" if eal.is_some() => eal.clone(),
+            "MTCP_SENDPKT_CONF" if conf.is_some() => conf.clone(),
+            _ => std::env::var(k).ok(),
+        });
+        match runtime::init_with(settings) {
+            InitOutcome::Started => Ok(0),
+            InitOutcome::AlreadyRunning => {
+                set_errno(libc::EALREADY);
+                Ok(-1)
+            }
+            InitOutcome::Failed => Err(SendError::NotInitialized),
+        }
+    })
+}
+
+/// Why initialization failed, as text, or NULL if it did not fail (or was not tried yet).
+/// The string lives as long as the process.
+#[no_mangle]
+pub extern "C" fn mtcp_sendpkt_init_error() -> *const c_char {
+    static TEXT: OnceLock<CString> = OnceLock::new();
+    catch_unwind(|| match runtime::init_error() {
+        Some(e) => TEXT
+            .get_or_init(|| CString::new(e.to_string().replace('\0', " ")).unwrap_or_default())
+            .as_ptr(),
+        None => std::ptr::null(),
+    })
+    .unwrap_or(std::ptr::null())
+}
+
+/// Number of core contexts (valid `mctx->cpu` values are 0 to this minus 1), starting the library
+/// if needed; -1 with errno `EACCES` if it cannot run.
+#[no_mangle]
+pub extern "C" fn mtcp_sendpkt_cores() -> c_int {
+    guarded(|| {
+        let rt = runtime::get().ok_or(SendError::NotInitialized)?;
+        Ok(c_int::try_from(rt.cores()).unwrap_or(c_int::MAX))
+    })
+}
+
+/// Copies the counters of core context `mctx->cpu` into `*out`. Returns 0, or -1 with errno
+/// `EACCES` (as for `mtcp_sendpkt`) or `EINVAL` (`out` is NULL).
+///
+/// # Safety
+/// `mctx` is NULL or valid; `out` is NULL or points to writable memory for the struct.
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt_stats(mctx: mctx_t, out: *mut mtcp_sendpkt_stats) -> c_int {
+    guarded(|| {
+        // SAFETY: mctx is NULL or valid (caller contract).
+        let cpu = unsafe { mctx.as_ref() }.ok_or(SendError::NoContext)?.cpu;
+        let rt = runtime::running().ok_or(SendError::NotInitialized)?;
+        let ctx = rt.context(cpu)?;
+        // SAFETY: out is NULL or writable (caller contract).
+        let out = unsafe { out.as_mut() }.ok_or(SendError::NullOutput)?;
+        *out = rt.stats(ctx);
+        Ok(0)
+    })
+}
+
+/// Flushes every core context, then releases what the library owns: its ports (stopped and
+/// closed), its mempool and DPDK's EAL. Accepted frames a TX queue still refuses after
+/// `MTCP_SENDPKT_TX_WAIT_US` are freed and reported on stderr. Afterwards every call fails with
+/// `EACCES`; the library cannot be started again in this process (a DPDK limit). Call it only when
+/// no other thread is inside a library call. Frames staged at normal process exit are flushed
+/// without this call.
+#[no_mangle]
+pub extern "C" fn mtcp_sendpkt_shutdown() {
+    let _ = catch_unwind(runtime::shutdown);
+}

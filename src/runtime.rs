@@ -1,0 +1,348 @@
+//! The library's one global state: initialized once (lazily on the first call, or by
+//! `mtcp_sendpkt_init`), it owns the ports, the mempool, the routing tables and the core contexts,
+//! and runs the request path: route → ARP → mbuf → frame → core context.
+//!
+//! Threads the library starts: one, `mtcp-sendpkt-tx`, which sleeps unless frames are waiting
+//! (a full TX queue, or a partial batch with `MTCP_SENDPKT_BURST` > 1, flushed every
+//! `MTCP_SENDPKT_FLUSH_US`). DPDK's EAL, when the library starts it, adds its interrupt thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+
+use crate::abi::mtcp_sendpkt_stats;
+use crate::config::MosConfig;
+use crate::core_ctx::{CoreContext, FlushOutcome, TxParams};
+use crate::error::{InitError, SendError};
+use crate::frame::{self, ChecksumMode, HeaderFields};
+use crate::port::{self, Mempool, PortInfo};
+use crate::route::PrefixTable;
+use crate::settings::{Settings, MAX_CORES};
+
+/// A frame to send, as read (and checked) from the caller's `pkt_info`.
+#[derive(Debug, Clone, Copy)]
+pub struct SendRequest<'a> {
+    pub fields: HeaderFields,
+    pub payload: &'a [u8],
+    /// `pinfo->ethh->h_dest`, used when the ARP table has no entry.
+    pub eth_dst_hint: Option<[u8; 6]>,
+}
+
+pub struct Runtime {
+    ports: Vec<PortInfo>,
+    /// Destination → index into `ports`; `None` without a route table (everything to port 0).
+    routes: Option<PrefixTable<usize>>,
+    arp: crate::route::ArpTable,
+    contexts: Box<[CoreContext]>,
+    pool: Mempool,
+    settings: Settings,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, InitError>> = OnceLock::new();
+static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
+static STOP_FLUSHER: AtomicBool = AtomicBool::new(false);
+
+/// How an explicit initialization went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InitOutcome {
+    Started,
+    AlreadyRunning,
+    Failed,
+}
+
+/// The runtime, starting it from the environment on first use. `None` once shut down or when
+/// initialization failed (the reason was logged once, see [`init_error`]).
+pub fn get() -> Option<&'static Runtime> {
+    if SHUT_DOWN.load(Ordering::Acquire) {
+        return None;
+    }
+    RUNTIME
+        .get_or_init(|| Settings::from_env().and_then(start_logged))
+        .as_ref()
+        .ok()
+}
+
+/// The runtime if it is running, without starting it.
+pub fn running() -> Option<&'static Runtime> {
+    if SHUT_DOWN.load(Ordering::Acquire) {
+        return None;
+    }
+    RUNTIME.get().and_then(|r| r.as_ref().ok())
+}
+
+/// Starts the runtime with `settings` unless it was started (or tried) before.
+pub fn init_with(settings: Result<Settings, InitError>) -> InitOutcome {
+    if SHUT_DOWN.load(Ordering::Acquire) {
+        return InitOutcome::Failed;
+    }
+    let mut ran = false;
+    let r = RUNTIME.get_or_init(|| {
+        ran = true;
+        settings.and_then(start_logged)
+    });
+    match (r, ran) {
+        (Ok(_), true) => InitOutcome::Started,
+        (Ok(_), false) => InitOutcome::AlreadyRunning,
+        (Err(_), _) => InitOutcome::Failed,
+    }
+}
+
+/// Why initialization failed, if it did.
+pub fn init_error() -> Option<&'static InitError> {
+    RUNTIME.get().and_then(|r| r.as_ref().err())
+}
+
+fn start_logged(settings: Settings) -> Result<Runtime, InitError> {
+    let r = Runtime::start(settings);
+    if let Err(e) = &r {
+        // Logged once: every later call fails with EACCES without a word.
+        eprintln!("mtcp_sendpkt: cannot initialize: {e}; every mtcp_sendpkt call will fail with EACCES");
+    }
+    r
+}
+
+impl Runtime {
+    fn start(settings: Settings) -> Result<Runtime, InitError> {
+        let cfg = MosConfig::load(&settings.conf_paths)?;
+        let cores = cfg
+            .cores_from_masks()
+            .or(settings.cores)
+            .unwrap_or(1)
+            .min(MAX_CORES);
+
+        port::init_eal(&settings.eal_args)?;
+        let available = port::port_count();
+        let port_ids: Vec<u16> = if cfg.netdevs.is_empty() {
+            (0..available).collect()
+        } else {
+            cfg.netdevs.iter().map(|d| d.port).collect()
+        };
+        if port_ids.is_empty() {
+            return Err(InitError::NoPort);
+        }
+        let routes = if cfg.routes.is_empty() {
+            None
+        } else {
+            let mut t = PrefixTable::default();
+            for (prefix, id) in cfg.routes.iter() {
+                let idx = port_ids
+                    .iter()
+                    .position(|p| p == id)
+                    .ok_or_else(|| InitError::Port {
+                        port: *id,
+                        reason: format!(
+                            "the route {prefix} names dpdk{id}, which is not a configured netdev"
+                        ),
+                    })?;
+                t.insert(*prefix, idx);
+            }
+            Some(t)
+        };
+
+        let pool = Mempool::new("mtcp_sendpkt", settings.mbufs)?;
+        // cores <= MAX_CORES (128) fits in u16.
+        let ports = port_ids
+            .iter()
+            .map(|&id| port::setup_port(id, cores as u16, settings.tx_desc, &pool))
+            .collect::<Result<Vec<_>, _>>()?;
+        let params = TxParams {
+            burst: settings.burst,
+            tx_wait: settings.tx_wait,
+        };
+        let contexts = (0..cores)
+            .map(|q| CoreContext::new(q as u16, ports.len(), params))
+            .collect();
+
+        let flusher = thread::Builder::new()
+            .name("mtcp-sendpkt-tx".into())
+            .spawn(flusher_loop)
+            .map_err(InitError::Thread)?;
+        // SAFETY: registering a plain extern "C" fn with no arguments; see `at_exit`.
+        unsafe {
+            libc::atexit(at_exit);
+        }
+        Ok(Runtime {
+            ports,
+            routes,
+            arp: cfg.arp,
+            contexts,
+            pool,
+            settings,
+            flusher: Mutex::new(Some(flusher)),
+        })
+    }
+
+    /// The context of core `cpu`.
+    pub fn context(&self, cpu: libc::c_int) -> Result<&CoreContext, SendError> {
+        usize::try_from(cpu)
+            .ok()
+            .and_then(|c| self.contexts.get(c))
+            .ok_or(SendError::NoContext)
+    }
+
+    pub fn cores(&self) -> usize {
+        self.contexts.len()
+    }
+
+    pub fn ports(&self) -> &[PortInfo] {
+        &self.ports
+    }
+
+    pub fn mempool(&self) -> &Mempool {
+        &self.pool
+    }
+
+    /// Builds the frame for `req` and hands it to `ctx`.
+    pub fn send(&self, ctx: &CoreContext, req: &SendRequest<'_>) -> Result<(), SendError> {
+        let daddr = req.fields.daddr_u32();
+        let port_idx = match &self.routes {
+            Some(t) => *t.lookup(daddr).ok_or(SendError::NoRoute)?,
+            None => 0,
+        };
+        let port = &self.ports[port_idx];
+        let eth_dst = self
+            .arp
+            .lookup(daddr)
+            .copied()
+            .or(req.eth_dst_hint)
+            .ok_or(SendError::NoArpEntry)?;
+        let frame_len = frame::frame_len(req.payload.len());
+        if frame_len > port.max_frame {
+            return Err(SendError::TooLong {
+                frame_len,
+                max_len: port.max_frame,
+            });
+        }
+        ensure_lcore();
+        let mut mbuf = self.pool.alloc().ok_or(SendError::NoMbuf)?;
+        let checksum = if port.checksum_offload {
+            ChecksumMode::Offload
+        } else {
+            ChecksumMode::Software
+        };
+        let len = frame::write_frame(&req.fields, eth_dst, port.mac, req.payload, checksum, mbuf.room())
+            .map_err(|_| SendError::TooLong {
+                frame_len,
+                max_len: port.max_frame,
+            })?;
+        // len <= max_frame <= mbuf data room, which fits in u16.
+        mbuf.finish(len as u16, port.checksum_offload);
+        if ctx.submit(&self.ports, port_idx, mbuf)? {
+            self.wake_flusher();
+        }
+        Ok(())
+    }
+
+    /// Flushes one context (see [`CoreContext::flush`]).
+    pub fn flush(&self, ctx: &CoreContext) -> Option<FlushOutcome> {
+        ensure_lcore();
+        let o = ctx.flush(&self.ports);
+        if o.is_none_or(|o| o.left > 0) {
+            self.wake_flusher();
+        }
+        o
+    }
+
+    pub fn stats(&self, ctx: &CoreContext) -> mtcp_sendpkt_stats {
+        ctx.stats()
+    }
+
+    fn wake_flusher(&self) {
+        if let Ok(guard) = self.flusher.lock() {
+            if let Some(h) = guard.as_ref() {
+                h.thread().unpark();
+            }
+        }
+    }
+}
+
+thread_local! {
+    static LCORE: LcoreSlot = LcoreSlot { registered: port::register_thread() };
+}
+
+/// A DPDK lcore slot taken for a thread that was not an EAL lcore, released at thread exit.
+struct LcoreSlot {
+    registered: bool,
+}
+
+impl Drop for LcoreSlot {
+    fn drop(&mut self) {
+        if self.registered && !SHUT_DOWN.load(Ordering::Acquire) {
+            port::unregister_thread();
+        }
+    }
+}
+
+/// Makes the calling thread a DPDK lcore (for its mempool cache) the first time it sends.
+fn ensure_lcore() {
+    // During thread teardown the slot may be gone already: then the thread sends without a cache.
+    let _ = LCORE.try_with(|_| ());
+}
+
+fn flusher_loop() {
+    let Ok(rt) = RUNTIME.wait() else { return };
+    ensure_lcore();
+    let batched = rt.settings.burst > 1;
+    let mut pending = false;
+    while !STOP_FLUSHER.load(Ordering::Acquire) {
+        if batched || pending {
+            thread::park_timeout(rt.settings.flush_interval);
+        } else {
+            thread::park();
+        }
+        if STOP_FLUSHER.load(Ordering::Acquire) {
+            break;
+        }
+        pending = false;
+        for ctx in rt.contexts.iter() {
+            pending |= ctx.flush_if_free(&rt.ports);
+        }
+    }
+}
+
+/// Frames still staged at normal process exit are sent: nothing accepted is lost by exiting.
+extern "C" fn at_exit() {
+    // A panic must not unwind out of an atexit handler.
+    let _ = std::panic::catch_unwind(|| {
+        if let Some(rt) = running() {
+            for ctx in rt.contexts.iter() {
+                rt.flush(ctx);
+            }
+        }
+    });
+}
+
+/// Flushes every context, stops the flusher, releases the ports, the mempool and the EAL.
+/// Returns the number of accepted frames that never left (the TX queues would not take them).
+///
+/// Calls after this fail with EACCES. It must not run while other threads are still calling.
+pub fn shutdown() -> u64 {
+    let Some(rt) = running() else {
+        SHUT_DOWN.store(true, Ordering::Release);
+        return 0;
+    };
+    STOP_FLUSHER.store(true, Ordering::Release);
+    let handle = rt.flusher.lock().ok().and_then(|mut g| g.take());
+    if let Some(h) = handle {
+        h.thread().unpark();
+        let _ = h.join();
+    }
+    ensure_lcore();
+    let dropped: u64 = rt.contexts.iter().map(|c| c.flush_and_release(&rt.ports)).sum();
+    if dropped > 0 {
+        eprintln!(
+            "mtcp_sendpkt: shutdown: {dropped} accepted frames were never taken by a TX queue and were freed"
+        );
+    }
+    SHUT_DOWN.store(true, Ordering::Release);
+    for p in &rt.ports {
+        port::close_port(p.id);
+    }
+    // The mempool and EAL are released last; the Runtime itself stays in its static (never used
+    // again: every entry point checks SHUT_DOWN first).
+    // SAFETY: no mbuf is in use any more: ports are closed and contexts released theirs.
+    unsafe { rt.pool.release() };
+    port::cleanup_eal();
+    dropped
+}
