@@ -1,0 +1,327 @@
+//! End to end on DPDK's `net_pcap` port: every frame the library accepted is in the capture file,
+//! byte for byte what mOS emits; the errno contract, case by case; start-up failures.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::*;
+
+const PCAP: &str = "--vdev net_pcap0,tx_pcap={dir}/out.pcap";
+
+fn port_mac(port: u16) -> [u8; 6] {
+    let mut mac = dpdk_sys::rte_ether_addr::default();
+    // SAFETY: EAL is up (the library started it); valid out-parameter.
+    assert_eq!(unsafe { dpdk_sys::rte_eth_macaddr_get(port, &mut mac) }, 0);
+    mac.addr_bytes
+}
+
+/// The inputs of the conformance test: payload 0 / 1 / odd / 1448, with and without Timestamp,
+/// to an address with a /32 ARP entry and one matched by the /24 entry.
+fn conformance_inputs() -> Vec<(Observed, [u8; 6])> {
+    let payload = |n: usize| (0..n).map(|i| (i * 13 + 1) as u8).collect::<Vec<_>>();
+    vec![
+        (Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, &[]), ARP_10),
+        (Observed::new([10, 0, 0, 10], 2, &TS_OPTIONS, &payload(1)), ARP_10),
+        (Observed::new([10, 0, 0, 77], 3, &[], &payload(333)), ARP_NET),
+        (
+            Observed::new([10, 0, 0, 77], 4, &TS_OPTIONS, &payload(1448)),
+            ARP_NET,
+        ),
+        (
+            Observed::new(
+                [10, 0, 0, 10],
+                5,
+                &[2, 4, 5, 0xb4, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2],
+                b"x",
+            ),
+            ARP_10,
+        ),
+    ]
+}
+
+#[test]
+fn frames_on_the_pcap_port_match_the_mos_table() {
+    let t = Isolated::new("frames_on_the_pcap_port_match_the_mos_table").with_port(PCAP);
+    let Some((dir, _)) = t.run(|dir| {
+        for (mut input, _) in conformance_inputs() {
+            send(0, 1, &input.pkt_info()).expect("accepted");
+        }
+        let st = stats(0);
+        assert_eq!((st.accepted, st.transmitted, st.pending), (5, 5, 0));
+        std::fs::write(dir.join("mac"), port_mac(0)).unwrap();
+    }) else {
+        return;
+    };
+    let frames = read_pcap(&dir.join("out.pcap"));
+    let mac: [u8; 6] = std::fs::read(dir.join("mac")).unwrap().try_into().unwrap();
+    let inputs = conformance_inputs();
+    assert_eq!(frames.len(), inputs.len(), "one frame per accepted call");
+    for (frame, (input, dst)) in frames.iter().zip(&inputs) {
+        check_frame(frame, input, *dst, mac);
+    }
+}
+
+#[test]
+fn errno_contract_case_by_case() {
+    let t = Isolated::new("errno_contract_case_by_case").with_port(PCAP);
+    t.run(|_| {
+        let mut ok = Observed::new([10, 0, 0, 10], 7, &TS_OPTIONS, b"data");
+        let good = ok.pkt_info();
+        let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
+        let errno = || std::io::Error::last_os_error().raw_os_error().unwrap();
+        // SAFETY: NULL mctx / NULL pinfo are part of the contract being tested.
+        unsafe {
+            assert_eq!(mtcp_sendpkt::mtcp_sendpkt(std::ptr::null_mut(), 1, &good), -1);
+            assert_eq!(errno(), libc::EACCES, "mctx NULL");
+            assert_eq!(mtcp_sendpkt::mtcp_sendpkt(&mut ctx, 1, std::ptr::null()), -1);
+            assert_eq!(errno(), libc::EACCES, "pinfo NULL");
+        }
+        for cpu in [1, -1, i32::MIN, i32::MAX] {
+            assert_eq!(
+                send(cpu, 1, &good),
+                Err(libc::EACCES),
+                "cpu {cpu} is not a configured core"
+            );
+        }
+        assert_eq!(send(0, -1, &good), Err(libc::EBADF));
+        assert_eq!(send(0, i32::MIN, &good), Err(libc::EBADF));
+
+        let with = |f: &dyn Fn(&mut Observed, &mut mtcp_sendpkt::pkt_info)| {
+            let mut o = Observed::new([10, 0, 0, 10], 7, &TS_OPTIONS, b"data");
+            let mut pi = o.pkt_info();
+            f(&mut o, &mut pi);
+            send(0, 1, &pi)
+        };
+        assert_eq!(
+            with(&|_, pi| pi.iph = std::ptr::null_mut()),
+            Err(libc::ENODATA),
+            "iph NULL"
+        );
+        assert_eq!(
+            with(&|_, pi| pi.tcph = std::ptr::null_mut()),
+            Err(libc::ENODATA),
+            "tcph NULL"
+        );
+        // SAFETY (all three below): the pointers stay inside the Observed buffer.
+        assert_eq!(
+            with(&|_, pi| unsafe { *(pi.iph as *mut u8) = 0x65 }),
+            Err(libc::ENODATA),
+            "version 6"
+        );
+        assert_eq!(
+            with(&|_, pi| unsafe { *(pi.iph as *mut u8) = 0x44 }),
+            Err(libc::ENODATA),
+            "IHL 4"
+        );
+        assert_eq!(
+            with(&|_, pi| unsafe { *(pi.tcph as *mut u8).add(12) = 0x40 }),
+            Err(libc::ENODATA),
+            "doff 4"
+        );
+        assert_eq!(
+            with(&|_, pi| pi.ip_len = 30),
+            Err(libc::ENODATA),
+            "ip_len leaves no TCP header"
+        );
+        assert_eq!(
+            with(&|_, pi| pi.payload = std::ptr::null_mut()),
+            Err(libc::EINVAL),
+            "payload NULL"
+        );
+
+        let mut big = Observed::new([10, 0, 0, 10], 8, &TS_OPTIONS, &[0u8; 1449]);
+        assert_eq!(
+            send(0, 1, &big.pkt_info()),
+            Err(libc::EMSGSIZE),
+            "1449 + 66 > 1500 + 14"
+        );
+        let mut max = Observed::new([10, 0, 0, 10], 8, &TS_OPTIONS, &[0u8; 1448]);
+        assert_eq!(send(0, 1, &max.pkt_info()), Ok(()), "1448 + 66 == 1500 + 14");
+
+        let mut unrouted = Observed::new([10, 0, 9, 1], 9, &TS_OPTIONS, b"");
+        assert_eq!(
+            send(0, 1, &unrouted.pkt_info()),
+            Err(libc::EHOSTUNREACH),
+            "no route"
+        );
+
+        assert_eq!(send(0, 1, &good), Ok(()));
+        let st = stats(0);
+        assert_eq!((st.accepted, st.transmitted, st.pending), (2, 2, 0));
+        // Counted on context 0: pinfo NULL, 2 x EBADF, 6 x ENODATA, EINVAL, EMSGSIZE, EHOSTUNREACH
+        // (the NULL-mctx and bad-cpu calls have no context).
+        assert_eq!(st.rejected, 1 + 2 + 6 + 1 + 1 + 1);
+    });
+}
+
+#[test]
+fn arp_falls_back_to_ethh_then_fails() {
+    // A route table but an ARP table that covers only 10.0.0.0/24.
+    let conf = "mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n 10.0.0.0/24 90:e2:ba:7c:1f:a5\n }\n route_table {\n 0.0.0.0/0 dpdk0\n }\n}\n";
+    let t = Isolated::new("arp_falls_back_to_ethh_then_fails")
+        .with_port(PCAP)
+        .file("mos.conf", conf);
+    let Some((dir, _)) = t.run(|_| {
+        let mut o = Observed::new([192, 168, 7, 7], 1, &TS_OPTIONS, b"via ethh");
+        let mut pi = o.pkt_info();
+        assert_eq!(send(0, 1, &pi), Err(libc::EHOSTUNREACH), "no ARP entry, no ethh");
+        let mut eth = mtcp_sendpkt::ethhdr {
+            h_dest: [2, 4, 6, 8, 10, 12],
+            h_source: [0; 6],
+            h_proto: 8,
+        };
+        pi.ethh = &mut eth;
+        assert_eq!(send(0, 1, &pi), Ok(()), "ethh->h_dest used");
+    }) else {
+        return;
+    };
+    let frames = read_pcap(&dir.join("out.pcap"));
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0][..6], [2, 4, 6, 8, 10, 12]);
+}
+
+#[test]
+fn lone_frame_leaves_within_the_flush_interval_when_batching() {
+    let t = Isolated::new("lone_frame_leaves_within_the_flush_interval_when_batching")
+        .with_port(PCAP)
+        .env("MTCP_SENDPKT_BURST", "32")
+        .env("MTCP_SENDPKT_FLUSH_US", "2000");
+    t.run(|dir| {
+        let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"alone");
+        let sent = Instant::now();
+        send(0, 1, &o.pkt_info()).unwrap();
+        assert_eq!(stats(0).pending, 1, "batched: staged, not sent within the call");
+        // No further call: the flusher must send it within the interval (plus scheduling slack).
+        let deadline = sent + Duration::from_millis(200);
+        while stats(0).transmitted < 1 {
+            assert!(Instant::now() < deadline, "frame still staged after 200 ms");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let waited = sent.elapsed();
+        assert_eq!(
+            read_pcap(&dir.join("out.pcap")).len(),
+            1,
+            "on the wire, with no further call"
+        );
+        eprintln!("lone frame reached the port after {waited:?}");
+        assert!(
+            waited >= Duration::from_micros(100),
+            "it waited for the batch timer ({waited:?})"
+        );
+    });
+}
+
+#[test]
+fn default_mode_sends_within_the_call() {
+    let t = Isolated::new("default_mode_sends_within_the_call").with_port(PCAP);
+    t.run(|dir| {
+        for i in 0..3 {
+            let mut o = Observed::new([10, 0, 0, 10], i, &TS_OPTIONS, b"now");
+            send(0, 1, &o.pkt_info()).unwrap();
+            assert_eq!(
+                stats(0).transmitted,
+                u64::from(i) + 1,
+                "on the TX queue when the call returns"
+            );
+            assert_eq!(read_pcap(&dir.join("out.pcap")).len(), i as usize + 1);
+        }
+    });
+}
+
+#[test]
+fn frames_staged_at_exit_are_sent() {
+    let t = Isolated::new("frames_staged_at_exit_are_sent")
+        .with_port(PCAP)
+        .env("MTCP_SENDPKT_BURST", "64")
+        .env("MTCP_SENDPKT_FLUSH_US", "1000000");
+    let Some((dir, _)) = t.run(|_| {
+        for i in 0..10 {
+            let mut o = Observed::new([10, 0, 0, 10], i, &TS_OPTIONS, b"late");
+            send(0, 1, &o.pkt_info()).unwrap();
+        }
+        assert_eq!(stats(0).pending, 10, "still staged when the process exits");
+    }) else {
+        return;
+    };
+    assert_eq!(read_pcap(&dir.join("out.pcap")).len(), 10, "flushed at exit");
+}
+
+#[test]
+fn bad_eal_args_fail_every_call_with_eacces_and_say_why_once() {
+    let t = Isolated::new("bad_eal_args_fail_every_call_with_eacces_and_say_why_once").env(
+        "MTCP_SENDPKT_EAL_ARGS",
+        "--no-huge --no-pci --definitely-not-an-eal-option",
+    );
+    let Some((_, out)) = t.run(|_| {
+        let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+        for _ in 0..3 {
+            assert_eq!(send(0, 1, &o.pkt_info()), Err(libc::EACCES));
+        }
+        // SAFETY: returns NULL or a static C string.
+        let why = unsafe { std::ffi::CStr::from_ptr(mtcp_sendpkt::mtcp_sendpkt_init_error()) };
+        assert!(why.to_string_lossy().contains("rte_eal_init failed"), "{why:?}");
+        assert_eq!(mtcp_sendpkt::mtcp_sendpkt_cores(), -1);
+    }) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("mtcp_sendpkt: cannot initialize").count(),
+        1,
+        "logged once:\n{stderr}"
+    );
+}
+
+#[test]
+fn no_port_fails_with_eacces() {
+    let t = Isolated::new("no_port_fails_with_eacces").env("MTCP_SENDPKT_EAL_ARGS", eal_args("noport", ""));
+    t.run(|_| {
+        let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+        assert_eq!(send(0, 1, &o.pkt_info()), Err(libc::EACCES));
+        // SAFETY: returns NULL or a static C string.
+        let why = unsafe { std::ffi::CStr::from_ptr(mtcp_sendpkt::mtcp_sendpkt_init_error()) };
+        assert!(why.to_string_lossy().contains("no DPDK port"), "{why:?}");
+    });
+}
+
+#[test]
+fn malformed_config_names_file_and_line() {
+    let conf = "mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n 10.0.0.10/32 not-a-mac\n }\n}\n";
+    let t = Isolated::new("malformed_config_names_file_and_line")
+        .with_port(PCAP)
+        .file("mos.conf", conf);
+    t.run(|dir| {
+        let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+        assert_eq!(send(0, 1, &o.pkt_info()), Err(libc::EACCES));
+        // SAFETY: returns NULL or a static C string.
+        let why = unsafe { std::ffi::CStr::from_ptr(mtcp_sendpkt::mtcp_sendpkt_init_error()) };
+        let want = format!("{}:6: ", dir.join("mos.conf").display());
+        assert!(
+            why.to_string_lossy().starts_with(&want),
+            "{why:?} should start with {want}"
+        );
+    });
+}
+
+#[test]
+fn initialization_leaves_the_callers_cpu_affinity_alone() {
+    let t = Isolated::new("initialization_leaves_the_callers_cpu_affinity_alone").with_port(PCAP);
+    t.run(|_| {
+        let affinity = || {
+            // SAFETY: plain data out-parameter of the right size.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                assert_eq!(
+                    libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set),
+                    0
+                );
+                (0..libc::CPU_SETSIZE as usize)
+                    .filter(|&i| libc::CPU_ISSET(i, &set))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let before = affinity();
+        assert!(mtcp_sendpkt::mtcp_sendpkt_cores() >= 1);
+        assert_eq!(affinity(), before);
+    });
+}
