@@ -1,0 +1,63 @@
+# mtcp-sendpkt: the two commands a user needs are `make demo` and `make test`.
+# Both install missing system packages first (Debian 12, as root) through `make deps`.
+
+CARGO   ?= cargo
+CC      ?= cc
+PROFILE ?= release
+LIBDIR  := target/$(PROFILE)
+DEMO    := demo-out
+# What a C program needs besides libmtcp_sendpkt.a (from `--print native-static-libs`).
+STATIC_LIBS = $(shell pkg-config --libs libdpdk) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+DEB_PACKAGES := dpdk libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make
+
+.PHONY: all deps build header check-header lint test demo clean
+
+all: build
+
+# Installs the Debian packages the build and the tests need, only if something is missing.
+deps:
+	@missing=; \
+	pkg-config --atleast-version=22.11 libdpdk 2>/dev/null || missing="$$missing libdpdk>=22.11"; \
+	ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing="$$missing libclang"; \
+	for t in clang cc c++ pkg-config; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then \
+	  echo "deps: DPDK $$(pkg-config --modversion libdpdk), libclang and compilers present"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: missing$$missing; as root run: apt-get install $(DEB_PACKAGES)"; exit 1; \
+	else \
+	  echo "deps: missing$$missing; installing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PACKAGES); \
+	fi
+
+build: deps
+	$(CARGO) build --release
+
+# build.rs regenerates include/mtcp_sendpkt.h with cbindgen on every build.
+header:
+	$(CARGO) build
+
+check-header: header
+	@git diff --exit-code -- include/mtcp_sendpkt.h \
+	  || { echo "include/mtcp_sendpkt.h is stale: run 'make header' and commit it"; exit 1; }
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: deps check-header lint
+	$(CARGO) test --workspace
+
+demo: build
+	@mkdir -p $(DEMO)
+	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude examples/middlebox.c \
+	  -L$(LIBDIR) -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lmtcp_sendpkt -o $(DEMO)/middlebox
+	@rm -f $(DEMO)/out.pcap
+	MTCP_SENDPKT_CONF=examples/demo.conf \
+	MTCP_SENDPKT_EAL_ARGS="--no-huge -m 256 --no-pci --no-shconf --file-prefix mtcp-demo --log-level=lib.eal:warning --vdev net_pcap0,tx_pcap=$(DEMO)/out.pcap" \
+	  $(DEMO)/middlebox
+	@$(CARGO) run -q --release --example pcap_summary -- $(DEMO)/out.pcap
+
+clean:
+	$(CARGO) clean
+	rm -rf $(DEMO)
