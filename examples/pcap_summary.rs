@@ -33,7 +33,8 @@ fn main() {
             }) => {
                 let h = ip.header().to_header();
                 let ip_ok = h.header_checksum == h.calc_header_checksum();
-                let tcp_ok = tcp.to_header().calc_checksum_ipv4(&h, tcp.payload()).ok() == Some(tcp.checksum());
+                let tcp_ok =
+                    tcp.to_header().calc_checksum_ipv4(&h, tcp.payload()).ok() == Some(tcp.checksum());
                 let ts = tcp
                     .options_iterator()
                     .find_map(|o| match o {
