@@ -1,6 +1,9 @@
 # mtcp-sendpkt: the two commands a user needs are `make demo` and `make test`.
 # Both install missing system packages first (Debian 12, as root) through `make deps`.
 
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
 CARGO   ?= cargo
 CC      ?= cc
 PROFILE ?= release
@@ -45,8 +48,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The last line adds up every test binary's "test result" line.
 test: deps check-header lint
-	$(CARGO) test --workspace
+	@mkdir -p target
+	$(CARGO) test --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "summary: %d passed, %d failed\n", p, f }' target/test.log
 
 demo: build
 	@mkdir -p $(DEMO)
