@@ -12,7 +12,7 @@ DEMO    := demo-out
 # What a C program needs besides libmtcp_sendpkt.a (from `--print native-static-libs`).
 STATIC_LIBS = $(shell pkg-config --libs libdpdk) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
-DEB_PACKAGES := dpdk libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make
+DEB_PACKAGES := dpdk libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make groff-base
 
 .PHONY: all deps build header check-header lint test demo clean
 
@@ -23,7 +23,7 @@ deps:
 	@missing=; \
 	pkg-config --atleast-version=22.11 libdpdk 2>/dev/null || missing="$$missing libdpdk>=22.11"; \
 	ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing="$$missing libclang"; \
-	for t in clang cc c++ pkg-config; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in clang cc c++ pkg-config groff; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -z "$$missing" ]; then \
 	  echo "deps: DPDK $$(pkg-config --modversion libdpdk), libclang and compilers present"; \
 	elif [ "$$(id -u)" != 0 ]; then \
@@ -47,6 +47,8 @@ check-header: header
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@warnings=$$(LC_ALL=C groff -ww -man -Tutf8 -z man/mtcp_sendpkt.3 2>&1); \
+	  [ -z "$$warnings" ] || { echo "man/mtcp_sendpkt.3: $$warnings"; exit 1; }; echo "man page: no groff warnings"
 
 # The last line adds up every test binary's "test result" line.
 test: deps check-header lint

@@ -325,3 +325,71 @@ fn initialization_leaves_the_callers_cpu_affinity_alone() {
         assert_eq!(affinity(), before);
     });
 }
+
+#[test]
+fn routes_choose_the_port_and_each_core_has_its_own_queue() {
+    let conf = "\
+mos {
+    netdev {
+        dpdk0 0x0001
+        dpdk1 0x0002
+    }
+    arp_table {
+        10.0.0.0/23 90:e2:ba:7c:1f:a5
+    }
+    route_table {
+        10.0.0.0/24 dpdk0
+        10.0.1.0/24 dpdk1
+        10.0.1.128/25 dpdk0
+    }
+}
+";
+    // Two tx_pcap files per port: TX queue k (core context k) writes the k-th file.
+    let vdevs = "--vdev net_pcap0,tx_pcap={dir}/p0q0.pcap,tx_pcap={dir}/p0q1.pcap \
+                 --vdev net_pcap1,tx_pcap={dir}/p1q0.pcap,tx_pcap={dir}/p1q1.pcap";
+    let t = Isolated::new("routes_choose_the_port_and_each_core_has_its_own_queue")
+        .with_port(vdevs)
+        .file("mos.conf", conf);
+    let Some((dir, _)) = t.run(|_| {
+        assert_eq!(
+            mtcp_sendpkt::mtcp_sendpkt_cores(),
+            2,
+            "core masks 0x1 and 0x2: two contexts"
+        );
+        for (cpu, daddr) in [
+            (0, [10, 0, 0, 5]),
+            (1, [10, 0, 1, 6]),
+            (1, [10, 0, 1, 200]),
+            (1, [10, 0, 1, 7]),
+        ] {
+            let mut o = Observed::new(daddr, u32::from(daddr[3]), &TS_OPTIONS, b"r");
+            send(cpu, 1, &o.pkt_info()).unwrap();
+        }
+        assert_eq!((stats(0).transmitted, stats(1).transmitted), (1, 3));
+    }) else {
+        return;
+    };
+    let dsts = |file: &str| -> Vec<[u8; 4]> {
+        read_pcap(&dir.join(file))
+            .iter()
+            .map(|f| f[30..34].try_into().unwrap())
+            .collect()
+    };
+    // Port by longest prefix (the /25 inside dpdk1's /24 goes to dpdk0), queue by core.
+    assert_eq!(dsts("p0q0.pcap"), [[10, 0, 0, 5]]);
+    assert_eq!(dsts("p0q1.pcap"), [[10, 0, 1, 200]]);
+    assert_eq!(dsts("p1q0.pcap"), Vec::<[u8; 4]>::new());
+    assert_eq!(dsts("p1q1.pcap"), [[10, 0, 1, 6], [10, 0, 1, 7]]);
+}
+
+#[test]
+fn no_configuration_at_all_fails_with_eacces_without_hanging() {
+    let t = Isolated::new("no_configuration_at_all_fails_with_eacces_without_hanging");
+    t.run(|_| {
+        let started = Instant::now();
+        let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+        assert_eq!(send(0, 1, &o.pkt_info()), Err(libc::EACCES));
+        assert!(!mtcp_sendpkt::mtcp_sendpkt_init_error().is_null());
+        assert!(started.elapsed() < Duration::from_secs(30));
+    });
+}
