@@ -14,7 +14,12 @@ STATIC_LIBS = $(shell pkg-config --libs libdpdk) -lgcc_s -lutil -lrt -lpthread -
 
 DEB_PACKAGES := dpdk libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make groff-base
 
-.PHONY: all deps build header check-header lint test demo clean
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+SONAME  := libmtcp_sendpkt.so.0
+
+.PHONY: all deps build header check-header lint test demo install uninstall clean
 
 all: build
 
@@ -35,6 +40,26 @@ deps:
 
 build: deps
 	$(CARGO) build --release
+	ln -sf libmtcp_sendpkt.so $(LIBDIR)/$(SONAME)
+
+# Installs the library (versioned soname, dev symlink, static archive), the header, the
+# pkg-config file and the manual pages. NO_BUILD=1 installs what $(LIBDIR) already holds.
+install: $(if $(NO_BUILD),,build)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 755 $(LIBDIR)/libmtcp_sendpkt.so $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.so.$(VERSION)
+	ln -sf libmtcp_sendpkt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.so
+	install -m 644 $(LIBDIR)/libmtcp_sendpkt.a $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.a
+	install -m 644 include/mtcp_sendpkt.h $(DESTDIR)$(PREFIX)/include/mtcp_sendpkt.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' mtcp_sendpkt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mtcp_sendpkt.pc
+	install -m 644 man/mtcp_sendpkt.3 $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt.3
+	for f in flush init init_error cores stats shutdown; do \
+	  echo '.so man3/mtcp_sendpkt.3' > $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt_$$f.3; done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.so* $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.a \
+	  $(DESTDIR)$(PREFIX)/include/mtcp_sendpkt.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/mtcp_sendpkt.pc \
+	  $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt*.3
 
 # build.rs regenerates include/mtcp_sendpkt.h with cbindgen on every build.
 header:

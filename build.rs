@@ -8,6 +8,8 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    // ABI version 0: bump with any change to an exported function or struct.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmtcp_sendpkt.so.0");
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let config =

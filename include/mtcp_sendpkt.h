@@ -13,18 +13,23 @@
 #include <linux/if_ether.h>
 /* struct ethhdr, iphdr, tcphdr come from the Linux headers above, as in mOS's mos_api.h. */
 
+#if !defined(__MTCP_API_H_)
 /*
  `struct mtcp_context` of `mtcp_api.h`: the per-core handle; `cpu` selects the core context.
  */
 struct mtcp_context {
   int cpu;
 };
+#endif
 
+#if !defined(__MTCP_API_H_)
 /*
  `mctx_t` of `mtcp_api.h`.
  */
 typedef struct mtcp_context *mctx_t;
+#endif
 
+#if !defined(__MOS_API_H_)
 /*
  `struct pkt_info` of `mos_api.h` (mOS 0.3, with `in_ifidx`: 72 bytes on x86_64).
 
@@ -72,6 +77,7 @@ struct pkt_info {
   struct tcphdr *tcph;
   uint8_t *payload;
 };
+#endif
 
 /*
  Counters of one core context, as `mtcp_sendpkt_stats` reports them.

@@ -6,7 +6,12 @@
 
 use core::mem::{align_of, offset_of, size_of};
 
+// The `cfg(not(mos_*_h))` attributes are always true for Rust; cbindgen turns them into
+// `#if !defined(__MTCP_API_H_)` / `#if !defined(__MOS_API_H_)`, so that a source that includes
+// mOS's own headers first does not see these types defined twice.
+
 /// `struct mtcp_context` of `mtcp_api.h`: the per-core handle; `cpu` selects the core context.
+#[cfg(not(mos_mtcp_api_h))]
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct mtcp_context {
@@ -14,6 +19,7 @@ pub struct mtcp_context {
 }
 
 /// `mctx_t` of `mtcp_api.h`.
+#[cfg(not(mos_mtcp_api_h))]
 pub type mctx_t = *mut mtcp_context;
 
 /// `struct ethhdr` of `<linux/if_ether.h>`; only `h_dest` is read.
@@ -38,6 +44,7 @@ pub struct tcphdr {
 }
 
 /// `struct pkt_info` of `mos_api.h` (mOS 0.3, with `in_ifidx`: 72 bytes on x86_64).
+#[cfg(not(mos_mos_api_h))]
 ///
 /// This implementation reads `iph`, `tcph`, `ethh` (only `h_dest`, and only without an ARP
 /// entry), `payload`, `payloadlen` and `ip_len` (to bound how far the TCP header may be read).

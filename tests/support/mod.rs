@@ -3,6 +3,8 @@
 //! independent parsers (`pcap-file`, `etherparse`).
 #![allow(dead_code)]
 
+pub mod cbuild;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,346 @@
+//! The three ways an existing mOS middlebox takes this library, each done as a user would:
+//! linking (shared through pkg-config from an installed prefix, static, against mOS's own
+//! declarations, beside mOS's headers, instead of mOS's static archive), `LD_PRELOAD`, and the
+//! exported symbol list.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use support::cbuild::*;
+use support::*;
+
+/// Checks the three frames mos_middlebox.c sends.
+fn check_mos_middlebox_frames(pcap: &Path) {
+    let frames = read_pcap(pcap);
+    assert_eq!(frames.len(), 3, "three frames on the wire");
+    for (i, f) in frames.iter().enumerate() {
+        let p = SlicedPacket::from_ethernet(f).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = p.net else {
+            panic!("not IPv4")
+        };
+        let h = ip.header().to_header();
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        let Some(TransportSlice::Tcp(t)) = p.transport else {
+            panic!("not TCP")
+        };
+        assert_eq!((t.destination_port(), t.sequence_number()), (80, 500 + i as u32));
+        assert_eq!(
+            t.checksum(),
+            t.to_header().calc_checksum_ipv4(&h, t.payload()).unwrap()
+        );
+    }
+}
+
+fn mos_include() -> String {
+    format!("-I{}", manifest_dir().join("tests/c/mos").display())
+}
+
+/// Compiles mos_middlebox.c with `flags` and links it with `link`.
+fn build_mos_middlebox(dir: &Path, name: &str, flags: &[&str], link: Vec<String>) -> PathBuf {
+    let exe = dir.join(name);
+    let mut args = strings(&STRICT);
+    args.extend(strings(flags));
+    args.extend([
+        mos_include(),
+        c_source("mos_middlebox.c"),
+        "-o".into(),
+        exe.display().to_string(),
+    ]);
+    args.extend(link);
+    cc(&args);
+    exe
+}
+
+#[test]
+fn a_middlebox_built_against_mos_declarations_only_works() {
+    let dir = test_dir("mos_declarations_only");
+    let exe = build_mos_middlebox(&dir, "box", &[], link_shared());
+    let pcap = dir.join("out.pcap");
+    let out = run(&exe, &pcap_env("mosdecl", &dir, &pcap));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mos_middlebox: done"));
+    check_mos_middlebox_frames(&pcap);
+}
+
+#[test]
+fn our_header_after_mos_headers_compiles_and_works() {
+    let dir = test_dir("mos_headers_then_ours");
+    let exe = build_mos_middlebox(
+        &dir,
+        "box",
+        &["-DWITH_MTCP_SENDPKT_H", &include_flag()],
+        link_shared(),
+    );
+    let pcap = dir.join("out.pcap");
+    let out = run(&exe, &pcap_env("moshdr", &dir, &pcap));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stats say 3 transmitted"));
+    check_mos_middlebox_frames(&pcap);
+}
+
+#[test]
+fn ld_preload_swaps_in_our_implementation() {
+    let dir = test_dir("ld_preload");
+    // The "old" shared library the middlebox was linked against.
+    let old = dir.join("libmtcp.so");
+    cc(&[
+        "-shared".into(),
+        "-fPIC".into(),
+        c_source("old_libmtcp.c"),
+        "-o".into(),
+        old.display().to_string(),
+    ]);
+    let link = vec![
+        format!("-L{}", dir.display()),
+        format!("-Wl,-rpath,{}", dir.display()),
+        "-lmtcp".into(),
+    ];
+    let exe = build_mos_middlebox(&dir, "box", &["-DOLD_LIBRARY_VERSION"], link);
+    let pcap = dir.join("out.pcap");
+    let env = pcap_env("preload", &dir, &pcap);
+
+    // Plainly: the old library answers.
+    let plain = Command::new(&exe).envs(env.iter().cloned()).output().unwrap();
+    let plain_out = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert!(!plain.status.success(), "the stand-in refuses every call");
+    assert_eq!(
+        plain_out.matches("Function not implemented").count(),
+        3,
+        "{plain_out}"
+    );
+    assert!(!pcap.exists(), "nothing sent without our library");
+
+    // LD_PRELOAD on this one command only: ours answers, the rest of the old library stays.
+    let ours = lib_dir().join("libmtcp_sendpkt.so");
+    let pre = Command::new(&exe)
+        .envs(env.iter().cloned())
+        .env("LD_PRELOAD", &ours)
+        .output()
+        .unwrap();
+    let pre_out = String::from_utf8_lossy(&pre.stdout).into_owned();
+    assert!(
+        pre.status.success(),
+        "{pre_out}\n{}",
+        String::from_utf8_lossy(&pre.stderr)
+    );
+    assert_eq!(
+        pre_out,
+        plain_out.replace("Function not implemented", "sent"),
+        "only the send results differ"
+    );
+    assert!(pre_out.contains("linked with the old mOS library (stand-in)"));
+    check_mos_middlebox_frames(&pcap);
+}
+
+#[test]
+fn mos_static_archive_gives_way_when_localized_or_weakened() {
+    let dir = test_dir("mos_archive");
+    let obj = dir.join("old_libmtcp.o");
+    cc(&[
+        "-c".into(),
+        c_source("old_libmtcp.c"),
+        "-o".into(),
+        obj.display().to_string(),
+    ]);
+    let archive = |name: &str| dir.join(name).display().to_string();
+    tool(
+        "ar",
+        &["rcs".into(), archive("libmtcp.a"), obj.display().to_string()],
+    );
+    tool(
+        "objcopy",
+        &[
+            "--localize-symbol=mtcp_sendpkt".into(),
+            archive("libmtcp.a"),
+            archive("libmtcp_localized.a"),
+        ],
+    );
+    tool(
+        "objcopy",
+        &[
+            "--weaken-symbol=mtcp_sendpkt".into(),
+            archive("libmtcp.a"),
+            archive("libmtcp_weak.a"),
+        ],
+    );
+
+    let cases: Vec<(&str, Vec<String>, bool)> = vec![
+        // As mOS links it, plus our shared library: the archive's strong definition wins.
+        (
+            "as_is_plus_shared",
+            [vec![archive("libmtcp.a")], link_shared()].concat(),
+            false,
+        ),
+        // Localized in the archive: ours answers, in any link order, shared or static.
+        (
+            "localized_plus_shared",
+            [vec![archive("libmtcp_localized.a")], link_shared()].concat(),
+            true,
+        ),
+        (
+            "localized_plus_static",
+            [vec![archive("libmtcp_localized.a")], link_static()].concat(),
+            true,
+        ),
+        // Weakened: ours must be linked statically and before the archive.
+        (
+            "static_then_weakened",
+            [link_static(), vec![archive("libmtcp_weak.a")]].concat(),
+            true,
+        ),
+        // A weak definition in the executable still beats a shared library's.
+        (
+            "weakened_plus_shared",
+            [vec![archive("libmtcp_weak.a")], link_shared()].concat(),
+            false,
+        ),
+    ];
+    for (name, link, ours_answers) in cases {
+        let exe = build_mos_middlebox(&dir, name, &["-DOLD_LIBRARY_VERSION"], link);
+        let pcap = dir.join(format!("{name}.pcap"));
+        let out = Command::new(&exe)
+            .envs(pcap_env(name, &dir, &pcap))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("linked with the old mOS library"),
+            "{name}: {stdout}"
+        );
+        if ours_answers {
+            assert!(
+                out.status.success(),
+                "{name}: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            check_mos_middlebox_frames(&pcap);
+        } else {
+            assert_eq!(
+                stdout.matches("Function not implemented").count(),
+                3,
+                "{name}: old one answers"
+            );
+            assert!(!pcap.exists(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn installed_library_builds_with_pkg_config_alone() {
+    let dir = test_dir("pkg_config");
+    let prefix = dir.join("prefix");
+    let profile = lib_dir().file_name().unwrap().to_string_lossy().into_owned();
+    let out = Command::new("make")
+        .arg("-C")
+        .arg(manifest_dir())
+        .args([
+            "install",
+            "NO_BUILD=1",
+            &format!("PROFILE={profile}"),
+            &format!("PREFIX={}", prefix.display()),
+        ])
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .env_remove("MFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make install:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let lib = prefix.join("lib");
+    let real = std::fs::read_link(lib.join("libmtcp_sendpkt.so.0")).unwrap();
+    assert_eq!(
+        real,
+        PathBuf::from(format!("libmtcp_sendpkt.so.{}", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(
+        std::fs::read_link(lib.join("libmtcp_sendpkt.so")).unwrap(),
+        PathBuf::from("libmtcp_sendpkt.so.0")
+    );
+    let dynamic = tool("readelf", &["-d".into(), lib.join(&real).display().to_string()]);
+    assert!(String::from_utf8_lossy(&dynamic.stdout).contains("Library soname: [libmtcp_sendpkt.so.0]"));
+    for page in ["mtcp_sendpkt.3", "mtcp_sendpkt_flush.3", "mtcp_sendpkt_stats.3"] {
+        assert!(prefix.join("share/man/man3").join(page).exists(), "{page}");
+    }
+
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "mtcp_sendpkt"])
+        .env("PKG_CONFIG_PATH", lib.join("pkgconfig"))
+        .output()
+        .unwrap();
+    assert!(
+        flags.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flags.stderr)
+    );
+    let flags: Vec<String> = String::from_utf8(flags.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        flags.contains(&format!("-I{}", prefix.join("include").display())),
+        "{flags:?}"
+    );
+
+    // Only pkg-config's flags: no -I or -L into the source tree.
+    let exe = dir.join("abi_check");
+    let mut args = strings(&STRICT);
+    args.extend([c_source("abi_check.c"), "-o".into(), exe.display().to_string()]);
+    args.extend(flags);
+    cc(&args);
+    let pcap = dir.join("out.pcap");
+    let mut env = pcap_env("pkgconfig", &dir, &pcap);
+    env.push(("LD_LIBRARY_PATH".into(), lib.display().to_string()));
+    let out = run(&exe, &env);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 frames sent, 0 failures"));
+    assert_eq!(read_pcap(&pcap).len(), 5);
+    let ldd = Command::new("ldd")
+        .arg(&exe)
+        .env("LD_LIBRARY_PATH", &lib)
+        .output()
+        .unwrap();
+    let ldd = String::from_utf8_lossy(&ldd.stdout).into_owned();
+    assert!(
+        ldd.contains(&format!("{}/libmtcp_sendpkt.so.0", lib.display())),
+        "{ldd}"
+    );
+}
+
+#[test]
+fn only_the_documented_api_is_exported() {
+    let so = lib_dir().join("libmtcp_sendpkt.so");
+    let out = tool(
+        "nm",
+        &["-D".into(), "--defined-only".into(), so.display().to_string()],
+    );
+    let mut symbols: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect();
+    symbols.sort();
+    let documented = [
+        "mtcp_sendpkt",
+        "mtcp_sendpkt_cores",
+        "mtcp_sendpkt_flush",
+        "mtcp_sendpkt_init",
+        "mtcp_sendpkt_init_error",
+        "mtcp_sendpkt_shutdown",
+        "mtcp_sendpkt_stats",
+    ];
+    assert_eq!(symbols, documented);
+    // Each one is in the header and in the man page.
+    let header = std::fs::read_to_string(manifest_dir().join("include/mtcp_sendpkt.h")).unwrap();
+    let man = std::fs::read_to_string(manifest_dir().join("man/mtcp_sendpkt.3")).unwrap();
+    for s in documented {
+        assert!(header.contains(&format!("{s}(")), "{s} declared in the header");
+        assert!(
+            man.contains(&format!(".BR {s} ()")) || man.contains(&format!("{s}(")),
+            "{s} in the man page"
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! Building and running C programs against the library the way a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/<profile>, where cargo left libmtcp_sendpkt.{so,a} for this test run, with the
+/// soname link (libmtcp_sendpkt.so.0) that `make build` also makes.
+pub fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let link = dir.join("libmtcp_sendpkt.so.0");
+    if std::fs::symlink_metadata(&link).is_err() {
+        // Several test processes may race here; whoever wins, the link is the same.
+        let _ = std::os::unix::fs::symlink("libmtcp_sendpkt.so", &link);
+    }
+    dir
+}
+
+pub fn include_flag() -> String {
+    format!("-I{}", manifest_dir().join("include").display())
+}
+
+pub fn c_source(name: &str) -> String {
+    manifest_dir().join("tests/c").join(name).display().to_string()
+}
+
+pub const STRICT: [&str; 5] = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+
+/// Runs a build tool and fails the test with its output if it fails.
+pub fn tool(program: &str, args: &[String]) -> Output {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn cc(args: &[String]) -> Output {
+    tool("cc", args)
+}
+
+pub fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// `-L<lib_dir> -Wl,-rpath,<lib_dir> -lmtcp_sendpkt`.
+pub fn link_shared() -> Vec<String> {
+    let lib = lib_dir();
+    vec![
+        format!("-L{}", lib.display()),
+        format!("-Wl,-rpath,{}", lib.display()),
+        "-lmtcp_sendpkt".into(),
+    ]
+}
+
+/// The README's static link line after the archive: DPDK shared, plus Rust's native libraries.
+pub fn link_static() -> Vec<String> {
+    let mut v = vec![lib_dir().join("libmtcp_sendpkt.a").display().to_string()];
+    let out = tool("pkg-config", &strings(&["--libs", "libdpdk"]));
+    v.extend(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned),
+    );
+    v.extend(strings(&[
+        "-lgcc_s",
+        "-lutil",
+        "-lrt",
+        "-lpthread",
+        "-lm",
+        "-ldl",
+        "-lc",
+    ]));
+    v
+}
+
+/// Environment that points the library at a net_pcap port writing `pcap` and the standard config.
+pub fn pcap_env(tag: &str, dir: &Path, pcap: &Path) -> Vec<(String, String)> {
+    std::fs::write(dir.join("mos.conf"), super::CONF).unwrap();
+    vec![
+        (
+            "MTCP_SENDPKT_CONF".into(),
+            dir.join("mos.conf").display().to_string(),
+        ),
+        (
+            "MTCP_SENDPKT_EAL_ARGS".into(),
+            super::eal_args(tag, &format!("--vdev net_pcap0,tx_pcap={}", pcap.display())),
+        ),
+    ]
+}
+
+/// Runs `exe` with `env`, returning its output; fails the test when it exits non-zero.
+pub fn run(exe: &Path, env: &[(String, String)]) -> Output {
+    let out = Command::new(exe).envs(env.iter().cloned()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} failed: {:?}\n{}{}",
+        exe.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
