@@ -7,9 +7,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
 use crate::abi::{mctx_t, mtcp_sendpkt_stats, pkt_info};
+use crate::api;
 use crate::error::SendError;
-use crate::frame::{self, HeaderFields};
-use crate::runtime::{self, InitOutcome, SendRequest};
+use crate::frame;
+use crate::request::SendRequest;
+use crate::runtime::{self, InitOutcome};
 use crate::settings::Settings;
 
 fn set_errno(e: c_int) {
@@ -39,6 +41,16 @@ fn guarded(f: impl FnOnce() -> Result<c_int, SendError>) -> c_int {
 unsafe fn bytes<'a, T>(p: *const T, len: usize) -> &'a [u8] {
     // SAFETY: guaranteed by the caller.
     unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
+}
+
+/// The core context `mctx->cpu` names.
+///
+/// # Safety
+/// `mctx` is NULL or points to a valid `struct mtcp_context`.
+unsafe fn core_of(mctx: mctx_t) -> Result<api::Core, SendError> {
+    // SAFETY: guaranteed by the caller.
+    let cpu = unsafe { mctx.as_ref() }.ok_or(SendError::NoContext)?.cpu;
+    api::core(usize::try_from(cpu).map_err(|_| SendError::NoContext)?)
 }
 
 /// The checked content of a `pkt_info`: the fields of its headers and its payload.
@@ -71,7 +83,6 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
     let doff_len = frame::tcp_header_len(tcp20).map_err(|_| SendError::NoHeaders)?;
     // SAFETY: doff_len bytes are the header the caller claims; `limit` keeps us inside the packet.
     let tcp = unsafe { bytes(pi.tcph, doff_len.min(limit)) };
-    let fields = HeaderFields::parse(ip, tcp).map_err(|_| SendError::NoHeaders)?;
     let payload: &[u8] = match (pi.payloadlen, pi.payload.is_null()) {
         (0, _) => &[],
         (_, true) => return Err(SendError::NullPayload),
@@ -80,11 +91,7 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
     };
     // SAFETY: ethh, when set, points to an Ethernet header (14 bytes, h_dest first).
     let eth_dst_hint = (!pi.ethh.is_null()).then(|| unsafe { (*pi.ethh).h_dest });
-    Ok(SendRequest {
-        fields,
-        payload,
-        eth_dst_hint,
-    })
+    SendRequest::new(ip, tcp, payload, eth_dst_hint)
 }
 
 /// Sends one TCP packet built from `pinfo` (mOS's `mtcp_sendpkt`): an Ethernet/IPv4/TCP frame with
@@ -114,10 +121,8 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
 #[no_mangle]
 pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c_int {
     guarded(|| {
-        // SAFETY: mctx is NULL or points to a valid mtcp_context (caller contract).
-        let cpu = unsafe { mctx.as_ref() }.ok_or(SendError::NoContext)?.cpu;
-        let rt = runtime::get().ok_or(SendError::NotInitialized)?;
-        let ctx = rt.context(cpu)?;
+        // SAFETY: mctx is NULL or valid (caller contract).
+        let core = unsafe { core_of(mctx) }?;
         let result = (|| {
             // SAFETY: pinfo is NULL or points to a valid pkt_info (caller contract).
             let pi = unsafe { pinfo.as_ref() }.ok_or(SendError::NullPktInfo)?;
@@ -126,12 +131,9 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
             }
             // SAFETY: the pointers inside pinfo are valid as documented (caller contract).
             let req = unsafe { read_request(pi) }?;
-            rt.send(ctx, &req)
+            core.send_request(&req)
         })();
-        if let Err(e) = result {
-            ctx.note_rejected(e);
-        }
-        result.map(|()| 0)
+        core.count(result).map(|()| 0)
     })
 }
 
@@ -147,13 +149,8 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
 pub unsafe extern "C" fn mtcp_sendpkt_flush(mctx: mctx_t) -> c_int {
     guarded(|| {
         // SAFETY: mctx is NULL or valid (caller contract).
-        let cpu = unsafe { mctx.as_ref() }.ok_or(SendError::NoContext)?.cpu;
-        let rt = runtime::get().ok_or(SendError::NotInitialized)?;
-        let ctx = rt.context(cpu)?;
-        match rt.flush(ctx) {
-            Some(o) if o.left == 0 => Ok(c_int::try_from(o.transmitted).unwrap_or(c_int::MAX)),
-            _ => Err(SendError::TxBusy),
-        }
+        let core = unsafe { core_of(mctx) }?;
+        core.flush().map(|n| c_int::try_from(n).unwrap_or(c_int::MAX))
     })
 }
 
@@ -224,12 +221,10 @@ pub extern "C" fn mtcp_sendpkt_cores() -> c_int {
 pub unsafe extern "C" fn mtcp_sendpkt_stats(mctx: mctx_t, out: *mut mtcp_sendpkt_stats) -> c_int {
     guarded(|| {
         // SAFETY: mctx is NULL or valid (caller contract).
-        let cpu = unsafe { mctx.as_ref() }.ok_or(SendError::NoContext)?.cpu;
-        let rt = runtime::running().ok_or(SendError::NotInitialized)?;
-        let ctx = rt.context(cpu)?;
+        let core = unsafe { core_of(mctx) }?;
         // SAFETY: out is NULL or writable (caller contract).
         let out = unsafe { out.as_mut() }.ok_or(SendError::NullOutput)?;
-        *out = rt.stats(ctx);
+        *out = core.stats();
         Ok(0)
     })
 }

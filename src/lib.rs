@@ -1,7 +1,7 @@
 //! mtcp-sendpkt: a drop-in replacement for mOS's `mtcp_sendpkt()` on DPDK 22.11.
 //!
 //! The data path, one module per step:
-//! C call ([`ffi`]) → checked request → per-core context ([`runtime`], [`core_ctx`]) →
+//! C call ([`ffi`]) or Rust call ([`api`]) → checked request ([`request`]) → per-core context ([`runtime`], [`core_ctx`]) →
 //! frame ([`frame`]) in an mbuf ([`port`]) → TX queue ([`port`]).
 //! Around it: the C types ([`abi`]), errors and their errno ([`error`]), the mOS configuration
 //! ([`config`]), longest-prefix-match tables ([`route`]) and the knobs ([`settings`]).
@@ -12,12 +12,14 @@
 )]
 
 pub mod abi;
+pub mod api;
 pub mod config;
 pub mod core_ctx;
 pub mod error;
 pub mod ffi;
 pub mod frame;
 pub mod port;
+pub mod request;
 pub mod route;
 pub mod runtime;
 pub mod settings;

@@ -10,23 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 
-use crate::abi::mtcp_sendpkt_stats;
 use crate::config::MosConfig;
 use crate::core_ctx::{CoreContext, FlushOutcome, TxParams};
 use crate::error::{InitError, SendError};
-use crate::frame::{self, ChecksumMode, HeaderFields};
+use crate::frame::{self, ChecksumMode};
 use crate::port::{self, Mempool, PortInfo};
+use crate::request::SendRequest;
 use crate::route::PrefixTable;
 use crate::settings::{Settings, MAX_CORES};
-
-/// A frame to send, as read (and checked) from the caller's `pkt_info`.
-#[derive(Debug, Clone, Copy)]
-pub struct SendRequest<'a> {
-    pub fields: HeaderFields,
-    pub payload: &'a [u8],
-    /// `pinfo->ethh->h_dest`, used when the ARP table has no entry.
-    pub eth_dst_hint: Option<[u8; 6]>,
-}
 
 pub struct Runtime {
     ports: Vec<PortInfo>,
@@ -174,11 +165,8 @@ impl Runtime {
     }
 
     /// The context of core `cpu`.
-    pub fn context(&self, cpu: libc::c_int) -> Result<&CoreContext, SendError> {
-        usize::try_from(cpu)
-            .ok()
-            .and_then(|c| self.contexts.get(c))
-            .ok_or(SendError::NoContext)
+    pub fn context(&self, cpu: usize) -> Result<&CoreContext, SendError> {
+        self.contexts.get(cpu).ok_or(SendError::NoContext)
     }
 
     pub fn cores(&self) -> usize {
@@ -242,10 +230,6 @@ impl Runtime {
             self.wake_flusher();
         }
         o
-    }
-
-    pub fn stats(&self, ctx: &CoreContext) -> mtcp_sendpkt_stats {
-        ctx.stats()
     }
 
     fn wake_flusher(&self) {
