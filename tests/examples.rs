@@ -1,0 +1,163 @@
+//! The examples, run as a user would: `examples/ack_from_pcap.c` (C, libpcap) and
+//! `examples/ack_from_rust.rs` (the Rust API) read the same capture of observed traffic and must
+//! acknowledge exactly its data segments, with identical frames.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use pcap_file::pcap::{PcapPacket, PcapWriter};
+use support::cbuild::*;
+use support::*;
+
+/// A capture: two data segments from 10.0.0.10 (with Timestamps), a pure ACK, one data segment
+/// from 10.0.0.23 without Timestamps, and a UDP datagram.
+fn write_observed(path: &Path) -> Vec<(u32, u32, usize, Option<(u32, u32)>)> {
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    let mut expect = Vec::new();
+    let tcp = |src: [u8; 4], seq: u32, ack: u32, ts: Option<(u32, u32)>, payload: &[u8]| {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src, [192, 168, 1, 80], 64)
+            .tcp(40000, 80, seq, 4000)
+            .ack(ack);
+        let b = match ts {
+            Some((v, e)) => b
+                .options(&[etherparse::TcpOptionElement::Timestamp(v, e)])
+                .unwrap(),
+            None => b,
+        };
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    };
+    let udp = {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [3; 6])
+            .ipv4([10, 0, 0, 10], [1, 1, 1, 1], 9)
+            .udp(5, 6)
+            .write(&mut out, b"x")
+            .unwrap();
+        out
+    };
+    let frames = [
+        tcp(
+            [10, 0, 0, 10],
+            1000,
+            50,
+            Some((70, 80)),
+            b"GET / HTTP/1.1\r\n\r\n",
+        ),
+        tcp([10, 0, 0, 10], 1018, 50, Some((71, 81)), &[]),
+        tcp([10, 0, 0, 10], 1018, 50, Some((72, 82)), b"more"),
+        tcp([10, 0, 0, 23], 5, 6, None, b"no timestamps"),
+        udp,
+    ];
+    for (i, f) in frames.iter().enumerate() {
+        let p = PcapPacket::new(std::time::Duration::from_millis(i as u64), f.len() as u32, f);
+        w.write_packet(&p).unwrap();
+    }
+    expect.push((50, 1018, 0, Some((80, 70))));
+    expect.push((50, 1022, 0, Some((82, 72))));
+    expect.push((6, 18, 0, None));
+    expect
+}
+
+fn check_acks(pcap: &Path, expect: &[(u32, u32, usize, Option<(u32, u32)>)]) -> Vec<Vec<u8>> {
+    let frames = read_pcap(pcap);
+    assert_eq!(frames.len(), expect.len(), "one ACK per data segment");
+    for (f, (seq, ack, len, ts)) in frames.iter().zip(expect) {
+        let p = SlicedPacket::from_ethernet(f).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = p.net else { panic!() };
+        assert_eq!(ip.header().source(), [192, 168, 1, 80], "from the server");
+        let Some(TransportSlice::Tcp(t)) = p.transport else {
+            panic!()
+        };
+        assert_eq!((t.source_port(), t.destination_port()), (80, 40000));
+        assert_eq!(
+            (t.sequence_number(), t.acknowledgment_number(), t.payload().len()),
+            (*seq, *ack, *len)
+        );
+        assert!(t.ack());
+        let got_ts = t.options_iterator().find_map(|o| match o {
+            Ok(etherparse::TcpOptionElement::Timestamp(v, e)) => Some((v, e)),
+            _ => None,
+        });
+        assert_eq!(got_ts, Some(ts.unwrap_or((0, 0))));
+    }
+    frames
+}
+
+fn example_env(tag: &str, dir: &Path, pcap: &Path) -> Vec<(String, String)> {
+    let mut env = pcap_env(tag, dir, pcap);
+    // Clients 10.0.0.0/24 are behind dpdk0 (CONF's ARP and route entries).
+    env.retain(|(k, _)| k != "MTCP_SENDPKT_CONF");
+    std::fs::write(dir.join("ex.conf"), CONF).unwrap();
+    env.push((
+        "MTCP_SENDPKT_CONF".into(),
+        dir.join("ex.conf").display().to_string(),
+    ));
+    env
+}
+
+#[test]
+fn c_and_rust_examples_ack_every_data_segment_identically() {
+    let dir = test_dir("examples");
+    let observed = dir.join("observed.pcap");
+    let expect = write_observed(&observed);
+
+    let c_exe = dir.join("ack_from_pcap");
+    let mut args = strings(&STRICT);
+    args.extend([
+        include_flag(),
+        manifest_dir()
+            .join("examples/ack_from_pcap.c")
+            .display()
+            .to_string(),
+    ]);
+    args.extend(["-o".into(), c_exe.display().to_string()]);
+    args.extend(link_shared());
+    args.push("-lpcap".into());
+    cc(&args);
+    let c_out = dir.join("c.pcap");
+    let mut cmd_env = example_env("exc", &dir, &c_out);
+    let out = std::process::Command::new(&c_exe)
+        .arg(&observed)
+        .envs(cmd_env.drain(..))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("acked 3 of 3"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c_frames = check_acks(&c_out, &expect);
+
+    // A plain `cargo test` builds the examples next to the test binaries; a filtered one may not.
+    let rust_exe: PathBuf = lib_dir().join("examples/ack_from_rust");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let source = manifest_dir().join("examples/ack_from_rust.rs");
+    assert!(
+        modified(&rust_exe) >= modified(&source),
+        "{} is missing or older than its source: run `cargo build --examples` or an unfiltered `cargo test`",
+        rust_exe.display()
+    );
+    let rust_out = dir.join("rust.pcap");
+    let out = std::process::Command::new(&rust_exe)
+        .arg(&observed)
+        .envs(example_env("exr", &dir, &rust_out))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("acked 3 of 3"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rust_frames = check_acks(&rust_out, &expect);
+    assert_eq!(
+        c_frames, rust_frames,
+        "C and Rust middleboxes put the same bytes on the wire"
+    );
+}
