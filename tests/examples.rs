@@ -11,9 +11,17 @@ use pcap_file::pcap::{PcapPacket, PcapWriter};
 use support::cbuild::*;
 use support::*;
 
+/// The ACK expected for one data segment.
+struct ExpectedAck {
+    seq: u32,
+    ack: u32,
+    /// (TSval, TSecr) of the ACK; (0, 0) when the segment had no Timestamp.
+    ts: (u32, u32),
+}
+
 /// A capture: two data segments from 10.0.0.10 (with Timestamps), a pure ACK, one data segment
 /// from 10.0.0.23 without Timestamps, and a UDP datagram.
-fn write_observed(path: &Path) -> Vec<(u32, u32, usize, Option<(u32, u32)>)> {
+fn write_observed(path: &Path) -> Vec<ExpectedAck> {
     let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
     let mut expect = Vec::new();
     let tcp = |src: [u8; 4], seq: u32, ack: u32, ts: Option<(u32, u32)>, payload: &[u8]| {
@@ -57,16 +65,28 @@ fn write_observed(path: &Path) -> Vec<(u32, u32, usize, Option<(u32, u32)>)> {
         let p = PcapPacket::new(std::time::Duration::from_millis(i as u64), f.len() as u32, f);
         w.write_packet(&p).unwrap();
     }
-    expect.push((50, 1018, 0, Some((80, 70))));
-    expect.push((50, 1022, 0, Some((82, 72))));
-    expect.push((6, 18, 0, None));
+    expect.push(ExpectedAck {
+        seq: 50,
+        ack: 1018,
+        ts: (80, 70),
+    });
+    expect.push(ExpectedAck {
+        seq: 50,
+        ack: 1022,
+        ts: (82, 72),
+    });
+    expect.push(ExpectedAck {
+        seq: 6,
+        ack: 18,
+        ts: (0, 0),
+    });
     expect
 }
 
-fn check_acks(pcap: &Path, expect: &[(u32, u32, usize, Option<(u32, u32)>)]) -> Vec<Vec<u8>> {
+fn check_acks(pcap: &Path, expect: &[ExpectedAck]) -> Vec<Vec<u8>> {
     let frames = read_pcap(pcap);
     assert_eq!(frames.len(), expect.len(), "one ACK per data segment");
-    for (f, (seq, ack, len, ts)) in frames.iter().zip(expect) {
+    for (f, want) in frames.iter().zip(expect) {
         let p = SlicedPacket::from_ethernet(f).unwrap();
         let Some(NetSlice::Ipv4(ip)) = p.net else { panic!() };
         assert_eq!(ip.header().source(), [192, 168, 1, 80], "from the server");
@@ -76,14 +96,14 @@ fn check_acks(pcap: &Path, expect: &[(u32, u32, usize, Option<(u32, u32)>)]) -> 
         assert_eq!((t.source_port(), t.destination_port()), (80, 40000));
         assert_eq!(
             (t.sequence_number(), t.acknowledgment_number(), t.payload().len()),
-            (*seq, *ack, *len)
+            (want.seq, want.ack, 0)
         );
         assert!(t.ack());
         let got_ts = t.options_iterator().find_map(|o| match o {
             Ok(etherparse::TcpOptionElement::Timestamp(v, e)) => Some((v, e)),
             _ => None,
         });
-        assert_eq!(got_ts, Some(ts.unwrap_or((0, 0))));
+        assert_eq!(got_ts, Some(want.ts));
     }
     frames
 }
