@@ -53,7 +53,7 @@ install: $(if $(NO_BUILD),,build)
 	install -m 644 include/mtcp_sendpkt.h $(DESTDIR)$(PREFIX)/include/mtcp_sendpkt.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' mtcp_sendpkt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mtcp_sendpkt.pc
 	install -m 644 man/mtcp_sendpkt.3 $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt.3
-	for f in flush init init_error cores stats shutdown; do \
+	for f in flush init attach init_error cores stats shutdown; do \
 	  echo '.so man3/mtcp_sendpkt.3' > $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt_$$f.3; done
 
 uninstall:
@@ -76,8 +76,11 @@ lint:
 	  [ -z "$$warnings" ] || { echo "man/mtcp_sendpkt.3: $$warnings"; exit 1; }; echo "man page: no groff warnings"
 
 # The last line adds up every test binary's "test result" line.
+# `cargo build` first: the C tests link target/debug/libmtcp_sendpkt.{so,a}, which `cargo test`
+# alone does not rebuild (it builds the rlib).
 test: deps check-header lint
 	@mkdir -p target
+	$(CARGO) build
 	$(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "summary: %d passed, %d failed\n", p, f }' target/test.log
 

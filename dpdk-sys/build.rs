@@ -75,6 +75,10 @@ fn main() {
         .allowlist_function("rte_eth_tx_queue_setup")
         .allowlist_function("rte_eth_rx_queue_setup")
         .allowlist_function("rte_eth_stats_get")
+        .allowlist_function("rte_eth_tx_queue_info_get")
+        .allowlist_function("rte_eth_dev_conf_get")
+        .allowlist_function("rte_mempool_lookup")
+        .allowlist_function("rte_lcore_count")
         .allowlist_function("rte_pktmbuf_pool_create")
         .allowlist_function("rte_mempool_avail_count")
         .allowlist_function("rte_mempool_in_use_count")
@@ -92,6 +96,7 @@ fn main() {
         .allowlist_type("rte_eth_txconf")
         .allowlist_type("rte_eth_rxconf")
         .allowlist_type("rte_eth_stats")
+        .allowlist_type("rte_eth_txq_info")
         .allowlist_type("rte_ether_addr")
         .allowlist_type("rte_proc_type_t")
         // Fields of these are touched only through the shim: keep them opaque.

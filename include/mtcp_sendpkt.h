@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <linux/if_ether.h>
 /* struct ethhdr, iphdr, tcphdr come from the Linux headers above, as in mOS's mos_api.h. */
+struct rte_mempool; /* DPDK's, used only through a pointer */
 
 #if !defined(__MTCP_API_H_)
 /*
@@ -172,6 +173,24 @@ int mtcp_sendpkt_flush(mctx_t mctx);
  `eal_args` and `conf_path` are NULL or NUL-terminated strings.
  */
 int mtcp_sendpkt_init(const char *eal_args, const char *conf_path);
+
+/*
+ Attaches the library to a host application that initialized DPDK's EAL and its ports itself:
+ the library does not initialize EAL or configure ports; core context k sends on TX queue
+ `first_tx_queue + k` of each port (set up and started by the host), with mbufs from `pool`
+ (a `rte_pktmbuf_pool_create` pool; NULL: `MTCP_SENDPKT_MEMPOOL` names one, or the library
+ creates its own). `conf_path` as for `mtcp_sendpkt_init` (NULL: `MTCP_SENDPKT_CONF`).
+
+ Returns 0, or -1 with errno `EALREADY` (already running) or `EACCES` (attaching failed, e.g.
+ EAL not initialized or a TX queue missing: `mtcp_sendpkt_init_error` says why).
+ Without this call, a library whose first call finds EAL initialized attaches the same way,
+ with `MTCP_SENDPKT_TXQ` as `first_tx_queue`.
+
+ # Safety
+ `conf_path` is NULL or a NUL-terminated string; `pool` is NULL or a packet mempool that outlives
+ the library's use of it (until `mtcp_sendpkt_shutdown` or process exit).
+ */
+int mtcp_sendpkt_attach(const char *conf_path, uint16_t first_tx_queue, struct rte_mempool *pool);
 
 /*
  Why initialization failed, as text, or NULL if it did not fail (or was not tried yet).

@@ -43,6 +43,12 @@ pub struct tcphdr {
     _opaque: [u8; 0],
 }
 
+/// DPDK's `struct rte_mempool`, only ever behind a pointer (declared, not defined, in our header).
+#[repr(C)]
+pub struct rte_mempool {
+    _opaque: [u8; 0],
+}
+
 /// `struct pkt_info` of `mos_api.h` (mOS 0.3, with `in_ifidx`: 72 bytes on x86_64).
 #[cfg(not(mos_mos_api_h))]
 ///

@@ -41,8 +41,12 @@ pub struct MosConfig {
     pub netdevs: Vec<NetDev>,
     pub arp: ArpTable,
     pub routes: RouteTable,
-    /// `nic_forward_table` pairs, kept for reference; not used for sending.
+    /// `nic_forward_table` pairs (bump-in-the-wire): validated, not used for sending, since a
+    /// frame's port comes from the route table.
     pub forward: Vec<(u16, u16)>,
+    /// Where each route and forward entry names a device, to check it against `netdev` once the
+    /// whole file is read (the blocks may come in any order).
+    device_refs: Vec<(u16, PathBuf, usize)>,
 }
 
 impl MosConfig {
@@ -56,6 +60,7 @@ impl MosConfig {
             })?;
             cfg.parse_into(path, &text)?;
         }
+        cfg.check_devices()?;
         Ok(cfg)
     }
 
@@ -72,18 +77,40 @@ impl MosConfig {
             line,
             reason,
         };
+        let mut refs = Vec::new();
         match lines.first().map(|(_, t)| t[0]) {
-            Some("ARP_ENTRY") => self.parse_flat(&lines, Table::Arp, &err),
-            Some("ROUTES") => self.parse_flat(&lines, Table::Route, &err),
-            Some(_) => self.parse_blocks(&lines, &err),
+            Some("ARP_ENTRY") => self.parse_flat(&lines, Table::Arp, &mut refs, &err),
+            Some("ROUTES") => self.parse_flat(&lines, Table::Route, &mut refs, &err),
+            Some(_) => self.parse_blocks(&lines, &mut refs, &err),
             None => Err(err(0, "empty configuration file".into())),
+        }?;
+        self.device_refs
+            .extend(refs.into_iter().map(|(port, line)| (port, file.to_owned(), line)));
+        Ok(())
+    }
+
+    /// Checks, once every file is read, that routes and forward pairs name `netdev` devices.
+    pub fn check_devices(&self) -> Result<(), ConfigError> {
+        if self.netdevs.is_empty() {
+            return Ok(());
         }
+        for (port, file, line) in &self.device_refs {
+            if !self.netdevs.iter().any(|d| d.port == *port) {
+                return Err(ConfigError {
+                    file: file.clone(),
+                    line: *line,
+                    reason: format!("dpdk{port} is not in the netdev block"),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn parse_flat(
         &mut self,
         lines: &[(usize, Vec<&str>)],
         table: Table,
+        refs: &mut Vec<(u16, usize)>,
         err: &dyn Fn(usize, String) -> ConfigError,
     ) -> Result<(), ConfigError> {
         let (hline, header) = &lines[0];
@@ -101,7 +128,9 @@ impl MosConfig {
             ));
         }
         for (line, toks) in entries {
-            self.entry(table, toks).map_err(|r| err(*line, r))?;
+            if let Some(port) = self.entry(table, toks).map_err(|r| err(*line, r))? {
+                refs.push((port, *line));
+            }
         }
         Ok(())
     }
@@ -109,6 +138,7 @@ impl MosConfig {
     fn parse_blocks(
         &mut self,
         lines: &[(usize, Vec<&str>)],
+        refs: &mut Vec<(u16, usize)>,
         err: &dyn Fn(usize, String) -> ConfigError,
     ) -> Result<(), ConfigError> {
         // Block names from the outermost in; entries are interpreted by the innermost.
@@ -133,7 +163,12 @@ impl MosConfig {
                         words.clear();
                     }
                     "}" => {
-                        self.block_entry(&stack, &words).map_err(|r| err(line, r))?;
+                        refs.extend(
+                            self.block_entry(&stack, &words)
+                                .map_err(|r| err(line, r))?
+                                .into_iter()
+                                .map(|p| (p, line)),
+                        );
                         words.clear();
                         if stack.pop().is_none() {
                             return Err(err(line, "`}` without a matching `{`".into()));
@@ -142,7 +177,12 @@ impl MosConfig {
                     w => words.push(w),
                 }
             }
-            self.block_entry(&stack, &words).map_err(|r| err(line, r))?;
+            refs.extend(
+                self.block_entry(&stack, &words)
+                    .map_err(|r| err(line, r))?
+                    .into_iter()
+                    .map(|p| (p, line)),
+            );
         }
         if let Some(open) = stack.last() {
             return Err(err(
@@ -156,29 +196,37 @@ impl MosConfig {
         Ok(())
     }
 
-    fn block_entry(&mut self, stack: &[String], words: &[&str]) -> Result<(), String> {
+    /// Takes one entry of the innermost block; returns the ports it names, to check against
+    /// `netdev` later.
+    fn block_entry(&mut self, stack: &[String], words: &[&str]) -> Result<Vec<u16>, String> {
         if words.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let path: Vec<&str> = stack.iter().map(String::as_str).collect();
         match path.as_slice() {
             [] => Err(format!("`{}` outside the `mos {{ }}` block", words.join(" "))),
             ["mos"] => match words {
                 // Settings of mOS that do not concern sending (num_cores, nb_mem_channels, ...).
-                [_, "=", _, ..] => Ok(()),
+                [_, "=", _, ..] => Ok(Vec::new()),
                 _ => Err(format!(
                     "expected `key = value` or `name {{`, found `{}`",
                     words.join(" ")
                 )),
             },
-            ["mos", "netdev"] => self.netdev(words),
-            ["mos", "arp_table"] => self.entry(Table::Arp, words),
-            ["mos", "route_table"] => self.entry(Table::Route, words),
+            ["mos", "netdev"] => self.netdev(words).map(|()| Vec::new()),
+            ["mos", "arp_table" | "route_table"] => {
+                let table = if path[1] == "arp_table" {
+                    Table::Arp
+                } else {
+                    Table::Route
+                };
+                Ok(self.entry(table, words)?.into_iter().collect())
+            }
             ["mos", "nic_forward_table"] => match words {
                 [a, b] => {
                     let pair = (port_of(a)?, port_of(b)?);
                     self.forward.push(pair);
-                    Ok(())
+                    Ok(vec![pair.0, pair.1])
                 }
                 _ => Err(format!(
                     "expected `<device> <device>`, found `{}`",
@@ -186,7 +234,7 @@ impl MosConfig {
                 )),
             },
             // Blocks of mOS we do not use: their content is not ours to judge.
-            _ => Ok(()),
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -218,7 +266,8 @@ impl MosConfig {
         Ok(())
     }
 
-    fn entry(&mut self, table: Table, words: &[&str]) -> Result<(), String> {
+    /// Adds an ARP or route entry; returns the port a route names.
+    fn entry(&mut self, table: Table, words: &[&str]) -> Result<Option<u16>, String> {
         let [prefix, target] = words else {
             let want = match table {
                 Table::Arp => "<ipv4>/<len> <mac>",
@@ -228,10 +277,16 @@ impl MosConfig {
         };
         let prefix = parse_prefix(prefix)?;
         match table {
-            Table::Arp => self.arp.insert(prefix, parse_mac(target)?),
-            Table::Route => self.routes.insert(prefix, port_of(target)?),
+            Table::Arp => {
+                self.arp.insert(prefix, parse_mac(target)?);
+                Ok(None)
+            }
+            Table::Route => {
+                let port = port_of(target)?;
+                self.routes.insert(prefix, port);
+                Ok(Some(port))
+            }
         }
-        Ok(())
     }
 
     /// Number of core contexts the netdev core masks ask for (highest core bit + 1), if any.
@@ -426,6 +481,30 @@ mos {
             .parse_into(Path::new("route.conf"), "ROUTES 2\n10.0.0.0/8 dpdk0\n")
             .unwrap_err();
         assert_eq!((e.line, e.reason.contains("header says 2")), (1, true));
+    }
+
+    #[test]
+    fn routes_and_forward_pairs_must_name_netdev_devices() {
+        let text = "mos {\n route_table {\n 10.0.0.0/8 dpdk0\n 10.1.0.0/16 dpdk3\n }\n netdev {\n dpdk0 0x1\n }\n}\n";
+        let e = parse(text).unwrap().check_devices().unwrap_err();
+        assert_eq!(
+            (e.line, e.reason.as_str()),
+            (4, "dpdk3 is not in the netdev block")
+        );
+        let text =
+            "mos {\n netdev {\n dpdk0 0x1\n dpdk1 0x1\n }\n nic_forward_table {\n dpdk0 dpdk2\n }\n}\n";
+        assert_eq!(parse(text).unwrap().check_devices().unwrap_err().line, 7);
+        // Without a netdev block every port is used: nothing to check against.
+        assert!(parse("mos {\n route_table {\n 10.0.0.0/8 dpdk5\n }\n}\n")
+            .unwrap()
+            .check_devices()
+            .is_ok());
+        // Across files: a route.conf checked against the netdevs of a mos.conf.
+        let mut c = parse("mos {\n netdev {\n dpdk0 0x1\n }\n}\n").unwrap();
+        c.parse_into(Path::new("route.conf"), "ROUTES 1\n10.0.0.0/8 dpdk1\n")
+            .unwrap();
+        let e = c.check_devices().unwrap_err();
+        assert_eq!((e.file.as_path(), e.line), (Path::new("route.conf"), 2));
     }
 
     #[test]

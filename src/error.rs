@@ -65,10 +65,15 @@ pub enum InitError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("rte_eal_init failed ({reason}) with EAL arguments {args:?}")]
     Eal { args: Vec<String>, reason: String },
-    #[error(
-        "DPDK EAL is already initialized by this process; attaching to a host's EAL is not supported yet"
-    )]
+    #[error("DPDK's EAL was initialized by the host while the library was starting it")]
     EalAlreadyInitialized,
+    #[error(
+        "the host initialized DPDK's EAL: name the TX queues the library may use \
+         (MTCP_SENDPKT_TXQ=<first queue> or mtcp_sendpkt_attach())"
+    )]
+    AttachNeedsQueues,
+    #[error("mtcp_sendpkt_attach: DPDK's EAL is not initialized in this process")]
+    AttachWithoutEal,
     #[error("no DPDK port to send on (give one with --vdev in MTCP_SENDPKT_EAL_ARGS)")]
     NoPort,
     #[error("port {port}: {reason}")]

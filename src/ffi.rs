@@ -6,10 +6,11 @@ use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
-use crate::abi::{mctx_t, mtcp_sendpkt_stats, pkt_info};
+use crate::abi::{mctx_t, mtcp_sendpkt_stats, pkt_info, rte_mempool};
 use crate::api;
 use crate::error::SendError;
 use crate::frame;
+use crate::port::Mempool;
 use crate::request::SendRequest;
 use crate::runtime::{self, InitOutcome};
 use crate::settings::Settings;
@@ -167,25 +168,75 @@ pub unsafe extern "C" fn mtcp_sendpkt_flush(mctx: mctx_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn mtcp_sendpkt_init(eal_args: *const c_char, conf_path: *const c_char) -> c_int {
     guarded(|| {
-        let text = |p: *const c_char| {
-            // SAFETY: p is NULL (checked) or a NUL-terminated string (caller contract).
-            (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
-        };
-        let (eal, conf) = (text(eal_args), text(conf_path));
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let (eal, conf) = unsafe { (c_text(eal_args), c_text(conf_path)) };
         let settings = Settings::from_lookup(|k| match k {
             "MTCP_SENDPKT_EAL_ARGS" if eal.is_some() => eal.clone(),
             "MTCP_SENDPKT_CONF" if conf.is_some() => conf.clone(),
             _ => std::env::var(k).ok(),
         });
-        match runtime::init_with(settings) {
-            InitOutcome::Started => Ok(0),
-            InitOutcome::AlreadyRunning => {
-                set_errno(libc::EALREADY);
-                Ok(-1)
-            }
-            InitOutcome::Failed => Err(SendError::NotInitialized),
-        }
+        init_outcome(runtime::init_with(settings, None))
     })
+}
+
+/// Attaches the library to a host application that initialized DPDK's EAL and its ports itself:
+/// the library does not initialize EAL or configure ports; core context k sends on TX queue
+/// `first_tx_queue + k` of each port (set up and started by the host), with mbufs from `pool`
+/// (a `rte_pktmbuf_pool_create` pool; NULL: `MTCP_SENDPKT_MEMPOOL` names one, or the library
+/// creates its own). `conf_path` as for `mtcp_sendpkt_init` (NULL: `MTCP_SENDPKT_CONF`).
+///
+/// Returns 0, or -1 with errno `EALREADY` (already running) or `EACCES` (attaching failed, e.g.
+/// EAL not initialized or a TX queue missing: `mtcp_sendpkt_init_error` says why).
+/// Without this call, a library whose first call finds EAL initialized attaches the same way,
+/// with `MTCP_SENDPKT_TXQ` as `first_tx_queue`.
+///
+/// # Safety
+/// `conf_path` is NULL or a NUL-terminated string; `pool` is NULL or a packet mempool that outlives
+/// the library's use of it (until `mtcp_sendpkt_shutdown` or process exit).
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt_attach(
+    conf_path: *const c_char,
+    first_tx_queue: u16,
+    pool: *mut rte_mempool,
+) -> c_int {
+    guarded(|| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let conf = unsafe { c_text(conf_path) };
+        let settings = Settings::from_lookup(|k| match k {
+            "MTCP_SENDPKT_CONF" if conf.is_some() => conf.clone(),
+            _ => std::env::var(k).ok(),
+        })
+        .map(|s| Settings {
+            tx_queue_base: Some(first_tx_queue),
+            ..s
+        });
+        // SAFETY: a packet mempool that outlives the library's use (caller contract).
+        let pool = std::ptr::NonNull::new(pool.cast()).map(|p| unsafe { Mempool::borrowed(p) });
+        init_outcome(runtime::init_with(
+            settings,
+            Some(runtime::AttachRequest { pool }),
+        ))
+    })
+}
+
+fn init_outcome(o: InitOutcome) -> Result<c_int, SendError> {
+    match o {
+        InitOutcome::Started => Ok(0),
+        InitOutcome::AlreadyRunning => {
+            set_errno(libc::EALREADY);
+            Ok(-1)
+        }
+        InitOutcome::Failed => Err(SendError::NotInitialized),
+    }
+}
+
+/// A C string argument: `None` for NULL.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+unsafe fn c_text(p: *const c_char) -> Option<String> {
+    // SAFETY: p is NULL (checked) or NUL-terminated (caller contract).
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
 /// Why initialization failed, as text, or NULL if it did not fail (or was not tried yet).

@@ -24,9 +24,9 @@ pub mod route;
 pub mod runtime;
 pub mod settings;
 
-pub use abi::{ethhdr, iphdr, mctx_t, mtcp_context, mtcp_sendpkt_stats, pkt_info, tcphdr};
+pub use abi::{ethhdr, iphdr, mctx_t, mtcp_context, mtcp_sendpkt_stats, pkt_info, rte_mempool, tcphdr};
 pub use error::{InitError, SendError};
 pub use ffi::{
-    mtcp_sendpkt, mtcp_sendpkt_cores, mtcp_sendpkt_flush, mtcp_sendpkt_init, mtcp_sendpkt_init_error,
-    mtcp_sendpkt_shutdown, mtcp_sendpkt_stats,
+    mtcp_sendpkt, mtcp_sendpkt_attach, mtcp_sendpkt_cores, mtcp_sendpkt_flush, mtcp_sendpkt_init,
+    mtcp_sendpkt_init_error, mtcp_sendpkt_shutdown, mtcp_sendpkt_stats,
 };

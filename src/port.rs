@@ -105,6 +105,13 @@ fn first_cpu(set: &libc::cpu_set_t) -> Option<usize> {
     (0..libc::CPU_SETSIZE as usize).find(|&i| unsafe { libc::CPU_ISSET(i, set) })
 }
 
+/// True when DPDK's EAL is already up in this process (a host application started it).
+/// `rte_lcore_count` reads a static that is 0 until `rte_eal_init` has run.
+pub fn eal_running() -> bool {
+    // SAFETY: reads EAL's static configuration; valid before and after initialization.
+    unsafe { sys::rte_lcore_count() > 0 }
+}
+
 /// Number of ports DPDK can use.
 pub fn port_count() -> u16 {
     // SAFETY: plain query, valid after EAL init.
@@ -125,8 +132,12 @@ pub fn unregister_thread() {
     unsafe { sys::rte_thread_unregister() }
 }
 
-/// The library's packet mempool (shared by every core context, with a per-lcore cache).
-pub struct Mempool(NonNull<sys::rte_mempool>);
+/// The packet mempool the core contexts allocate from (one, with a per-lcore cache): the library's
+/// own, or one the host application owns and named.
+pub struct Mempool {
+    pool: NonNull<sys::rte_mempool>,
+    owned: bool,
+}
 
 // SAFETY: DPDK mempools are multi-producer/multi-consumer safe; the pointer is freed only by
 // `release`, whose caller guarantees no further use.
@@ -153,29 +164,52 @@ impl Mempool {
                 sys::rte_socket_id() as i32,
             )
         };
-        NonNull::new(p).map(Mempool).ok_or_else(|| {
-            InitError::Mempool(format!(
-                "cannot create {mbufs} mbufs: {}",
-                rte_strerror(rte_errno())
-            ))
-        })
+        NonNull::new(p)
+            .map(|pool| Mempool { pool, owned: true })
+            .ok_or_else(|| {
+                InitError::Mempool(format!(
+                    "cannot create {mbufs} mbufs: {}",
+                    rte_strerror(rte_errno())
+                ))
+            })
+    }
+
+    /// The host's mempool called `name` (never freed by the library).
+    pub fn lookup(name: &str) -> Result<Self, InitError> {
+        let cname = CString::new(name).map_err(|_| InitError::Mempool(format!("{name:?}: holds NUL")))?;
+        // SAFETY: valid NUL-terminated name; lookup only reads the mempool list.
+        let p = unsafe { sys::rte_mempool_lookup(cname.as_ptr()) };
+        NonNull::new(p)
+            .map(|pool| Mempool { pool, owned: false })
+            .ok_or_else(|| InitError::Mempool(format!("the host has no mempool named {name:?}")))
+    }
+
+    /// A mempool the host passed by pointer (never freed by the library).
+    ///
+    /// # Safety
+    /// `p` is a packet mempool (`rte_pktmbuf_pool_create`) that outlives every use by the library.
+    pub unsafe fn borrowed(p: NonNull<sys::rte_mempool>) -> Self {
+        Mempool {
+            pool: p,
+            owned: false,
+        }
     }
 
     pub fn as_ptr(&self) -> *mut sys::rte_mempool {
-        self.0.as_ptr()
+        self.pool.as_ptr()
     }
 
     /// Mbufs currently in the pool (free), counting per-lcore caches.
     pub fn available(&self) -> u32 {
         // SAFETY: the pool is alive.
-        unsafe { sys::rte_mempool_avail_count(self.0.as_ptr()) }
+        unsafe { sys::rte_mempool_avail_count(self.pool.as_ptr()) }
     }
 
     /// One mbuf, or `None` when the pool is empty.
     pub fn alloc(&self) -> Option<Mbuf> {
         let mut m: *mut sys::rte_mbuf = std::ptr::null_mut();
         // SAFETY: room for exactly one pointer; the pool is alive.
-        let rc = unsafe { sys::shim_rte_pktmbuf_alloc_bulk(self.0.as_ptr(), &mut m, 1) };
+        let rc = unsafe { sys::shim_rte_pktmbuf_alloc_bulk(self.pool.as_ptr(), &mut m, 1) };
         if rc == 0 {
             NonNull::new(m).map(Mbuf)
         } else {
@@ -185,14 +219,16 @@ impl Mempool {
 }
 
 impl Mempool {
-    /// Gives the pool's memory back to DPDK. The pool lives in a static that is never dropped, so
-    /// this is explicit.
+    /// Gives the pool's memory back to DPDK if the library created it (a host's pool is left
+    /// alone). The pool lives in a static that is never dropped, so this is explicit.
     ///
     /// # Safety
     /// No mbuf of the pool is in use and the pool is never used again.
     pub unsafe fn release(&self) {
-        // SAFETY: guaranteed by the caller.
-        unsafe { sys::rte_mempool_free(self.0.as_ptr()) }
+        if self.owned {
+            // SAFETY: guaranteed by the caller.
+            unsafe { sys::rte_mempool_free(self.pool.as_ptr()) }
+        }
     }
 }
 
@@ -261,8 +297,93 @@ pub struct PortInfo {
     pub mac: [u8; 6],
     /// Longest frame accepted: MTU + 14, bounded by the mbuf data room (single-segment frames).
     pub max_frame: usize,
-    /// The port advertises IPv4 and TCP checksum offload, and the library enabled it.
+    /// IPv4 and TCP checksum offload are enabled on the library's TX queues.
     pub checksum_offload: bool,
+    /// The library configured and started the port (and stops it at shutdown); false when it sends
+    /// through queues of a host's port.
+    pub owned: bool,
+}
+
+/// MAC, MTU and the frame limit of a port, once it is set up (by the library or the host).
+fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, InitError> {
+    let mut mac = sys::rte_ether_addr::default();
+    // SAFETY: valid out-parameter.
+    let rc = unsafe { sys::rte_eth_macaddr_get(id, &mut mac) };
+    if rc != 0 {
+        return Err(InitError::Port {
+            port: id,
+            reason: format!("rte_eth_macaddr_get: {}", rte_strerror(rc)),
+        });
+    }
+    let mut mtu = 0u16;
+    // SAFETY: valid out-parameter.
+    if unsafe { sys::rte_eth_dev_get_mtu(id, &mut mtu) } != 0 {
+        mtu = 1500;
+    }
+    let room = usize::from(sys::SHIM_MBUF_DEFAULT_BUF_SIZE) - 128; // minus RTE_PKTMBUF_HEADROOM
+    Ok(PortInfo {
+        id,
+        mac: mac.addr_bytes,
+        max_frame: (usize::from(mtu) + 14).min(room),
+        checksum_offload,
+        owned,
+    })
+}
+
+const CHECKSUM_OFFLOADS: u64 = sys::SHIM_TX_OFFLOAD_IPV4_CKSUM | sys::SHIM_TX_OFFLOAD_TCP_CKSUM;
+
+/// Uses TX queues `first_queue..first_queue + queues` of a port a host application configured and
+/// started, without touching its configuration. Checksums are offloaded only if the host enabled
+/// both checksum offloads for those queues.
+pub fn attach_port(id: u16, first_queue: u16, queues: u16) -> Result<PortInfo, InitError> {
+    // SAFETY: query only.
+    if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
+        return Err(InitError::Port {
+            port: id,
+            reason: "no such DPDK port".into(),
+        });
+    }
+    let mut conf = sys::rte_eth_conf::default();
+    // SAFETY: valid out-parameter.
+    let rc = unsafe { sys::rte_eth_dev_conf_get(id, &mut conf) };
+    if rc != 0 {
+        return Err(InitError::Port {
+            port: id,
+            reason: format!("rte_eth_dev_conf_get: {}", rte_strerror(rc)),
+        });
+    }
+    let mut info = sys::rte_eth_dev_info::default();
+    // SAFETY: valid out-parameter.
+    let rc = unsafe { sys::rte_eth_dev_info_get(id, &mut info) };
+    if rc != 0 {
+        return Err(InitError::Port {
+            port: id,
+            reason: format!("rte_eth_dev_info_get: {}", rte_strerror(rc)),
+        });
+    }
+    let end = u32::from(first_queue) + u32::from(queues);
+    if end > u32::from(info.nb_tx_queues) {
+        return Err(InitError::Port {
+            port: id,
+            reason: format!(
+                "the host set up no TX queue {} ({queues} core contexts need queues {first_queue}..{}, \
+                 the port has {} TX queues)",
+                u32::from(info.nb_tx_queues).max(u32::from(first_queue)),
+                end - 1,
+                info.nb_tx_queues
+            ),
+        });
+    }
+    let mut offload = conf.txmode.offloads & CHECKSUM_OFFLOADS == CHECKSUM_OFFLOADS;
+    for q in first_queue..first_queue + queues {
+        let mut txq = sys::rte_eth_txq_info::default();
+        // SAFETY: valid out-parameter. Drivers without this query (-ENOTSUP) leave the port-wide
+        // offloads as the answer.
+        if unsafe { sys::rte_eth_tx_queue_info_get(id, q, &mut txq) } == 0 {
+            offload &= (conf.txmode.offloads | txq.conf.offloads) & CHECKSUM_OFFLOADS == CHECKSUM_OFFLOADS;
+        }
+    }
+    port_info(id, offload, false)
 }
 
 /// Configures and starts port `id` with `tx_queues` TX queues (queue k belongs to core context k)
@@ -295,11 +416,10 @@ pub fn setup_port(id: u16, tx_queues: u16, tx_desc: u16, pool: &Mempool) -> Resu
             ),
         });
     }
-    let csum = sys::SHIM_TX_OFFLOAD_IPV4_CKSUM | sys::SHIM_TX_OFFLOAD_TCP_CKSUM;
-    let checksum_offload = info.tx_offload_capa & csum == csum;
+    let checksum_offload = info.tx_offload_capa & CHECKSUM_OFFLOADS == CHECKSUM_OFFLOADS;
     let mut conf = sys::rte_eth_conf::default();
     if checksum_offload {
-        conf.txmode.offloads = csum;
+        conf.txmode.offloads = CHECKSUM_OFFLOADS;
     }
     let rx_queues = u16::from(info.max_rx_queues > 0);
     // SAFETY: `conf` is a valid, fully initialized configuration.
@@ -331,25 +451,7 @@ pub fn setup_port(id: u16, tx_queues: u16, tx_desc: u16, pool: &Mempool) -> Resu
     if rc != 0 {
         return Err(fail("rte_eth_dev_start", rc));
     }
-    let mut mac = sys::rte_ether_addr::default();
-    // SAFETY: valid out-parameter.
-    let rc = unsafe { sys::rte_eth_macaddr_get(id, &mut mac) };
-    if rc != 0 {
-        return Err(fail("rte_eth_macaddr_get", rc));
-    }
-    let mut mtu = 0u16;
-    // SAFETY: valid out-parameter.
-    let rc = unsafe { sys::rte_eth_dev_get_mtu(id, &mut mtu) };
-    if rc != 0 {
-        mtu = 1500;
-    }
-    let room = usize::from(sys::SHIM_MBUF_DEFAULT_BUF_SIZE) - 128; // minus RTE_PKTMBUF_HEADROOM
-    Ok(PortInfo {
-        id,
-        mac: mac.addr_bytes,
-        max_frame: (usize::from(mtu) + 14).min(room),
-        checksum_offload,
-    })
+    port_info(id, checksum_offload, true)
 }
 
 /// Stops and closes a port the library set up.

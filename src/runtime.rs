@@ -49,7 +49,7 @@ pub fn get() -> Option<&'static Runtime> {
         return None;
     }
     RUNTIME
-        .get_or_init(|| Settings::from_env().and_then(start_logged))
+        .get_or_init(|| Settings::from_env().and_then(|s| start_logged(s, None)))
         .as_ref()
         .ok()
 }
@@ -62,15 +62,22 @@ pub fn running() -> Option<&'static Runtime> {
     RUNTIME.get().and_then(|r| r.as_ref().ok())
 }
 
-/// Starts the runtime with `settings` unless it was started (or tried) before.
-pub fn init_with(settings: Result<Settings, InitError>) -> InitOutcome {
+/// An explicit request to attach to the host's EAL (`mtcp_sendpkt_attach`).
+pub struct AttachRequest {
+    /// The host's mempool, when it passed one.
+    pub pool: Option<Mempool>,
+}
+
+/// Starts the runtime with `settings` unless it was started (or tried) before; with `attach`, only
+/// by attaching to the host's EAL.
+pub fn init_with(settings: Result<Settings, InitError>, attach: Option<AttachRequest>) -> InitOutcome {
     if SHUT_DOWN.load(Ordering::Acquire) {
         return InitOutcome::Failed;
     }
     let mut ran = false;
     let r = RUNTIME.get_or_init(|| {
         ran = true;
-        settings.and_then(start_logged)
+        settings.and_then(|s| start_logged(s, attach))
     });
     match (r, ran) {
         (Ok(_), true) => InitOutcome::Started,
@@ -84,8 +91,8 @@ pub fn init_error() -> Option<&'static InitError> {
     RUNTIME.get().and_then(|r| r.as_ref().err())
 }
 
-fn start_logged(settings: Settings) -> Result<Runtime, InitError> {
-    let r = Runtime::start(settings);
+fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Runtime, InitError> {
+    let r = Runtime::start(settings, attach);
     if let Err(e) = &r {
         // Logged once: every later call fails with EACCES without a word.
         eprintln!("mtcp_sendpkt: cannot initialize: {e}; every mtcp_sendpkt call will fail with EACCES");
@@ -94,7 +101,7 @@ fn start_logged(settings: Settings) -> Result<Runtime, InitError> {
 }
 
 impl Runtime {
-    fn start(settings: Settings) -> Result<Runtime, InitError> {
+    fn start(settings: Settings, attach: Option<AttachRequest>) -> Result<Runtime, InitError> {
         let cfg = MosConfig::load(&settings.conf_paths)?;
         let cores = cfg
             .cores_from_masks()
@@ -102,7 +109,18 @@ impl Runtime {
             .unwrap_or(1)
             .min(MAX_CORES);
 
-        port::init_eal(&settings.eal_args)?;
+        // A host that initialized DPDK itself keeps its EAL, its ports and their configuration: the
+        // library only sends through the TX queues the host names (MTCP_SENDPKT_TXQ / attach).
+        let attached = port::eal_running();
+        if attached {
+            if !settings.eal_args.is_empty() {
+                eprintln!("mtcp_sendpkt: the host initialized DPDK's EAL: MTCP_SENDPKT_EAL_ARGS is ignored");
+            }
+        } else if attach.is_some() {
+            return Err(InitError::AttachWithoutEal);
+        } else {
+            port::init_eal(&settings.eal_args)?;
+        }
         let available = port::port_count();
         let port_ids: Vec<u16> = if cfg.netdevs.is_empty() {
             (0..available).collect()
@@ -131,18 +149,30 @@ impl Runtime {
             Some(t)
         };
 
-        let pool = Mempool::new("mtcp_sendpkt", settings.mbufs)?;
+        let pool = match (attach.and_then(|a| a.pool), &settings.mempool_name) {
+            (Some(p), _) => p,
+            (None, Some(name)) if attached => Mempool::lookup(name)?,
+            _ => Mempool::new("mtcp_sendpkt", settings.mbufs)?,
+        };
         // cores <= MAX_CORES (128) fits in u16.
-        let ports = port_ids
-            .iter()
-            .map(|&id| port::setup_port(id, cores as u16, settings.tx_desc, &pool))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (queue_base, ports) = if attached {
+            let base = settings.tx_queue_base.ok_or(InitError::AttachNeedsQueues)?;
+            let ports = port_ids
+                .iter()
+                .map(|&id| port::attach_port(id, base, cores as u16));
+            (base, ports.collect::<Result<Vec<_>, _>>()?)
+        } else {
+            let ports = port_ids
+                .iter()
+                .map(|&id| port::setup_port(id, cores as u16, settings.tx_desc, &pool));
+            (0, ports.collect::<Result<Vec<_>, _>>()?)
+        };
         let params = TxParams {
             burst: settings.burst,
             tx_wait: settings.tx_wait,
         };
         let contexts = (0..cores)
-            .map(|q| CoreContext::new(q as u16, ports.len(), params))
+            .map(|q| CoreContext::new(queue_base + q as u16, ports.len(), params))
             .collect();
 
         let flusher = thread::Builder::new()
@@ -297,7 +327,8 @@ extern "C" fn at_exit() {
     });
 }
 
-/// Flushes every context, stops the flusher, releases the ports, the mempool and the EAL.
+/// Flushes every context, stops the flusher, releases the ports, the mempool and the EAL the
+/// library owns (a host's EAL, ports and mempool are left as they are).
 /// Returns the number of accepted frames that never left (the TX queues would not take them).
 ///
 /// Calls after this fail with EACCES. It must not run while other threads are still calling.
@@ -320,13 +351,15 @@ pub fn shutdown() -> u64 {
         );
     }
     SHUT_DOWN.store(true, Ordering::Release);
-    for p in &rt.ports {
+    for p in rt.ports.iter().filter(|p| p.owned) {
         port::close_port(p.id);
     }
-    // The mempool and EAL are released last; the Runtime itself stays in its static (never used
-    // again: every entry point checks SHUT_DOWN first).
-    // SAFETY: no mbuf is in use any more: ports are closed and contexts released theirs.
-    unsafe { rt.pool.release() };
-    port::cleanup_eal();
+    if rt.ports.iter().all(|p| p.owned) {
+        // The mempool and EAL are released last; the Runtime itself stays in its static (never
+        // used again: every entry point checks SHUT_DOWN first).
+        // SAFETY: no mbuf is in use any more: ports are closed and contexts released theirs.
+        unsafe { rt.pool.release() };
+        port::cleanup_eal();
+    }
     dropped
 }

@@ -29,6 +29,12 @@ pub struct Settings {
     pub mbufs: u32,
     /// `MTCP_SENDPKT_TX_DESC` (default 1024): descriptors per TX queue.
     pub tx_desc: u16,
+    /// `MTCP_SENDPKT_TXQ`: attached to a host's EAL, core context k sends on TX queue
+    /// `tx_queue_base + k` of each port (the host set those queues up for the library).
+    pub tx_queue_base: Option<u16>,
+    /// `MTCP_SENDPKT_MEMPOOL`: attached to a host's EAL, the name of the host's mempool to use
+    /// (default: the library creates its own).
+    pub mempool_name: Option<String>,
 }
 
 impl Default for Settings {
@@ -42,6 +48,8 @@ impl Default for Settings {
             tx_wait: Duration::from_micros(1000),
             mbufs: 8191,
             tx_desc: 1024,
+            tx_queue_base: None,
+            mempool_name: None,
         }
     }
 }
@@ -95,6 +103,10 @@ impl Settings {
         if let Some(n) = num("MTCP_SENDPKT_TX_DESC", 32, 16384)? {
             s.tx_desc = n as u16;
         }
+        if let Some(n) = num("MTCP_SENDPKT_TXQ", 0, 1023)? {
+            s.tx_queue_base = Some(n as u16);
+        }
+        s.mempool_name = var("MTCP_SENDPKT_MEMPOOL").filter(|n| !n.is_empty());
         Ok(s)
     }
 }

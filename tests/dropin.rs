@@ -325,6 +325,7 @@ fn only_the_documented_api_is_exported() {
     symbols.sort();
     let documented = [
         "mtcp_sendpkt",
+        "mtcp_sendpkt_attach",
         "mtcp_sendpkt_cores",
         "mtcp_sendpkt_flush",
         "mtcp_sendpkt_init",

@@ -12,12 +12,36 @@ pub fn manifest_dir() -> PathBuf {
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    // `cargo test` rebuilds only the rlib: a C test must not run against a .so or .a older than
+    // the sources they are built from.
+    let newest_source = newest_mtime(&manifest_dir().join("src"))
+        .max(newest_mtime(&manifest_dir().join("dpdk-sys/shim")))
+        .max(newest_mtime(&manifest_dir().join("build.rs")));
+    for artifact in ["libmtcp_sendpkt.so", "libmtcp_sendpkt.a"] {
+        assert!(
+            newest_mtime(&dir.join(artifact)) >= newest_source,
+            "{} is missing or older than the sources: run `cargo build` first (`make test` does)",
+            dir.join(artifact).display()
+        );
+    }
     let link = dir.join("libmtcp_sendpkt.so.0");
     if std::fs::symlink_metadata(&link).is_err() {
         // Several test processes may race here; whoever wins, the link is the same.
         let _ = std::os::unix::fs::symlink("libmtcp_sendpkt.so", &link);
     }
     dir
+}
+
+/// The newest modification time of a file, or of any file below a directory.
+fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| newest_mtime(&e.ok()?.path()))
+        .max()
 }
 
 pub fn include_flag() -> String {

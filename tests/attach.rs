@@ -1,0 +1,129 @@
+//! Attached to a host that already runs DPDK: the library does not initialize EAL again, does not
+//! reconfigure the host's port, and sends through the TX queue and mempool the host names (through
+//! the environment or `mtcp_sendpkt_attach`). `tests/c/dpdk_host.c` is the host.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::cbuild::*;
+use support::*;
+
+fn build_host(dir: &Path) -> PathBuf {
+    let exe = dir.join("dpdk_host");
+    let cflags = tool("pkg-config", &strings(&["--cflags", "libdpdk"]));
+    let libs = tool("pkg-config", &strings(&["--libs", "libdpdk"]));
+    let mut args = strings(&["-std=gnu11", "-Wall", "-Wextra", "-Werror"]);
+    args.extend(
+        String::from_utf8(cflags.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned),
+    );
+    args.extend([
+        include_flag(),
+        c_source("dpdk_host.c"),
+        "-o".into(),
+        exe.display().to_string(),
+    ]);
+    args.extend(link_shared());
+    args.extend(
+        String::from_utf8(libs.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned),
+    );
+    cc(&args);
+    exe
+}
+
+/// Runs the host in `mode`; returns its stdout, the host's queue-0 capture and the library's
+/// queue-1 capture.
+fn run_host(mode: &str, env: &[(&str, &str)]) -> (String, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let dir = test_dir(&format!("attach_{mode}"));
+    let exe = build_host(&dir);
+    std::fs::write(dir.join("mos.conf"), CONF).unwrap();
+    let (q0, q1) = (dir.join("q0.pcap"), dir.join("q1.pcap"));
+    let eal = eal_args(
+        &format!("host{mode}"),
+        &format!(
+            "--vdev net_pcap0,tx_pcap={},tx_pcap={}",
+            q0.display(),
+            q1.display()
+        ),
+    );
+    let out = Command::new(&exe)
+        .arg(mode)
+        .args(eal.split_whitespace())
+        .env("MTCP_SENDPKT_CONF", dir.join("mos.conf"))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (stdout, read_pcap(&q0), read_pcap(&q1))
+}
+
+fn assert_markers(q0: &[Vec<u8>]) {
+    let markers: Vec<u8> = q0
+        .iter()
+        .map(|f| {
+            assert_eq!(
+                f[12..14],
+                [0x88, 0xb5],
+                "only the host's frames on the host's queue"
+            );
+            f[14]
+        })
+        .collect();
+    assert_eq!(
+        markers,
+        [1, 2, 3],
+        "the host's port worked before, during and after the library"
+    );
+}
+
+fn assert_library_frames(q1: &[Vec<u8>]) {
+    assert_eq!(q1.len(), 4, "the library's frames on the queue the host lent it");
+    for (i, f) in q1.iter().enumerate() {
+        let mut input = Observed::new([10, 0, 0, 10], 100 + i as u32, &[], &[]);
+        // dpdk_host.c's header: ports 7 -> 8, ack 0, window 0, id 0.
+        input.bytes[4..6].copy_from_slice(&[0, 0]);
+        input.bytes[20..24].copy_from_slice(&[0, 7, 0, 8]);
+        input.bytes[28..32].copy_from_slice(&[0; 4]);
+        input.bytes[34..36].copy_from_slice(&[0, 0]);
+        check_frame(f, &input, ARP_10, f[6..12].try_into().unwrap());
+    }
+}
+
+#[test]
+fn attaches_through_the_environment() {
+    let (stdout, q0, q1) = run_host(
+        "env",
+        &[("MTCP_SENDPKT_TXQ", "1"), ("MTCP_SENDPKT_MEMPOOL", "host_pool")],
+    );
+    assert!(stdout.contains("dpdk_host: ok (env)"), "{stdout}");
+    assert_markers(&q0);
+    assert_library_frames(&q1);
+}
+
+#[test]
+fn attaches_through_mtcp_sendpkt_attach() {
+    let (stdout, q0, q1) = run_host("explicit", &[]);
+    assert!(stdout.contains("dpdk_host: ok (explicit)"), "{stdout}");
+    assert_markers(&q0);
+    assert_library_frames(&q1);
+}
+
+#[test]
+fn a_queue_the_host_did_not_set_up_is_refused_with_the_reason() {
+    let (stdout, q0, q1) = run_host("missing", &[("MTCP_SENDPKT_TXQ", "2")]);
+    assert!(stdout.contains("the host set up no TX queue 2"), "{stdout}");
+    assert_markers(&q0);
+    assert!(q1.is_empty());
+}
