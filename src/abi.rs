@@ -22,8 +22,8 @@ pub struct mtcp_context {
 #[cfg(not(mos_mtcp_api_h))]
 pub type mctx_t = *mut mtcp_context;
 
-/// `struct ethhdr` of `<linux/if_ether.h>`; only `h_dest` is read.
-#[repr(C)]
+/// `struct ethhdr` of `<linux/if_ether.h>` (packed there too: any alignment); only `h_dest` is read.
+#[repr(C, packed)]
 pub struct ethhdr {
     pub h_dest: [u8; 6],
     pub h_source: [u8; 6],
@@ -99,7 +99,7 @@ const _: () = {
     assert!(offset_of!(pkt_info, tcph) == 56);
     assert!(offset_of!(pkt_info, payload) == 64);
     assert!(size_of::<mtcp_context>() == 4);
-    assert!(size_of::<ethhdr>() == 14);
+    assert!(size_of::<ethhdr>() == 14 && align_of::<ethhdr>() == 1);
 };
 
 /// Counters of one core context, as `mtcp_sendpkt_stats` reports them.

@@ -90,8 +90,12 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
         // SAFETY: payload points to payloadlen readable bytes.
         (n, false) => unsafe { bytes(pi.payload, usize::from(n)) },
     };
-    // SAFETY: ethh, when set, points to an Ethernet header (14 bytes, h_dest first).
-    let eth_dst_hint = (!pi.ethh.is_null()).then(|| unsafe { (*pi.ethh).h_dest });
+    // SAFETY: ethh, when set, points to an Ethernet header whose first 6 bytes are h_dest (read as
+    // bytes: the caller's header may have any alignment).
+    let eth_dst_hint = (!pi.ethh.is_null()).then(|| {
+        let d = unsafe { bytes(pi.ethh, 6) };
+        [d[0], d[1], d[2], d[3], d[4], d[5]]
+    });
     SendRequest::new(ip, tcp, payload, eth_dst_hint)
 }
 
@@ -289,4 +293,51 @@ pub unsafe extern "C" fn mtcp_sendpkt_stats(mctx: mctx_t, out: *mut mtcp_sendpkt
 #[no_mangle]
 pub extern "C" fn mtcp_sendpkt_shutdown() {
     let _ = catch_unwind(runtime::shutdown);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errno() -> c_int {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    #[test]
+    fn a_panic_becomes_minus_one_with_eio_and_does_not_unwind() {
+        set_errno(0);
+        let rc = guarded(|| panic!("a bug"));
+        assert_eq!((rc, errno()), (-1, libc::EIO));
+    }
+
+    #[test]
+    fn errors_set_their_errno_and_successes_leave_it() {
+        assert_eq!(guarded(|| Err(SendError::NoRoute)), -1);
+        assert_eq!(errno(), libc::EHOSTUNREACH);
+        set_errno(12345);
+        assert_eq!(guarded(|| Ok(7)), 7);
+        assert_eq!(errno(), 12345);
+    }
+
+    #[test]
+    fn every_error_maps_to_its_documented_errno() {
+        let table = [
+            (SendError::NoContext, libc::EACCES),
+            (SendError::NotInitialized, libc::EACCES),
+            (SendError::NullPktInfo, libc::EACCES),
+            (SendError::BadSocket, libc::EBADF),
+            (SendError::NoHeaders, libc::ENODATA),
+            (SendError::NullPayload, libc::EINVAL),
+            (SendError::NullOutput, libc::EINVAL),
+            (SendError::TooLong { frame_len: 1, max_len: 0 }, libc::EMSGSIZE),
+            (SendError::NoRoute, libc::EHOSTUNREACH),
+            (SendError::NoArpEntry, libc::EHOSTUNREACH),
+            (SendError::NoMbuf, libc::ENOBUFS),
+            (SendError::TxBusy, libc::EAGAIN),
+            (SendError::Internal, libc::EIO),
+        ];
+        for (e, want) in table {
+            assert_eq!(e.errno(), want, "{e}");
+        }
+    }
 }

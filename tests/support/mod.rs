@@ -49,6 +49,25 @@ impl Isolated {
         self
     }
 
+    /// In the parent: runs the child and returns its exit status, whatever it is (for tests that
+    /// expect the child to die). In the child: runs `body`.
+    pub fn run_status(self, body: impl FnOnce(&Path)) -> Option<std::process::ExitStatus> {
+        if let Ok(child) = std::env::var(CHILD) {
+            if child == self.name {
+                body(Path::new(&std::env::var(DIR).expect("test dir")));
+            }
+            return None;
+        }
+        let dir = test_dir(&self.name);
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([self.name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, &self.name)
+            .env(DIR, &dir)
+            .output()
+            .expect("spawn test child");
+        Some(out.status)
+    }
+
     /// In the parent: runs the child and returns the test directory and the child's output once
     /// it passed. In the child: runs `body` and returns `None`.
     pub fn run(self, body: impl FnOnce(&Path)) -> Option<(PathBuf, Output)> {
