@@ -90,9 +90,9 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
         // SAFETY: payload points to payloadlen readable bytes.
         (n, false) => unsafe { bytes(pi.payload, usize::from(n)) },
     };
-    // SAFETY: ethh, when set, points to an Ethernet header whose first 6 bytes are h_dest (read as
-    // bytes: the caller's header may have any alignment).
     let eth_dst_hint = (!pi.ethh.is_null()).then(|| {
+        // SAFETY: ethh is non-NULL and points to an Ethernet header whose first 6 bytes are
+        // h_dest (read as bytes: the caller's header may have any alignment).
         let d = unsafe { bytes(pi.ethh, 6) };
         [d[0], d[1], d[2], d[3], d[4], d[5]]
     });
@@ -329,7 +329,13 @@ mod tests {
             (SendError::NoHeaders, libc::ENODATA),
             (SendError::NullPayload, libc::EINVAL),
             (SendError::NullOutput, libc::EINVAL),
-            (SendError::TooLong { frame_len: 1, max_len: 0 }, libc::EMSGSIZE),
+            (
+                SendError::TooLong {
+                    frame_len: 1,
+                    max_len: 0,
+                },
+                libc::EMSGSIZE,
+            ),
             (SendError::NoRoute, libc::EHOSTUNREACH),
             (SendError::NoArpEntry, libc::EHOSTUNREACH),
             (SendError::NoMbuf, libc::ENOBUFS),
