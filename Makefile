@@ -19,7 +19,7 @@ DESTDIR ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SONAME  := libmtcp_sendpkt.so.0
 
-.PHONY: all deps build header check-header lint test demo install uninstall clean
+.PHONY: all deps build header check-header lint test check-long fuzz demo install uninstall clean
 
 all: build
 
@@ -83,6 +83,28 @@ test: deps check-header lint
 	$(CARGO) build
 	$(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "summary: %d passed, %d failed\n", p, f }' target/test.log
+
+# Longer checks (CI runs them after `make test`): the stress tests at 1M calls per thread in a
+# release build, and each fuzz target for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+STRESS_CALLS ?= 1000000
+check-long: deps fuzz
+	$(CARGO) build --release
+	MTCP_SENDPKT_STRESS_CALLS=$(STRESS_CALLS) $(CARGO) test --release --test stress -- --nocapture --test-threads=1 2>&1 \
+	  | tee target/stress.log | grep -E '^(test |stress:|test result)'
+
+# cargo-fuzz needs nightly-only flags (-Zsanitizer=address); this machine has only a stable
+# toolchain, whose sanitizer runtimes are there, so RUSTC_BOOTSTRAP=1 unlocks the flags.
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@mkdir -p target
+	cd fuzz && for t in frame_builder config_parser; do \
+	  mkdir -p corpus/$$t; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 > ../target/fuzz-$$t.log 2>&1 \
+	    || { tail -40 ../target/fuzz-$$t.log; exit 1; }; \
+	  echo "fuzz $$t: $$(grep -o 'number_of_executed_units: *[0-9]*' ../target/fuzz-$$t.log | grep -o '[0-9]*$$') executions in $(FUZZ_SECONDS) s, no crash"; \
+	done
 
 demo: build
 	@mkdir -p $(DEMO)

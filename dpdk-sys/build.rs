@@ -79,6 +79,7 @@ fn main() {
         .allowlist_function("rte_eth_dev_conf_get")
         .allowlist_function("rte_mempool_lookup")
         .allowlist_function("rte_lcore_count")
+        .allowlist_function("rte_ring_lookup")
         .allowlist_function("rte_pktmbuf_pool_create")
         .allowlist_function("rte_mempool_avail_count")
         .allowlist_function("rte_mempool_in_use_count")
@@ -102,6 +103,7 @@ fn main() {
         // Fields of these are touched only through the shim: keep them opaque.
         .opaque_type("rte_mbuf")
         .opaque_type("rte_mempool")
+        .opaque_type("rte_ring")
         .derive_default(true)
         .layout_tests(true)
         .generate()

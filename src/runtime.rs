@@ -103,9 +103,10 @@ fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Run
 impl Runtime {
     fn start(settings: Settings, attach: Option<AttachRequest>) -> Result<Runtime, InitError> {
         let cfg = MosConfig::load(&settings.conf_paths)?;
-        let cores = cfg
-            .cores_from_masks()
-            .or(settings.cores)
+        // An explicit MTCP_SENDPKT_CORES wins over what the netdev core masks imply.
+        let cores = settings
+            .cores
+            .or(cfg.cores_from_masks())
             .unwrap_or(1)
             .min(MAX_CORES);
 

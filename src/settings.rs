@@ -17,7 +17,7 @@ pub struct Settings {
     pub eal_args: Vec<String>,
     /// `MTCP_SENDPKT_CONF`: mOS config files, `:`-separated.
     pub conf_paths: Vec<PathBuf>,
-    /// `MTCP_SENDPKT_CORES`: number of core contexts when the config has no netdev core masks.
+    /// `MTCP_SENDPKT_CORES`: number of core contexts (default: as the netdev core masks imply, else 1).
     pub cores: Option<usize>,
     /// `MTCP_SENDPKT_BURST` (default 1): frames staged before a burst. 1 sends within the call.
     pub burst: usize,

@@ -86,3 +86,39 @@ fn header_alone_compiles_as_strict_c99_and_as_cpp() {
     ]);
     tool("c++", &args);
 }
+
+/// Frames still staged when a C program ends are on the wire: by `exit()` and by returning from
+/// `main`.
+#[test]
+fn frames_staged_when_a_c_program_ends_are_sent() {
+    let dir = test_dir("exit_staged");
+    let exe = dir.join("exit_staged");
+    let mut args = strings(&STRICT);
+    args.extend([
+        include_flag(),
+        c_source("exit_staged.c"),
+        "-o".into(),
+        exe.display().to_string(),
+    ]);
+    args.extend(link_shared());
+    cc(&args);
+    for how in ["exit", "return"] {
+        let pcap = dir.join(format!("{how}.pcap"));
+        let mut env = pcap_env(&format!("exit{how}"), &dir, &pcap);
+        env.push(("MTCP_SENDPKT_BURST".into(), "64".into()));
+        env.push(("MTCP_SENDPKT_FLUSH_US".into(), "1000000".into()));
+        let out = std::process::Command::new(&exe)
+            .arg(how)
+            .envs(env)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{how}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("10 frames staged"), "{stdout}");
+        assert_eq!(read_pcap(&pcap).len(), 10, "staged frames flushed at {how}");
+    }
+}

@@ -19,6 +19,7 @@
 #include <rte_mempool.h>
 #include <rte_ip.h>
 #include <rte_log.h>
+#include <rte_ring.h>
 
 static const uint64_t SHIM_TX_OFFLOAD_IPV4_CKSUM = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 static const uint64_t SHIM_TX_OFFLOAD_TCP_CKSUM = RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
@@ -52,6 +53,9 @@ uint32_t shim_rte_pktmbuf_pkt_len(const struct rte_mbuf *m);
 /* Sets a single-segment mbuf's data/packet length and its TX offload request. */
 void shim_mbuf_set_tx(struct rte_mbuf *m, uint16_t len, uint64_t ol_flags,
                       uint8_t l2_len, uint16_t l3_len);
+
+/* Dequeues up to n objects from a ring (tests read net_ring's rings directly with it). */
+unsigned shim_rte_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n);
 
 /* Checksum helpers, used by tests to cross-check the pure Rust frame builder. */
 uint16_t shim_rte_ipv4_cksum(const void *ipv4_hdr);

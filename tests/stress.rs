@@ -1,0 +1,168 @@
+//! Threads: 2 and 4 threads calling with the same `mctx` and with one each, on `net_null` (the TX
+//! queue always takes) and `net_ring` (read back by a drainer thread, so back-pressure is real).
+//! No crash, the counters add up, and every accepted frame is accounted for: transmitted on
+//! `net_null`, received from the ring on `net_ring`.
+//!
+//! Calls per thread: `MTCP_SENDPKT_STRESS_CALLS` (20 000 by default; `make check-long` runs 1 000 000).
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use support::*;
+
+fn calls_per_thread() -> u64 {
+    std::env::var("MTCP_SENDPKT_STRESS_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+/// The ring behind TX queue `q` of the `net_ring0` vdev. The library sets up one RX queue per
+/// port (it never receives), so the frames of queue k > 0 are read from the ring itself.
+fn ring_of_queue(q: u16) -> usize {
+    let name = std::ffi::CString::new(format!("ETH_RXTX{q}_net_ring0")).unwrap();
+    // SAFETY: valid name; lookup only reads the ring list.
+    let r = unsafe { dpdk_sys::rte_ring_lookup(name.as_ptr()) };
+    assert!(!r.is_null(), "no ring {name:?}");
+    r as usize
+}
+
+/// Reads and frees everything waiting in `ring`; returns how many frames.
+fn drain_ring(ring: usize) -> u64 {
+    let mut bufs = [std::ptr::null_mut::<std::ffi::c_void>(); 64];
+    // SAFETY: 64 slots; the ring holds mbufs, which become ours to free.
+    unsafe {
+        let n = dpdk_sys::shim_rte_ring_dequeue_burst(ring as *mut dpdk_sys::rte_ring, bufs.as_mut_ptr(), 64);
+        dpdk_sys::shim_rte_pktmbuf_free_bulk(bufs.as_mut_ptr().cast(), n);
+        u64::from(n)
+    }
+}
+
+fn stress(threads: usize, cores: usize, same_mctx: bool, ring: bool) {
+    let per_thread = calls_per_thread();
+    // Start the library (and its ports) before the drainer polls the ring.
+    assert_eq!(mtcp_sendpkt::mtcp_sendpkt_cores(), cores as i32);
+    let received = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let rings: Vec<usize> = if ring {
+        (0..cores as u16).map(ring_of_queue).collect()
+    } else {
+        Vec::new()
+    };
+    let drainer = ring.then(|| {
+        let (received, stop, rings) = (received.clone(), stop.clone(), rings.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let n: u64 = rings.iter().copied().map(drain_ring).sum();
+                received.fetch_add(n, Ordering::Relaxed);
+                if n == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        })
+    });
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|i| {
+            let cpu = if same_mctx { 0 } else { (i % cores) as i32 };
+            std::thread::spawn(move || {
+                let mut o = Observed::new([10, 0, 0, 10], i as u32, &TS_OPTIONS, b"stress");
+                let pi = o.pkt_info();
+                let (mut ok, mut busy) = (0u64, 0u64);
+                for _ in 0..per_thread {
+                    match send(cpu, 1, &pi) {
+                        Ok(()) => ok += 1,
+                        Err(libc::EAGAIN) | Err(libc::ENOBUFS) => busy += 1,
+                        Err(e) => panic!("unexpected errno {e}"),
+                    }
+                }
+                (ok, busy)
+            })
+        })
+        .collect();
+    let (ok, busy) = workers
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let elapsed = started.elapsed();
+    for cpu in 0..cores as i32 {
+        let mut ctx = mtcp_sendpkt::mtcp_context { cpu };
+        // Retry: on the ring the drainer may still be catching up.
+        // SAFETY: valid mctx.
+        while unsafe { mtcp_sendpkt::mtcp_sendpkt_flush(&mut ctx) } < 0 {}
+    }
+    let total: mtcp_sendpkt::mtcp_sendpkt_stats =
+        (0..cores as i32).map(stats).fold(Default::default(), |mut a, s| {
+            a.accepted += s.accepted;
+            a.transmitted += s.transmitted;
+            a.pending += s.pending;
+            a.rejected += s.rejected;
+            a
+        });
+    if let Some(d) = drainer {
+        // Everything transmitted is on the rings now: read the rest, then stop the drainer.
+        while received.load(Ordering::Relaxed) < total.transmitted {
+            std::thread::yield_now();
+        }
+        stop.store(true, Ordering::Release);
+        d.join().unwrap();
+        let left: u64 = rings.iter().copied().map(drain_ring).sum();
+        assert_eq!(left, 0, "nothing beyond what was transmitted");
+        assert_eq!(
+            received.load(Ordering::Relaxed),
+            total.accepted,
+            "every accepted frame came out of the ring"
+        );
+    }
+    assert_eq!(total.accepted, ok, "accepted counter == calls that returned 0");
+    assert_eq!(total.transmitted, ok, "every accepted frame reached a TX queue");
+    assert_eq!(total.pending, 0);
+    assert_eq!(total.rejected, busy);
+    assert_eq!(ok + busy, threads as u64 * per_thread);
+    eprintln!(
+        "stress: {threads} threads, {} mctx, {}: {ok} accepted, {busy} back-pressured, {:.2} M calls/s",
+        if same_mctx {
+            "one".to_string()
+        } else {
+            format!("{cores}")
+        },
+        if ring { "net_ring" } else { "net_null" },
+        (threads as u64 * per_thread) as f64 / elapsed.as_secs_f64() / 1e6
+    );
+}
+
+macro_rules! stress_test {
+    ($name:ident, $threads:expr, $cores:expr, $same:expr, $ring:expr) => {
+        #[test]
+        fn $name() {
+            let vdev = if $ring {
+                "--vdev net_ring0"
+            } else {
+                "--vdev net_null0"
+            };
+            let out = Isolated::new(stringify!($name))
+                .with_port(vdev)
+                .env("MTCP_SENDPKT_CORES", $cores.to_string())
+                .env("MTCP_SENDPKT_STRESS_CALLS", calls_per_thread().to_string())
+                .run(|_| stress($threads, $cores, $same, $ring));
+            if let Some((_, out)) = out {
+                for line in String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .filter(|l| l.starts_with("stress:"))
+                {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    };
+}
+
+stress_test!(two_threads_one_mctx_null, 2, 1, true, false);
+stress_test!(four_threads_one_mctx_null, 4, 1, true, false);
+stress_test!(two_threads_two_mctx_null, 2, 2, false, false);
+stress_test!(four_threads_two_mctx_null, 4, 2, false, false);
+stress_test!(two_threads_one_mctx_ring, 2, 1, true, true);
+stress_test!(four_threads_one_mctx_ring, 4, 1, true, true);
+stress_test!(two_threads_two_mctx_ring, 2, 2, false, true);
+stress_test!(four_threads_two_mctx_ring, 4, 2, false, true);
