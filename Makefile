@@ -12,14 +12,14 @@ DEMO    := demo-out
 # What a C program needs besides libmtcp_sendpkt.a (from `--print native-static-libs`).
 STATIC_LIBS = $(shell pkg-config --libs libdpdk) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
-DEB_PACKAGES := dpdk libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make groff-base iproute2 python3
+DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make groff-base iproute2 python3
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SONAME  := libmtcp_sendpkt.so.0
 
-.PHONY: all deps build header check-header lint test check-long fuzz demo install uninstall clean
+.PHONY: all deps build header check-header lint test check-long fuzz bench demo install uninstall clean
 
 all: build
 
@@ -107,6 +107,11 @@ fuzz:
 	    || { tail -40 ../target/fuzz-$$t.log; exit 1; }; \
 	  echo "fuzz $$t: $$(grep -o 'number_of_executed_units: *[0-9]*' ../target/fuzz-$$t.log | grep -o '[0-9]*$$') executions in $(FUZZ_SECONDS) s, no crash"; \
 	done
+
+# Prints the comparison table (and writes target/bench.md), then the frame-builder micro-benchmark.
+bench: build
+	$(CARGO) bench --bench compare
+	$(CARGO) bench --bench frame_builder
 
 demo: build
 	@mkdir -p $(DEMO)

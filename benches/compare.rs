@@ -1,0 +1,367 @@
+//! `make bench`: our `mtcp_sendpkt` (called from C, as a middlebox calls it) against its peers,
+//! measured in one run on this machine, alternating rounds, medians reported:
+//! `dpdk-testpmd --forward-mode=txonly` (the DPDK TX ceiling), a naive per-packet DPDK sender in C
+//! (standing in for mOS's path), and a plain C AF_PACKET `sendto` sender on a veth pair (Linux's
+//! path). All DPDK cases run on `net_null`, one core. Then instructions per call outside the PMD
+//! (callgrind, stable on a noisy machine) and 2-core scaling.
+//!
+//! Knobs: BENCH_ROUNDS (3), BENCH_CALLS (5 000 000 per DPDK case), BENCH_TESTPMD_SECS (4).
+//! The table is printed and written to target/bench.md.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const SIZES: [(&str, usize); 2] = [("66 B", 0), ("1514 B", 1448)];
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+fn pkg_config(what: &str) -> Vec<String> {
+    run(Command::new("pkg-config").args([what, "libdpdk"]))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Builds the C bench programs into `dir`.
+fn build(dir: &Path) {
+    let lib = root().join("target/release");
+    let c = |name: &str| root().join("benches/c").join(name).display().to_string();
+    let out = |name: &str| dir.join(name).display().to_string();
+    let opt = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror"];
+    run(Command::new("cc")
+        .args(opt)
+        .arg(format!("-I{}", root().join("include").display()))
+        .args([
+            c("sendpkt_bench.c"),
+            "-o".into(),
+            out("ours"),
+            format!("-L{}", lib.display()),
+            format!("-Wl,-rpath,{}", lib.display()),
+            "-lmtcp_sendpkt".into(),
+            "-lpthread".into(),
+        ]));
+    run(Command::new("cc")
+        .args(opt)
+        .args(pkg_config("--cflags"))
+        .args([c("naive_dpdk.c"), "-o".into(), out("naive")])
+        .args(pkg_config("--libs")));
+    run(Command::new("cc")
+        .args(opt)
+        .args([c("af_packet_bench.c"), "-o".into(), out("afp")]));
+}
+
+fn eal(tag: &str) -> String {
+    format!(
+        "--no-huge -m 512 --no-pci --no-shconf --file-prefix bench-{tag}-{} --log-level=*:error",
+        std::process::id()
+    )
+}
+
+fn mpps(output: &str) -> f64 {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("mpps "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no mpps line in:\n{output}"))
+}
+
+fn ours(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64) -> f64 {
+    let out = run(Command::new(dir.join("ours"))
+        .args([payload.to_string(), calls.to_string(), threads.to_string()])
+        .env("MTCP_SENDPKT_CONF", root().join("examples/demo.conf"))
+        .env("MTCP_SENDPKT_CORES", threads.to_string())
+        .env("MTCP_SENDPKT_BURST", burst.to_string())
+        .env(
+            "MTCP_SENDPKT_EAL_ARGS",
+            format!("{} --vdev net_null0", eal("ours")),
+        ));
+    mpps(&out)
+}
+
+fn naive(dir: &Path, payload: usize, calls: u64) -> f64 {
+    let out = run(Command::new(dir.join("naive"))
+        .args([payload.to_string(), calls.to_string()])
+        .args(eal("naive").split_whitespace())
+        .args(["-l", "0", "--vdev", "net_null0"]));
+    mpps(&out)
+}
+
+/// testpmd's own Tx-pps readings (one a second), median of those after the first.
+fn testpmd(payload: usize, secs: u64) -> f64 {
+    let len = 66 + payload;
+    let out = Command::new("timeout")
+        .args(["-s", "INT", &secs.to_string(), "dpdk-testpmd"])
+        .args(eal("testpmd").split_whitespace())
+        .args(["-l", "0-1", "--vdev", "net_null0", "--", "--forward-mode=txonly"])
+        .args([
+            format!("--txpkts={len}"),
+            "--total-num-mbufs=8192".into(),
+            "--stats-period=1".into(),
+        ])
+        .args(["--auto-start", "--no-lsc-interrupt"])
+        .output()
+        .expect("dpdk-testpmd (Debian package dpdk-dev)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut pps: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Tx-pps:"))
+        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+        .skip(1)
+        .collect();
+    assert!(!pps.is_empty(), "no Tx-pps from testpmd:\n{text}");
+    median(&mut pps) / 1e6
+}
+
+/// A veth pair whose far end lives in a namespace of its own (so frames go nowhere else).
+struct Veth {
+    ns: String,
+    near: String,
+}
+
+impl Veth {
+    fn new() -> Option<Self> {
+        let id = std::process::id() % 100_000;
+        let (ns, near, far) = (
+            format!("mtcpbench{id}"),
+            format!("mtcpbx{id}"),
+            format!("mtcpby{id}"),
+        );
+        let ok = |args: &[&str]| {
+            Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let v = Veth {
+            ns: ns.clone(),
+            near: near.clone(),
+        };
+        let made = ok(&["ip", "netns", "add", &ns])
+            && ok(&["ip", "link", "add", &near, "type", "veth", "peer", "name", &far])
+            && ok(&["ip", "link", "set", &far, "netns", &ns])
+            && ok(&["ip", "netns", "exec", &ns, "ip", "link", "set", &far, "up"])
+            && ok(&["ip", "link", "set", &near, "up"]);
+        made.then_some(v)
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.near]).output();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
+}
+
+fn af_packet(dir: &Path, veth: &Veth, payload: usize, calls: u64) -> f64 {
+    mpps(&run(Command::new(dir.join("afp")).args([
+        veth.near.clone(),
+        payload.to_string(),
+        calls.to_string(),
+    ])))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Instructions callgrind counts inside `function` (inclusive) for a run of `calls` calls.
+fn callgrind(dir: &Path, function: &str, burst: u32, calls: u64) -> u64 {
+    let out_file = dir.join(format!("callgrind.{function}.{burst}.{calls}"));
+    let out = run(Command::new("valgrind")
+        .args(["--tool=callgrind", &format!("--toggle-collect={function}")])
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        .arg(dir.join("ours"))
+        .args(["0", &calls.to_string(), "1"])
+        .env("MTCP_SENDPKT_CONF", root().join("examples/demo.conf"))
+        .env("MTCP_SENDPKT_BURST", burst.to_string())
+        .env(
+            "MTCP_SENDPKT_EAL_ARGS",
+            format!("{} -l 0 --vdev net_null0", eal("cg")),
+        ));
+    out.lines()
+        .find_map(|l| l.split("Collected : ").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no callgrind total in:\n{out}"))
+}
+
+/// Instructions per call outside the PMD: inside mtcp_sendpkt minus inside the TX burst (the
+/// PMD, which also frees the mbufs), from the difference of two runs so start-up cancels out.
+fn instructions_per_call(dir: &Path, burst: u32) -> (f64, f64) {
+    let (n1, n2) = (50_000, 100_000);
+    let total = callgrind(dir, "mtcp_sendpkt", burst, n2) - callgrind(dir, "mtcp_sendpkt", burst, n1);
+    let pmd = callgrind(dir, "shim_rte_eth_tx_burst", burst, n2)
+        - callgrind(dir, "shim_rte_eth_tx_burst", burst, n1);
+    let per = |x: u64| x as f64 / (n2 - n1) as f64;
+    (per(total - pmd), per(pmd))
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing we need to honour.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rounds = env_num("BENCH_ROUNDS", 3);
+    let calls = env_num("BENCH_CALLS", 5_000_000);
+    let tp_secs = env_num("BENCH_TESTPMD_SECS", 4);
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    build(&dir);
+    let veth = Veth::new();
+    if veth.is_none() {
+        eprintln!("bench: no network namespaces (needs root): the AF_PACKET case is skipped");
+    }
+
+    // case name -> size label -> samples
+    let mut samples: BTreeMap<(usize, &str), BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
+    let mut add = |order: usize, case: &'static str, size: &'static str, v: f64| {
+        samples
+            .entry((order, case))
+            .or_default()
+            .entry(size)
+            .or_default()
+            .push(v);
+    };
+    for round in 0..rounds {
+        eprintln!("bench: round {}/{rounds}", round + 1);
+        for &(size, payload) in &SIZES {
+            add(
+                0,
+                "ours, default (sent within the call)",
+                size,
+                ours(&dir, payload, 1, 1, calls),
+            );
+            add(
+                1,
+                "ours, batched (MTCP_SENDPKT_BURST=32)",
+                size,
+                ours(&dir, payload, 32, 1, calls),
+            );
+            add(2, "dpdk-testpmd txonly", size, testpmd(payload, tp_secs));
+            add(
+                3,
+                "naive per-packet DPDK sender (mOS-like)",
+                size,
+                naive(&dir, payload, calls),
+            );
+            if let Some(v) = &veth {
+                add(
+                    4,
+                    "Linux AF_PACKET sendto on a veth",
+                    size,
+                    af_packet(&dir, v, payload, calls / 5),
+                );
+            }
+        }
+        add(
+            5,
+            "ours, batched, 2 threads x 2 mctx (2 cores)",
+            "66 B",
+            ours(&dir, 0, 32, 2, calls),
+        );
+    }
+    drop(veth);
+
+    let med = |order: usize, case: &str, size: &str| -> Option<f64> {
+        let s = samples
+            .iter()
+            .find(|((o, c), _)| *o == order && *c == case)?
+            .1
+            .get(size)?;
+        Some(median(&mut s.clone()))
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = String::from_utf8_lossy(
+        &Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%d")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    let mut t = String::new();
+    t += &format!("Measured {date} on {nproc} cores, {cpu}; `make bench` ({rounds} rounds, medians; Mpps, million frames per second)\n\n");
+    t += "| case | 66 B | 1514 B |\n|---|---|---|\n";
+    for ((order, case), sizes) in &samples {
+        let cell = |s: &str| {
+            sizes
+                .get(s)
+                .map_or("".to_owned(), |v| format!("{:.2}", median(&mut v.clone())))
+        };
+        let _ = order;
+        t += &format!("| {case} | {} | {} |\n", cell("66 B"), cell("1514 B"));
+    }
+    let ours_b = |s| med(1, "ours, batched (MTCP_SENDPKT_BURST=32)", s);
+    let ratio = |a: Option<f64>, b: Option<f64>| {
+        a.zip(b)
+            .map_or("n/a".to_owned(), |(a, b)| format!("{:.2}x", a / b))
+    };
+    t += "\n| ratio | 66 B | 1514 B |\n|---|---|---|\n";
+    for (name, order, case) in [
+        ("ours (batched) / testpmd txonly", 2, "dpdk-testpmd txonly"),
+        (
+            "ours (batched) / naive per-packet DPDK",
+            3,
+            "naive per-packet DPDK sender (mOS-like)",
+        ),
+        (
+            "ours (batched) / AF_PACKET",
+            4,
+            "Linux AF_PACKET sendto on a veth",
+        ),
+    ] {
+        t += &format!(
+            "| {name} | {} | {} |\n",
+            ratio(ours_b("66 B"), med(order, case, "66 B")),
+            ratio(ours_b("1514 B"), med(order, case, "1514 B"))
+        );
+    }
+    t += &format!(
+        "| 2 cores / 1 core (ours, batched) | {} | |\n",
+        ratio(
+            med(5, "ours, batched, 2 threads x 2 mctx (2 cores)", "66 B"),
+            ours_b("66 B")
+        )
+    );
+    let (default_instr, default_pmd) = instructions_per_call(&dir, 1);
+    let (batched_instr, batched_pmd) = instructions_per_call(&dir, 32);
+    t += &format!(
+        "\nInstructions per call outside the PMD (callgrind, payload 0): default {default_instr:.0} \
+         (+{default_pmd:.0} in the PMD), batched {batched_instr:.0} (+{batched_pmd:.0} in the PMD).\n"
+    );
+    println!("\n{t}");
+    std::fs::write(root().join("target/bench.md"), &t).unwrap();
+    std::thread::sleep(Duration::from_millis(10));
+}
