@@ -18,8 +18,10 @@ use dpdk_sys::rte_mbuf;
 
 use crate::abi::mtcp_sendpkt_stats;
 use crate::error::SendError;
-use crate::port::{self, Mbuf, PortInfo};
+use crate::port::{self, Mbuf, Mempool, PortInfo};
 
+/// Mbufs a context takes from the mempool at once (and keeps at hand under its TX lock).
+const SPARE_MBUFS: usize = 32;
 /// Frames that can wait in the hand-off queue of one context.
 const HANDOFF_CAPACITY: usize = 1024;
 /// Frames the staging of one port may hold before a call must wait for the TX queue (like mOS's
@@ -32,9 +34,11 @@ struct Handoff {
     mbuf: Mbuf,
 }
 
-/// Per-port staging: mbufs accepted but not yet taken by the TX queue, oldest first.
+/// Per-port staging: mbufs accepted but not yet taken by the TX queue, oldest first; and free
+/// mbufs taken from the mempool in bulk, for the next frames.
 struct Staging {
     per_port: Vec<Vec<*mut rte_mbuf>>,
+    spare: Vec<*mut rte_mbuf>,
 }
 
 /// Monotonic counters; see [`mtcp_sendpkt_stats`] for their meaning.
@@ -117,7 +121,10 @@ impl CoreContext {
             params,
             staging_limit,
             locked: AtomicBool::new(false),
-            staging: UnsafeCell::new(Staging { per_port }),
+            staging: UnsafeCell::new(Staging {
+                per_port,
+                spare: Vec::with_capacity(SPARE_MBUFS),
+            }),
             handoff: ArrayQueue::new(HANDOFF_CAPACITY),
             counters: Counters::default(),
         }
@@ -146,17 +153,73 @@ impl CoreContext {
         }
     }
 
-    /// Accepts a finished frame for port `port_idx`. Returns whether frames were left staged
-    /// because a TX queue was full (the caller then wakes the flusher).
-    pub fn submit(&self, ports: &[PortInfo], port_idx: usize, mbuf: Mbuf) -> Result<bool, SendError> {
+    /// Has `write` build a frame into an mbuf and accepts it for port `port_idx`. Returns whether
+    /// frames were left staged because a TX queue was full (the caller then wakes the flusher).
+    ///
+    /// With the TX lock, the mbuf comes from the context's spares (refilled from `pool` in bulk);
+    /// without it, from `pool` directly, and the frame is handed over.
+    pub fn send(
+        &self,
+        ports: &[PortInfo],
+        pool: &Mempool,
+        port_idx: usize,
+        write: impl FnOnce(&mut [u8]) -> Result<usize, SendError>,
+    ) -> Result<bool, SendError> {
+        let offload = ports[port_idx].checksum_offload;
         let left = match self.try_lock() {
-            Some(mut g) => self.submit_locked(&mut g, ports, port_idx, mbuf)?,
+            Some(mut g) => {
+                let mut mbuf = Self::take_spare(&mut g, pool)?;
+                match write(mbuf.room()) {
+                    // len <= the port's max frame <= the mbuf data room, which fits in u16.
+                    Ok(len) => mbuf.finish(len as u16, offload),
+                    Err(e) => {
+                        g.staging().spare.push(mbuf.into_raw());
+                        return Err(e);
+                    }
+                }
+                self.submit_locked(&mut g, ports, port_idx, mbuf)?
+            }
             None => {
+                port::ensure_lcore();
+                let mut mbuf = pool.alloc().ok_or(SendError::NoMbuf)?;
+                let len = write(mbuf.room())?;
+                mbuf.finish(len as u16, offload);
                 self.hand_off(port_idx, mbuf)?;
                 false
             }
         };
         Ok(self.help(ports) || left)
+    }
+
+    /// A free mbuf from the spares, refilled from `pool` in one bulk allocation (or a single one
+    /// when the pool has fewer left).
+    fn take_spare(g: &mut TxGuard<'_>, pool: &Mempool) -> Result<Mbuf, SendError> {
+        let spare = &mut g.staging().spare;
+        if spare.is_empty() {
+            port::ensure_lcore();
+            spare.resize(SPARE_MBUFS, std::ptr::null_mut());
+            if !pool.alloc_bulk(spare) {
+                spare.clear();
+                return pool.alloc().ok_or(SendError::NoMbuf);
+            }
+        }
+        let raw = spare.pop().expect("refilled above");
+        // SAFETY: the spares are mbufs this context owns and hands out once.
+        Ok(unsafe { Mbuf::from_raw(raw) })
+    }
+
+    /// Gives the spare mbufs back to the mempool.
+    fn release_spares(g: &mut TxGuard<'_>) {
+        let spare = &mut g.staging().spare;
+        port::free_all(spare);
+        spare.clear();
+    }
+
+    /// How many free mbufs this context keeps at hand.
+    pub fn spare_mbufs(&self) -> u64 {
+        let deadline = Instant::now() + self.params.tx_wait;
+        self.lock_until(deadline)
+            .map_or(0, |mut g| g.staging().spare.len() as u64)
     }
 
     fn submit_locked(
@@ -224,6 +287,10 @@ impl CoreContext {
     }
 
     fn drain_handoff(&self, g: &mut TxGuard<'_>) {
+        // The common case, no hand-off: two loads instead of a pop attempt.
+        if self.handoff.is_empty() {
+            return;
+        }
         while let Some(Handoff { port_idx, mbuf }) = self.handoff.pop() {
             // Capacity was reserved for a full hand-off queue on top of the staging limit.
             g.staging().per_port[port_idx].push(mbuf.into_raw());
@@ -258,6 +325,7 @@ impl CoreContext {
     pub fn flush(&self, ports: &[PortInfo]) -> Option<FlushOutcome> {
         let deadline = Instant::now() + self.params.tx_wait;
         let mut g = self.lock_until(deadline)?;
+        Self::release_spares(&mut g);
         self.drain_handoff(&mut g);
         let mut total = self.flush_all_once(&mut g, ports);
         while total.left > 0 && Instant::now() < deadline {
@@ -292,6 +360,7 @@ impl CoreContext {
         let Some(mut g) = self.lock_until(deadline) else {
             return 0;
         };
+        Self::release_spares(&mut g);
         self.drain_handoff(&mut g);
         let mut dropped = 0u64;
         for staged in &mut g.staging().per_port {
@@ -334,9 +403,11 @@ impl Drop for CoreContext {
         while let Some(h) = self.handoff.pop() {
             drop(h.mbuf);
         }
-        for staged in &self.staging.get_mut().per_port {
+        let staging = self.staging.get_mut();
+        for staged in &staging.per_port {
             port::free_all(staged);
         }
+        port::free_all(&staging.spare);
     }
 }
 

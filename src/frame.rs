@@ -101,7 +101,7 @@ impl HeaderFields {
             seq: [tcp[4], tcp[5], tcp[6], tcp[7]],
             ack: [tcp[8], tcp[9], tcp[10], tcp[11]],
             window: [tcp[14], tcp[15]],
-            timestamp: find_timestamp(options).unwrap_or(([0; 4], [0; 4])),
+            timestamp: timestamp_of(options),
         })
     }
 
@@ -109,6 +109,17 @@ impl HeaderFields {
     pub fn daddr_u32(&self) -> u32 {
         u32::from_be_bytes(self.daddr)
     }
+}
+
+/// The Timestamp of an option list, (0, 0) without one. Most segments carry exactly
+/// NOP, NOP, Timestamp first: that layout is read directly, anything else is scanned.
+fn timestamp_of(options: &[u8]) -> ([u8; 4], [u8; 4]) {
+    if let Some(o) = options.first_chunk::<12>() {
+        if o[..4] == [TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP as u8] {
+            return ([o[4], o[5], o[6], o[7]], [o[8], o[9], o[10], o[11]]);
+        }
+    }
+    find_timestamp(options).unwrap_or(([0; 4], [0; 4]))
 }
 
 /// The first well-formed Timestamp option (kind 8, length 10) in a TCP option list.
@@ -144,6 +155,9 @@ pub const fn frame_len(payload_len: usize) -> usize {
 }
 
 /// Writes the frame into `out[..frame_len(payload.len())]` and returns its length.
+///
+/// The 66 header bytes are written at fixed offsets of a fixed-size array, and the checksums are
+/// summed over fixed-size word arrays: no bounds check or loop survives in the header path.
 pub fn write_frame(
     fields: &HeaderFields,
     eth_dst: [u8; 6],
@@ -157,56 +171,70 @@ pub fn write_frame(
     }
     let len = frame_len(payload.len());
     let out = out.get_mut(..len).ok_or(FrameError::BufferTooSmall)?;
-    let (eth, rest) = out.split_at_mut(ETH_LEN);
-    let (ip, rest) = rest.split_at_mut(IPV4_LEN);
-    let (tcp, data) = rest.split_at_mut(TCP_LEN);
-
-    eth[0..6].copy_from_slice(&eth_dst);
-    eth[6..12].copy_from_slice(&eth_src);
-    eth[12..14].copy_from_slice(&ETHERTYPE_IPV4);
+    let (header, data) = out.split_at_mut(HEADER_LEN);
+    let h: &mut [u8; HEADER_LEN] = header.try_into().expect("split at HEADER_LEN");
 
     // IPV4_LEN + TCP_LEN + MAX_PAYLOAD == u16::MAX, checked above.
-    let total_len = (IPV4_LEN + TCP_LEN + payload.len()) as u16;
-    ip[0] = 0x45;
-    ip[1] = 0;
-    ip[2..4].copy_from_slice(&total_len.to_be_bytes());
-    ip[4..6].copy_from_slice(&fields.ip_id);
-    ip[6..8].copy_from_slice(&FLAGS_DF);
-    ip[8] = TTL;
-    ip[9] = IPPROTO_TCP;
-    ip[10..12].copy_from_slice(&[0, 0]);
-    ip[12..16].copy_from_slice(&fields.saddr);
-    ip[16..20].copy_from_slice(&fields.daddr);
-
-    tcp[0..2].copy_from_slice(&fields.sport);
-    tcp[2..4].copy_from_slice(&fields.dport);
-    tcp[4..8].copy_from_slice(&fields.seq);
-    tcp[8..12].copy_from_slice(&fields.ack);
-    tcp[12] = ((TCP_LEN / 4) as u8) << 4;
-    tcp[13] = TCP_FLAG_ACK;
-    tcp[14..16].copy_from_slice(&fields.window);
-    tcp[16..18].copy_from_slice(&[0, 0]);
-    tcp[18..20].copy_from_slice(&[0, 0]);
-    tcp[20..24].copy_from_slice(&[TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP as u8]);
-    tcp[24..28].copy_from_slice(&fields.timestamp.0);
-    tcp[28..32].copy_from_slice(&fields.timestamp.1);
-
-    data.copy_from_slice(payload);
+    let total_len = ((IPV4_LEN + TCP_LEN + payload.len()) as u16).to_be_bytes();
+    h[0..6].copy_from_slice(&eth_dst);
+    h[6..12].copy_from_slice(&eth_src);
+    h[12..14].copy_from_slice(&ETHERTYPE_IPV4);
+    // IPv4: version/IHL, TOS, total length, id, DF, TTL, protocol, checksum (below), addresses.
+    h[14..16].copy_from_slice(&[0x45, 0]);
+    h[16..18].copy_from_slice(&total_len);
+    h[18..20].copy_from_slice(&fields.ip_id);
+    h[20..22].copy_from_slice(&FLAGS_DF);
+    h[22..26].copy_from_slice(&[TTL, IPPROTO_TCP, 0, 0]);
+    h[26..30].copy_from_slice(&fields.saddr);
+    h[30..34].copy_from_slice(&fields.daddr);
+    // TCP: ports, seq, ack, data offset 8, ACK only, window, checksum (below), urgent pointer 0.
+    h[34..36].copy_from_slice(&fields.sport);
+    h[36..38].copy_from_slice(&fields.dport);
+    h[38..42].copy_from_slice(&fields.seq);
+    h[42..46].copy_from_slice(&fields.ack);
+    h[46..48].copy_from_slice(&[((TCP_LEN / 4) as u8) << 4, TCP_FLAG_ACK]);
+    h[48..50].copy_from_slice(&fields.window);
+    h[50..54].copy_from_slice(&[0; 4]);
+    // NOP, NOP, Timestamp.
+    h[54..58].copy_from_slice(&[TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP as u8]);
+    h[58..62].copy_from_slice(&fields.timestamp.0);
+    h[62..66].copy_from_slice(&fields.timestamp.1);
+    if !payload.is_empty() {
+        data.copy_from_slice(payload);
+    }
 
     let tcp_len = (TCP_LEN + payload.len()) as u16;
     let pseudo = pseudo_header_sum(&fields.saddr, &fields.daddr, tcp_len);
     match checksum {
         ChecksumMode::Software => {
-            let ip_sum = fold(sum_be_words(ip, 0));
-            ip[10..12].copy_from_slice(&(!ip_sum).to_be_bytes());
-            let tcp_sum = fold(sum_be_words(data, sum_be_words(tcp, u64::from(pseudo))));
-            tcp[16..18].copy_from_slice(&(!tcp_sum).to_be_bytes());
+            let ip: &[u8; IPV4_LEN] = h[ETH_LEN..ETH_LEN + IPV4_LEN].try_into().expect("fixed range");
+            let ip_sum = !fold(sum_words(ip));
+            h[24..26].copy_from_slice(&ip_sum.to_be_bytes());
+            let tcp: &[u8; TCP_LEN] = h[ETH_LEN + IPV4_LEN..].try_into().expect("fixed range");
+            let tcp_sum = !fold(sum_be_words(data, sum_words(tcp) + u64::from(pseudo)));
+            h[50..52].copy_from_slice(&tcp_sum.to_be_bytes());
         }
         ChecksumMode::Offload => {
-            tcp[16..18].copy_from_slice(&pseudo.to_be_bytes());
+            h[50..52].copy_from_slice(&pseudo.to_be_bytes());
         }
     }
     Ok(len)
+}
+
+/// Unfolded sum of a fixed-size block as big-endian 32-bit words (its length a multiple of 4).
+fn sum_words<const N: usize>(block: &[u8; N]) -> u64 {
+    let mut acc = 0u64;
+    let mut i = 0;
+    while i + 4 <= N {
+        acc += u64::from(u32::from_be_bytes([
+            block[i],
+            block[i + 1],
+            block[i + 2],
+            block[i + 3],
+        ]));
+        i += 4;
+    }
+    acc
 }
 
 /// Folded (not complemented) one's-complement sum of the TCP pseudo-header.

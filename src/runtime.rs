@@ -212,6 +212,12 @@ impl Runtime {
         &self.pool
     }
 
+    /// Free mbufs: those in the mempool and those the core contexts keep at hand (a context takes
+    /// them from the pool in bulk; `flush` gives them back). For leak checks.
+    pub fn free_mbufs(&self) -> u64 {
+        u64::from(self.pool.available()) + self.contexts.iter().map(CoreContext::spare_mbufs).sum::<u64>()
+    }
+
     /// Builds the frame for `req` and hands it to `ctx`.
     pub fn send(&self, ctx: &CoreContext, req: &SendRequest<'_>) -> Result<(), SendError> {
         let daddr = req.fields.daddr_u32();
@@ -233,21 +239,20 @@ impl Runtime {
                 max_len: port.max_frame,
             });
         }
-        ensure_lcore();
-        let mut mbuf = self.pool.alloc().ok_or(SendError::NoMbuf)?;
         let checksum = if port.checksum_offload {
             ChecksumMode::Offload
         } else {
             ChecksumMode::Software
         };
-        let len = frame::write_frame(&req.fields, eth_dst, port.mac, req.payload, checksum, mbuf.room())
-            .map_err(|_| SendError::TooLong {
-                frame_len,
-                max_len: port.max_frame,
-            })?;
-        // len <= max_frame <= mbuf data room, which fits in u16.
-        mbuf.finish(len as u16, port.checksum_offload);
-        if ctx.submit(&self.ports, port_idx, mbuf)? {
+        let write = |room: &mut [u8]| {
+            frame::write_frame(&req.fields, eth_dst, port.mac, req.payload, checksum, room).map_err(|_| {
+                SendError::TooLong {
+                    frame_len,
+                    max_len: port.max_frame,
+                }
+            })
+        };
+        if ctx.send(&self.ports, &self.pool, port_idx, write)? {
             self.wake_flusher();
         }
         Ok(())
@@ -255,7 +260,7 @@ impl Runtime {
 
     /// Flushes one context (see [`CoreContext::flush`]).
     pub fn flush(&self, ctx: &CoreContext) -> Option<FlushOutcome> {
-        ensure_lcore();
+        port::ensure_lcore();
         let o = ctx.flush(&self.ports);
         if o.is_none_or(|o| o.left > 0) {
             self.wake_flusher();
@@ -272,32 +277,9 @@ impl Runtime {
     }
 }
 
-thread_local! {
-    static LCORE: LcoreSlot = LcoreSlot { registered: port::register_thread() };
-}
-
-/// A DPDK lcore slot taken for a thread that was not an EAL lcore, released at thread exit.
-struct LcoreSlot {
-    registered: bool,
-}
-
-impl Drop for LcoreSlot {
-    fn drop(&mut self) {
-        if self.registered && !SHUT_DOWN.load(Ordering::Acquire) {
-            port::unregister_thread();
-        }
-    }
-}
-
-/// Makes the calling thread a DPDK lcore (for its mempool cache) the first time it sends.
-fn ensure_lcore() {
-    // During thread teardown the slot may be gone already: then the thread sends without a cache.
-    let _ = LCORE.try_with(|_| ());
-}
-
 fn flusher_loop() {
     let Ok(rt) = RUNTIME.wait() else { return };
-    ensure_lcore();
+    port::ensure_lcore();
     let batched = rt.settings.burst > 1;
     let mut pending = false;
     while !STOP_FLUSHER.load(Ordering::Acquire) {
@@ -344,7 +326,7 @@ pub fn shutdown() -> u64 {
         h.thread().unpark();
         let _ = h.join();
     }
-    ensure_lcore();
+    port::ensure_lcore();
     let dropped: u64 = rt.contexts.iter().map(|c| c.flush_and_release(&rt.ports)).sum();
     if dropped > 0 {
         eprintln!(

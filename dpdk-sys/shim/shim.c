@@ -1,5 +1,14 @@
 #include "shim.h"
 
+#define FIELD_SIZE(f) sizeof(((struct rte_mbuf *)0)->f)
+_Static_assert(FIELD_SIZE(buf_addr) == 8, "buf_addr");
+_Static_assert(FIELD_SIZE(data_off) == 2, "data_off");
+_Static_assert(FIELD_SIZE(buf_len) == 2, "buf_len");
+_Static_assert(FIELD_SIZE(data_len) == 2, "data_len");
+_Static_assert(FIELD_SIZE(pkt_len) == 4, "pkt_len");
+_Static_assert(FIELD_SIZE(ol_flags) == 8, "ol_flags");
+_Static_assert(FIELD_SIZE(tx_offload) == 8, "tx_offload");
+
 int shim_rte_errno(void) { return rte_errno; }
 
 unsigned shim_rte_lcore_id(void) { return rte_lcore_id(); }
@@ -63,4 +72,14 @@ uint16_t shim_rte_ipv4_phdr_cksum(const void *ipv4_hdr, uint64_t ol_flags)
 unsigned shim_rte_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n)
 {
 	return rte_ring_dequeue_burst(r, objs, n, NULL);
+}
+
+void shim_mbuf_get_tx(const struct rte_mbuf *m, uint16_t *data_len, uint32_t *pkt_len,
+                      uint64_t *ol_flags, uint8_t *l2_len, uint16_t *l3_len)
+{
+	*data_len = m->data_len;
+	*pkt_len = m->pkt_len;
+	*ol_flags = m->ol_flags;
+	*l2_len = (uint8_t)m->l2_len;
+	*l3_len = (uint16_t)m->l3_len;
 }

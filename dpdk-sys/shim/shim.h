@@ -30,6 +30,17 @@ static const uint64_t SHIM_MBUF_F_TX_TCP_CKSUM = RTE_MBUF_F_TX_TCP_CKSUM;
 static const uint32_t SHIM_LCORE_ID_ANY = LCORE_ID_ANY;
 static const uint16_t SHIM_MBUF_DEFAULT_BUF_SIZE = RTE_MBUF_DEFAULT_BUF_SIZE;
 
+/* Where the fast path's mbuf fields are, so that Rust can touch them without a call per field.
+ * shim.c asserts their sizes; tx_offload holds l2_len in bits 0-6 and l3_len in bits 7-15. */
+#include <stddef.h>
+static const uint16_t SHIM_MBUF_OFF_BUF_ADDR = offsetof(struct rte_mbuf, buf_addr);
+static const uint16_t SHIM_MBUF_OFF_DATA_OFF = offsetof(struct rte_mbuf, data_off);
+static const uint16_t SHIM_MBUF_OFF_BUF_LEN = offsetof(struct rte_mbuf, buf_len);
+static const uint16_t SHIM_MBUF_OFF_DATA_LEN = offsetof(struct rte_mbuf, data_len);
+static const uint16_t SHIM_MBUF_OFF_PKT_LEN = offsetof(struct rte_mbuf, pkt_len);
+static const uint16_t SHIM_MBUF_OFF_OL_FLAGS = offsetof(struct rte_mbuf, ol_flags);
+static const uint16_t SHIM_MBUF_OFF_TX_OFFLOAD = offsetof(struct rte_mbuf, tx_offload);
+
 /* rte_errno is a per-lcore (TLS) variable: never touch it from Rust directly. */
 int shim_rte_errno(void);
 
@@ -56,6 +67,10 @@ void shim_mbuf_set_tx(struct rte_mbuf *m, uint16_t len, uint64_t ol_flags,
 
 /* Dequeues up to n objects from a ring (tests read net_ring's rings directly with it). */
 unsigned shim_rte_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n);
+
+/* Reads back what the fast path wrote (tests compare it with Rust's direct writes). */
+void shim_mbuf_get_tx(const struct rte_mbuf *m, uint16_t *data_len, uint32_t *pkt_len,
+                      uint64_t *ol_flags, uint8_t *l2_len, uint16_t *l3_len);
 
 /* Checksum helpers, used by tests to cross-check the pure Rust frame builder. */
 uint16_t shim_rte_ipv4_cksum(const void *ipv4_hdr);
