@@ -4,10 +4,14 @@
 //! Thread safety without waiting: the TX side (staging + the TX queues) is guarded by a try-lock
 //! that is never waited on. A caller that gets it stages its frame and bursts; a caller that does
 //! not pushes its ready mbuf onto the lock-free hand-off queue (`crossbeam_queue::ArrayQueue`) and
-//! returns. Whoever releases the lock looks at the hand-off queue again afterwards (both sides use
-//! sequentially consistent operations, so one of them always sees the other), so a handed-off
-//! frame is never stranded. Frames left over when a TX queue is full are retried by the flusher
-//! thread (`runtime`), so nothing waits for a later call.
+//! returns. Whoever releases the lock looks at the hand-off queue again afterwards and sends what
+//! it finds; for that look to be sure to see a concurrent push, release and push must be
+//! sequentially consistent (a locked instruction each). A context only one thread ever used does
+//! not need that: it releases with a plain store. The first hand-off marks the context shared
+//! (from then on releases are sequentially consistent) and, since a release racing with that very
+//! first hand-off may miss it, also asks the flusher thread (`runtime`) for a pass. A handed-off
+//! frame is never stranded, and frames left over when a TX queue is full are retried by the
+//! flusher too, so nothing waits for a later call.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -70,6 +74,8 @@ pub struct CoreContext {
     params: TxParams,
     staging_limit: usize,
     locked: AtomicBool,
+    /// Set, for good, the first time a thread hands a frame over (see the module docs).
+    shared: AtomicBool,
     staging: UnsafeCell<Staging>,
     handoff: ArrayQueue<Handoff>,
     counters: Counters,
@@ -95,7 +101,11 @@ impl TxGuard<'_> {
 
 impl Drop for TxGuard<'_> {
     fn drop(&mut self) {
-        self.ctx.locked.swap(false, Ordering::SeqCst);
+        if self.ctx.shared.load(Ordering::SeqCst) {
+            self.ctx.locked.swap(false, Ordering::SeqCst);
+        } else {
+            self.ctx.locked.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -121,6 +131,7 @@ impl CoreContext {
             params,
             staging_limit,
             locked: AtomicBool::new(false),
+            shared: AtomicBool::new(false),
             staging: UnsafeCell::new(Staging {
                 per_port,
                 spare: Vec::with_capacity(SPARE_MBUFS),
@@ -184,8 +195,9 @@ impl CoreContext {
                 let mut mbuf = pool.alloc().ok_or(SendError::NoMbuf)?;
                 let len = write(mbuf.room())?;
                 mbuf.finish(len as u16, offload);
+                let first = !self.shared.load(Ordering::Relaxed) && !self.shared.swap(true, Ordering::SeqCst);
                 self.hand_off(port_idx, mbuf)?;
-                false
+                first
             }
         };
         Ok(self.help(ports) || left)

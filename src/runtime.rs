@@ -33,6 +33,8 @@ pub struct Runtime {
 static RUNTIME: OnceLock<Result<Runtime, InitError>> = OnceLock::new();
 static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
 static STOP_FLUSHER: AtomicBool = AtomicBool::new(false);
+/// Set when a pass of the flusher was asked for and it has not started yet.
+static FLUSH_WANTED: AtomicBool = AtomicBool::new(false);
 
 /// How an explicit initialization went.
 #[derive(Debug, PartialEq, Eq)]
@@ -268,7 +270,11 @@ impl Runtime {
         o
     }
 
+    /// Asks the flusher for a pass; only the first request until that pass makes a system call.
     fn wake_flusher(&self) {
+        if FLUSH_WANTED.swap(true, Ordering::AcqRel) {
+            return;
+        }
         if let Ok(guard) = self.flusher.lock() {
             if let Some(h) = guard.as_ref() {
                 h.thread().unpark();
@@ -292,6 +298,7 @@ fn flusher_loop() {
             break;
         }
         pending = false;
+        FLUSH_WANTED.store(false, Ordering::Release);
         for ctx in rt.contexts.iter() {
             pending |= ctx.flush_if_free(&rt.ports);
         }
