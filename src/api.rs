@@ -56,6 +56,7 @@ pub struct Core {
 }
 
 /// Core context `cpu`, starting the library from the environment on first use.
+#[inline]
 pub fn core(cpu: usize) -> Result<Core, SendError> {
     let rt = runtime::get().ok_or(SendError::NotInitialized)?;
     let ctx = rt.context(cpu)?;
@@ -83,6 +84,7 @@ impl Core {
     }
 
     /// Sends a checked request (not counted: callers count through [`Core::count`]).
+    #[inline]
     pub(crate) fn send_request(&self, req: &SendRequest<'_>) -> Result<(), SendError> {
         self.rt.send(self.ctx, req)
     }
@@ -101,6 +103,7 @@ impl Core {
     }
 
     /// Counts a failed send against this core (for `stats().rejected`).
+    #[inline]
     pub(crate) fn count<T>(&self, r: Result<T, SendError>) -> Result<T, SendError> {
         if let Err(e) = &r {
             self.ctx.note_rejected(*e);

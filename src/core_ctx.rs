@@ -141,6 +141,7 @@ impl CoreContext {
         }
     }
 
+    #[inline]
     fn try_lock(&self) -> Option<TxGuard<'_>> {
         if self.locked.load(Ordering::Relaxed) {
             return None;
@@ -169,6 +170,7 @@ impl CoreContext {
     ///
     /// With the TX lock, the mbuf comes from the context's spares (refilled from `pool` in bulk);
     /// without it, from `pool` directly, and the frame is handed over.
+    #[inline]
     pub fn send(
         &self,
         ports: &[PortInfo],
@@ -205,6 +207,7 @@ impl CoreContext {
 
     /// A free mbuf from the spares, refilled from `pool` in one bulk allocation (or a single one
     /// when the pool has fewer left).
+    #[inline]
     fn take_spare(g: &mut TxGuard<'_>, pool: &Mempool) -> Result<Mbuf, SendError> {
         let spare = &mut g.staging().spare;
         if spare.is_empty() {
@@ -234,6 +237,7 @@ impl CoreContext {
             .map_or(0, |mut g| g.staging().spare.len() as u64)
     }
 
+    #[inline]
     fn submit_locked(
         &self,
         g: &mut TxGuard<'_>,
@@ -288,6 +292,7 @@ impl CoreContext {
 
     /// After releasing the lock: if frames were handed over meanwhile and nobody holds the lock,
     /// send them. Returns whether frames were left staged.
+    #[inline]
     fn help(&self, ports: &[PortInfo]) -> bool {
         let mut left = false;
         while !self.handoff.is_empty() {
@@ -298,6 +303,7 @@ impl CoreContext {
         left
     }
 
+    #[inline]
     fn drain_handoff(&self, g: &mut TxGuard<'_>) {
         // The common case, no hand-off: two loads instead of a pop attempt.
         if self.handoff.is_empty() {
@@ -310,6 +316,7 @@ impl CoreContext {
     }
 
     /// One `rte_eth_tx_burst` of everything staged for one port; returns how many are left.
+    #[inline]
     fn flush_port(&self, g: &mut TxGuard<'_>, ports: &[PortInfo], port_idx: usize) -> usize {
         let staged = &mut g.staging().per_port[port_idx];
         if staged.is_empty() {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// Why one `mtcp_sendpkt` call did not accept its frame. Each maps to one errno value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[repr(u8)]
 pub enum SendError {
     #[error("mctx is NULL or its cpu is not a configured core")]
     NoContext,
@@ -19,8 +20,8 @@ pub enum SendError {
     NullPayload,
     #[error("an output argument is NULL")]
     NullOutput,
-    #[error("a {frame_len}-byte frame is longer than the port allows ({max_len})")]
-    TooLong { frame_len: usize, max_len: usize },
+    #[error("the frame (66 + payloadlen bytes) is longer than the output port's MTU + 14")]
+    TooLong,
     #[error("no route to the destination")]
     NoRoute,
     #[error("no ARP entry for the destination and no pinfo->ethh to take it from")]
@@ -41,7 +42,7 @@ impl SendError {
             SendError::BadSocket => libc::EBADF,
             SendError::NoHeaders => libc::ENODATA,
             SendError::NullPayload | SendError::NullOutput => libc::EINVAL,
-            SendError::TooLong { .. } => libc::EMSGSIZE,
+            SendError::TooLong => libc::EMSGSIZE,
             SendError::NoRoute | SendError::NoArpEntry => libc::EHOSTUNREACH,
             SendError::NoMbuf => libc::ENOBUFS,
             SendError::TxBusy => libc::EAGAIN,

@@ -39,6 +39,7 @@ fn guarded(f: impl FnOnce() -> Result<c_int, SendError>) -> c_int {
 ///
 /// # Safety
 /// `p` points to at least `len` readable bytes that stay unchanged during the call.
+#[inline]
 unsafe fn bytes<'a, T>(p: *const T, len: usize) -> &'a [u8] {
     // SAFETY: guaranteed by the caller.
     unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
@@ -48,6 +49,7 @@ unsafe fn bytes<'a, T>(p: *const T, len: usize) -> &'a [u8] {
 ///
 /// # Safety
 /// `mctx` is NULL or points to a valid `struct mtcp_context`.
+#[inline]
 unsafe fn core_of(mctx: mctx_t) -> Result<api::Core, SendError> {
     // SAFETY: guaranteed by the caller.
     let cpu = unsafe { mctx.as_ref() }.ok_or(SendError::NoContext)?.cpu;
@@ -61,6 +63,7 @@ unsafe fn core_of(mctx: mctx_t) -> Result<api::Core, SendError> {
 /// of IHL × 4 bytes, `tcph` to a TCP header of data-offset × 4 bytes (or fewer, when `ip_len` says
 /// the packet ends sooner and `tcph` follows `iph` in it), `ethh` to an Ethernet header, `payload`
 /// to `payloadlen` bytes.
+#[inline]
 unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
     if pi.iph.is_null() || pi.tcph.is_null() {
         return Err(SendError::NoHeaders);
@@ -329,13 +332,7 @@ mod tests {
             (SendError::NoHeaders, libc::ENODATA),
             (SendError::NullPayload, libc::EINVAL),
             (SendError::NullOutput, libc::EINVAL),
-            (
-                SendError::TooLong {
-                    frame_len: 1,
-                    max_len: 0,
-                },
-                libc::EMSGSIZE,
-            ),
+            (SendError::TooLong, libc::EMSGSIZE),
             (SendError::NoRoute, libc::EHOSTUNREACH),
             (SendError::NoArpEntry, libc::EHOSTUNREACH),
             (SendError::NoMbuf, libc::ENOBUFS),

@@ -67,6 +67,7 @@ pub struct HeaderFields {
 }
 
 /// Length of the IPv4 header the input claims (IHL × 4), after checking version and IHL.
+#[inline]
 pub fn ipv4_header_len(ip: &[u8]) -> Result<usize, FrameError> {
     if ip.len() < IPV4_LEN || ip[0] >> 4 != 4 || ip[0] & 0x0f < 5 {
         return Err(FrameError::BadIpv4Header);
@@ -77,6 +78,7 @@ pub fn ipv4_header_len(ip: &[u8]) -> Result<usize, FrameError> {
 /// Length of the TCP header the input claims (data offset × 4), after checking it.
 ///
 /// Needs only the first 20 bytes, so that a caller can learn how much more it may read.
+#[inline]
 pub fn tcp_header_len(tcp: &[u8]) -> Result<usize, FrameError> {
     if tcp.len() < 20 || tcp[12] >> 4 < 5 {
         return Err(FrameError::BadTcpHeader);
@@ -88,6 +90,7 @@ impl HeaderFields {
     /// Reads the copied fields from the input IPv4 header (at least its first 20 bytes) and TCP
     /// header (its first 20 bytes plus whatever option bytes the caller may read; options beyond
     /// `tcp.len()` are never looked at).
+    #[inline]
     pub fn parse(ip: &[u8], tcp: &[u8]) -> Result<Self, FrameError> {
         ipv4_header_len(ip)?;
         let doff = tcp_header_len(tcp)?;
@@ -113,6 +116,7 @@ impl HeaderFields {
 
 /// The Timestamp of an option list, (0, 0) without one. Most segments carry exactly
 /// NOP, NOP, Timestamp first: that layout is read directly, anything else is scanned.
+#[inline]
 fn timestamp_of(options: &[u8]) -> ([u8; 4], [u8; 4]) {
     if let Some(o) = options.first_chunk::<12>() {
         if o[..4] == [TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP as u8] {

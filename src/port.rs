@@ -277,6 +277,7 @@ impl Mbuf {
 
     /// Writable bytes from the start of the packet data to the end of the buffer
     /// (`rte_pktmbuf_mtod` and `rte_pktmbuf_tailroom`, read straight from the fields).
+    #[inline]
     pub fn room(&mut self) -> &mut [u8] {
         // SAFETY: a fresh single-segment mbuf this Mbuf owns exclusively: buf_addr + data_off is
         // the packet start, and buf_len - data_off - data_len bytes after it are its tailroom.
@@ -295,6 +296,7 @@ impl Mbuf {
 
     /// Sets the packet length and, with checksum offload, the flags and header lengths the PMD
     /// needs (`tx_offload`: l2_len in bits 0-6, l3_len in bits 7-15).
+    #[inline]
     pub fn finish(&mut self, len: u16, offload: bool) {
         let (flags, tx_offload) = if offload {
             let flags =
@@ -314,6 +316,7 @@ impl Mbuf {
     }
 
     /// Gives up ownership (to a TX queue or a staging array).
+    #[inline]
     pub fn into_raw(self) -> *mut sys::rte_mbuf {
         let p = self.0.as_ptr();
         std::mem::forget(self);
@@ -324,6 +327,7 @@ impl Mbuf {
     ///
     /// # Safety
     /// `p` came from `into_raw` and nothing else owns it now.
+    #[inline]
     pub unsafe fn from_raw(p: *mut sys::rte_mbuf) -> Self {
         // SAFETY: the caller guarantees p came from into_raw, which never yields NULL.
         Mbuf(unsafe { NonNull::new_unchecked(p) })
@@ -521,6 +525,7 @@ pub fn cleanup_eal() {
 
 /// Hands `pkts` to TX queue `queue` of `port`; returns how many the queue took (those are the
 /// queue's now; the rest stay the caller's).
+#[inline]
 pub fn tx_burst(port: u16, queue: u16, pkts: &mut [*mut sys::rte_mbuf]) -> usize {
     let n = pkts.len().min(usize::from(u16::MAX)) as u16;
     // SAFETY: pkts holds n owned mbuf pointers; the caller holds the queue exclusively (the core

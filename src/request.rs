@@ -17,6 +17,7 @@ pub struct SendRequest<'a> {
 impl<'a> SendRequest<'a> {
     /// Checks an IPv4 header (at least its first 20 bytes) and the readable bytes of a TCP header
     /// (at least 20; options beyond the slice are not looked at).
+    #[inline]
     pub fn new(
         ip: &[u8],
         tcp: &[u8],
@@ -25,10 +26,7 @@ impl<'a> SendRequest<'a> {
     ) -> Result<Self, SendError> {
         let fields = HeaderFields::parse(ip, tcp).map_err(|_| SendError::NoHeaders)?;
         if payload.len() > frame::MAX_PAYLOAD {
-            return Err(SendError::TooLong {
-                frame_len: frame::frame_len(payload.len()),
-                max_len: frame::frame_len(frame::MAX_PAYLOAD),
-            });
+            return Err(SendError::TooLong);
         }
         Ok(Self {
             fields,

@@ -11,15 +11,21 @@ use std::net::Ipv4Addr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv4Prefix {
     addr: u32,
+    /// The prefix's netmask, kept so that a lookup is one AND and one compare per entry.
+    mask: u32,
     len: u8,
 }
 
 impl Ipv4Prefix {
     /// A prefix; host bits of `addr` beyond `len` are ignored. `None` if `len > 32`.
     pub fn new(addr: Ipv4Addr, len: u8) -> Option<Self> {
-        (len <= 32).then(|| Self {
-            addr: u32::from(addr) & Self::mask(len),
-            len,
+        (len <= 32).then(|| {
+            let mask = Self::mask(len);
+            Self {
+                addr: u32::from(addr) & mask,
+                mask,
+                len,
+            }
         })
     }
 
@@ -33,8 +39,9 @@ impl Ipv4Prefix {
     }
 
     /// True when `addr` (host order) is inside this prefix.
+    #[inline]
     pub fn contains(&self, addr: u32) -> bool {
-        addr & Self::mask(self.len) == self.addr
+        addr & self.mask == self.addr
     }
 }
 
@@ -65,6 +72,7 @@ impl<T> PrefixTable<T> {
     }
 
     /// The value of the longest prefix containing `addr` (host order).
+    #[inline]
     pub fn lookup(&self, addr: u32) -> Option<&T> {
         self.entries
             .iter()

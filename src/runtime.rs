@@ -46,6 +46,7 @@ pub enum InitOutcome {
 
 /// The runtime, starting it from the environment on first use. `None` once shut down or when
 /// initialization failed (the reason was logged once, see [`init_error`]).
+#[inline]
 pub fn get() -> Option<&'static Runtime> {
     if SHUT_DOWN.load(Ordering::Acquire) {
         return None;
@@ -198,6 +199,7 @@ impl Runtime {
     }
 
     /// The context of core `cpu`.
+    #[inline]
     pub fn context(&self, cpu: usize) -> Result<&CoreContext, SendError> {
         self.contexts.get(cpu).ok_or(SendError::NoContext)
     }
@@ -221,6 +223,7 @@ impl Runtime {
     }
 
     /// Builds the frame for `req` and hands it to `ctx`.
+    #[inline]
     pub fn send(&self, ctx: &CoreContext, req: &SendRequest<'_>) -> Result<(), SendError> {
         let daddr = req.fields.daddr_u32();
         let port_idx = match &self.routes {
@@ -236,10 +239,7 @@ impl Runtime {
             .ok_or(SendError::NoArpEntry)?;
         let frame_len = frame::frame_len(req.payload.len());
         if frame_len > port.max_frame {
-            return Err(SendError::TooLong {
-                frame_len,
-                max_len: port.max_frame,
-            });
+            return Err(SendError::TooLong);
         }
         let checksum = if port.checksum_offload {
             ChecksumMode::Offload
@@ -247,12 +247,8 @@ impl Runtime {
             ChecksumMode::Software
         };
         let write = |room: &mut [u8]| {
-            frame::write_frame(&req.fields, eth_dst, port.mac, req.payload, checksum, room).map_err(|_| {
-                SendError::TooLong {
-                    frame_len,
-                    max_len: port.max_frame,
-                }
-            })
+            frame::write_frame(&req.fields, eth_dst, port.mac, req.payload, checksum, room)
+                .map_err(|_| SendError::TooLong)
         };
         if ctx.send(&self.ports, &self.pool, port_idx, write)? {
             self.wake_flusher();
