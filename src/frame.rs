@@ -207,30 +207,38 @@ pub fn write_frame(
         data.copy_from_slice(payload);
     }
 
+    // The sums read native-endian words: the folded result is then the big-endian sum's bytes in
+    // native order, so it is stored with to_ne_bytes and no byte swap is needed anywhere.
     let tcp_len = (TCP_LEN + payload.len()) as u16;
     let pseudo = pseudo_header_sum(&fields.saddr, &fields.daddr, tcp_len);
     match checksum {
         ChecksumMode::Software => {
             let ip: &[u8; IPV4_LEN] = h[ETH_LEN..ETH_LEN + IPV4_LEN].try_into().expect("fixed range");
             let ip_sum = !fold(sum_words(ip));
-            h[24..26].copy_from_slice(&ip_sum.to_be_bytes());
+            h[24..26].copy_from_slice(&ip_sum.to_ne_bytes());
             let tcp: &[u8; TCP_LEN] = h[ETH_LEN + IPV4_LEN..].try_into().expect("fixed range");
-            let tcp_sum = !fold(sum_be_words(data, sum_words(tcp) + u64::from(pseudo)));
-            h[50..52].copy_from_slice(&tcp_sum.to_be_bytes());
+            let tcp_sum = !fold(sum_native(data, sum_words(tcp) + pseudo));
+            h[50..52].copy_from_slice(&tcp_sum.to_ne_bytes());
         }
         ChecksumMode::Offload => {
-            h[50..52].copy_from_slice(&pseudo.to_be_bytes());
+            h[50..52].copy_from_slice(&fold(pseudo).to_ne_bytes());
         }
     }
     Ok(len)
 }
 
-/// Unfolded sum of a fixed-size block as big-endian 32-bit words (its length a multiple of 4).
+/// Unfolded one's-complement sum of a fixed-size block read as native-endian 32-bit words (its
+/// length a multiple of 4).
+///
+/// One's-complement sums are byte-order independent (RFC 1071): summing native words gives the
+/// big-endian sum with its bytes in native order. And 2^16 ≡ 1 (mod 0xffff), so 32- or 64-bit
+/// words fold to the same 16-bit result as 16-bit words, with fewer additions.
+#[inline]
 fn sum_words<const N: usize>(block: &[u8; N]) -> u64 {
     let mut acc = 0u64;
     let mut i = 0;
     while i + 4 <= N {
-        acc += u64::from(u32::from_be_bytes([
+        acc += u64::from(u32::from_ne_bytes([
             block[i],
             block[i + 1],
             block[i + 2],
@@ -241,28 +249,36 @@ fn sum_words<const N: usize>(block: &[u8; N]) -> u64 {
     acc
 }
 
-/// Folded (not complemented) one's-complement sum of the TCP pseudo-header.
-fn pseudo_header_sum(saddr: &[u8; 4], daddr: &[u8; 4], tcp_len: u16) -> u16 {
-    let mut sum = sum_be_words(saddr, 0);
-    sum = sum_be_words(daddr, sum);
-    fold(sum + u64::from(IPPROTO_TCP) + u64::from(tcp_len))
+/// Unfolded native-order sum of the TCP pseudo-header (addresses, zero + protocol, TCP length).
+#[inline]
+fn pseudo_header_sum(saddr: &[u8; 4], daddr: &[u8; 4], tcp_len: u16) -> u64 {
+    // The protocol and length are big-endian words on the wire: to_be gives their native bytes.
+    u64::from(u32::from_ne_bytes(*saddr))
+        + u64::from(u32::from_ne_bytes(*daddr))
+        + u64::from(u16::to_be(u16::from(IPPROTO_TCP)))
+        + u64::from(tcp_len.to_be())
 }
 
-/// Adds `data` as big-endian 16-bit words (odd tail padded with zero) to `acc`, unfolded.
-///
-/// Works on 32-bit words: 2^16 ≡ 1 (mod 0xffff), so a wider one's-complement sum folds to the same
-/// 16-bit result, with half the additions.
-fn sum_be_words(data: &[u8], mut acc: u64) -> u64 {
-    let mut words = data.chunks_exact(4);
+/// Adds `data` as native-endian 64-bit words with end-around carry (odd tail padded with zero, in
+/// place) to `acc`, unfolded.
+fn sum_native(data: &[u8], mut acc: u64) -> u64 {
+    let mut words = data.chunks_exact(8);
     for w in &mut words {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        let (s, carry) = acc.overflowing_add(u64::from_ne_bytes(w.try_into().expect("8 bytes")));
+        acc = s + u64::from(carry);
     }
     let tail = words.remainder();
-    let mut pad = [0u8; 4];
-    pad[..tail.len()].copy_from_slice(tail);
-    acc + u64::from(u32::from_be_bytes(pad))
+    if !tail.is_empty() {
+        let mut pad = [0u8; 8];
+        pad[..tail.len()].copy_from_slice(tail);
+        let (s, carry) = acc.overflowing_add(u64::from_ne_bytes(pad));
+        acc = s + u64::from(carry);
+    }
+    acc
 }
 
+/// Folds a wide one's-complement sum to 16 bits (end-around carries included).
+#[inline]
 fn fold(mut sum: u64) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
