@@ -198,11 +198,12 @@ impl CoreContext {
                 let len = write(mbuf.room())?;
                 mbuf.finish(len as u16, offload);
                 let first = !self.shared.load(Ordering::Relaxed) && !self.shared.swap(true, Ordering::SeqCst);
-                self.hand_off(port_idx, mbuf)?;
+                self.hand_off(ports, port_idx, mbuf)?;
                 first
             }
         };
-        Ok(self.help(ports) || left)
+        // Only a shared context can have frames handed over (see the module docs).
+        Ok(left || (self.shared.load(Ordering::SeqCst) && self.help(ports)))
     }
 
     /// A free mbuf from the spares, refilled from `pool` in one bulk allocation (or a single one
@@ -269,8 +270,9 @@ impl CoreContext {
         Ok(left)
     }
 
-    /// Pushes a frame for the lock holder to send; waits (bounded) only if the queue is full.
-    fn hand_off(&self, port_idx: usize, mbuf: Mbuf) -> Result<(), SendError> {
+    /// Pushes a frame for the lock holder to send; if the queue is full, drains it itself when the
+    /// TX side is free, and gives up (EAGAIN) only if it stays full for `tx_wait`.
+    fn hand_off(&self, ports: &[PortInfo], port_idx: usize, mbuf: Mbuf) -> Result<(), SendError> {
         // Counted before the push: once pushed, the holder may transmit it at once.
         self.counters.accepted_handoff.fetch_add(1, Ordering::Relaxed);
         let mut item = Handoff { port_idx, mbuf };
@@ -279,6 +281,12 @@ impl CoreContext {
             match self.handoff.push(item) {
                 Ok(()) => return Ok(()),
                 Err(back) => item = back,
+            }
+            // The queue is full: if the TX side is free now, empty the queue ourselves.
+            if let Some(mut g) = self.try_lock() {
+                self.drain_handoff(&mut g);
+                self.flush_all_once(&mut g, ports);
+                continue;
             }
             let d = *deadline.get_or_insert_with(|| Instant::now() + self.params.tx_wait);
             if Instant::now() >= d {
