@@ -317,8 +317,18 @@ impl CoreContext {
         if self.handoff.is_empty() {
             return;
         }
-        while let Some(Handoff { port_idx, mbuf }) = self.handoff.pop() {
-            // Capacity was reserved for a full hand-off queue on top of the staging limit.
+        // Bounded: at most one queue's worth, and only while every port's staging is below its
+        // limit. Draining until the queue is empty would never end while other threads keep
+        // pushing, and staging (holding mbufs) would grow until the mempool ran dry; with the
+        // bound, a TX side that cannot keep up fills the hand-off queue and pushers get EAGAIN.
+        for _ in 0..HANDOFF_CAPACITY {
+            if g.staging().per_port.iter().any(|v| v.len() >= self.staging_limit) {
+                return;
+            }
+            let Some(Handoff { port_idx, mbuf }) = self.handoff.pop() else {
+                return;
+            };
+            // Below the limit before this push: within the capacity reserved in new().
             g.staging().per_port[port_idx].push(mbuf.into_raw());
         }
     }

@@ -166,3 +166,32 @@ stress_test!(two_threads_one_mctx_ring, 2, 1, true, true);
 stress_test!(four_threads_one_mctx_ring, 4, 1, true, true);
 stress_test!(two_threads_two_mctx_ring, 2, 2, false, true);
 stress_test!(four_threads_two_mctx_ring, 4, 2, false, true);
+
+/// One thread, batching, with the flusher waking every microsecond so that it often holds the TX
+/// lock while the sender hands frames over. Nothing refuses a frame here (net_null always takes,
+/// the pool is ample): a refusal means mbufs pile up somewhere. Regression: the flusher's drain
+/// of the hand-off queue once ran as long as the sender kept pushing, and staging swallowed the
+/// whole mempool (ENOBUFS).
+#[test]
+fn one_thread_batched_with_a_busy_flusher_never_refuses() {
+    Isolated::new("one_thread_batched_with_a_busy_flusher_never_refuses")
+        .with_port("--vdev net_null0")
+        .env("MTCP_SENDPKT_BURST", "32")
+        .env("MTCP_SENDPKT_FLUSH_US", "1")
+        .env("MTCP_SENDPKT_STRESS_CALLS", calls_per_thread().to_string())
+        .run(|_| {
+            let calls = calls_per_thread() * 10;
+            let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+            let pi = o.pkt_info();
+            for i in 0..calls {
+                if let Err(e) = send(0, 1, &pi) {
+                    panic!("call {i} refused with errno {e}: {:?}", stats(0));
+                }
+            }
+            let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
+            // SAFETY: valid mctx.
+            assert!(unsafe { mtcp_sendpkt::mtcp_sendpkt_flush(&mut ctx) } >= 0);
+            let st = stats(0);
+            assert_eq!((st.accepted, st.transmitted, st.rejected), (calls, calls, 0));
+        });
+}

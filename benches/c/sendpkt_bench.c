@@ -89,13 +89,16 @@ int main(int argc, char **argv)
 		failed += (long)r;
 	}
 	double secs = now() - t0;
-	unsigned long long sent = 0;
+	unsigned long long sent = 0, no_mbuf = 0, tx_busy = 0;
 	for (long i = 0; i < threads; i++) {
 		struct mtcp_sendpkt_stats st;
 		mtcp_sendpkt_stats(&(struct mtcp_context){.cpu = (int)i}, &st);
 		sent += st.transmitted;
+		no_mbuf += st.no_mbuf;
+		tx_busy += st.tx_busy;
 	}
 	printf("mpps %.3f\n", (double)calls * threads / secs / 1e6);
-	printf("sent %llu failed %ld seconds %.3f\n", sent, failed, secs);
+	printf("sent %llu failed %ld (no mbuf %llu, tx busy %llu) seconds %.3f\n", sent, failed, no_mbuf,
+	       tx_busy, secs);
 	return failed ? 1 : 0;
 }
