@@ -12,7 +12,7 @@ DEMO    := demo-out
 # What a C program needs besides libmtcp_sendpkt.a (from `--print native-static-libs`).
 STATIC_LIBS = $(shell pkg-config --libs libdpdk) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
-DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make groff-base iproute2 python3
+DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make groff-base iproute2 python3 valgrind
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -28,7 +28,7 @@ deps:
 	@missing=; \
 	pkg-config --atleast-version=22.11 libdpdk 2>/dev/null || missing="$$missing libdpdk>=22.11"; \
 	ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing="$$missing libclang"; \
-	for t in clang cc c++ pkg-config groff ip python3; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in clang cc c++ pkg-config groff ip python3 dpdk-testpmd valgrind; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -z "$$missing" ]; then \
 	  echo "deps: DPDK $$(pkg-config --modversion libdpdk), libclang and compilers present"; \
 	elif [ "$$(id -u)" != 0 ]; then \
