@@ -361,10 +361,7 @@ fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, I
     // SAFETY: valid out-parameter.
     let rc = unsafe { sys::rte_eth_macaddr_get(id, &mut mac) };
     if rc != 0 {
-        return Err(InitError::Port {
-            port: id,
-            reason: format!("rte_eth_macaddr_get: {}", rte_strerror(rc)),
-        });
+        return Err(port_error(id, "rte_eth_macaddr_get", rc));
     }
     let mut mtu = 0u16;
     // SAFETY: valid out-parameter.
@@ -383,10 +380,16 @@ fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, I
 
 const CHECKSUM_OFFLOADS: u64 = sys::SHIM_TX_OFFLOAD_IPV4_CKSUM | sys::SHIM_TX_OFFLOAD_TCP_CKSUM;
 
-/// Uses TX queues `first_queue..first_queue + queues` of a port a host application configured and
-/// started, without touching its configuration. Checksums are offloaded only if the host enabled
-/// both checksum offloads for those queues.
-pub fn attach_port(id: u16, first_queue: u16, queues: u16) -> Result<PortInfo, InitError> {
+/// A port error from a failed DPDK call.
+fn port_error(id: u16, call: &str, rc: i32) -> InitError {
+    InitError::Port {
+        port: id,
+        reason: format!("{call}: {}", rte_strerror(rc)),
+    }
+}
+
+/// What DPDK says about port `id`, which must exist.
+fn device_info(id: u16) -> Result<sys::rte_eth_dev_info, InitError> {
     // SAFETY: query only.
     if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
         return Err(InitError::Port {
@@ -394,23 +397,25 @@ pub fn attach_port(id: u16, first_queue: u16, queues: u16) -> Result<PortInfo, I
             reason: "no such DPDK port".into(),
         });
     }
+    let mut info = sys::rte_eth_dev_info::default();
+    // SAFETY: `info` is a valid out-parameter.
+    let rc = unsafe { sys::rte_eth_dev_info_get(id, &mut info) };
+    if rc != 0 {
+        return Err(port_error(id, "rte_eth_dev_info_get", rc));
+    }
+    Ok(info)
+}
+
+/// Uses TX queues `first_queue..first_queue + queues` of a port a host application configured and
+/// started, without touching its configuration. Checksums are offloaded only if the host enabled
+/// both checksum offloads for those queues.
+pub fn attach_port(id: u16, first_queue: u16, queues: u16) -> Result<PortInfo, InitError> {
+    let info = device_info(id)?;
     let mut conf = sys::rte_eth_conf::default();
     // SAFETY: valid out-parameter.
     let rc = unsafe { sys::rte_eth_dev_conf_get(id, &mut conf) };
     if rc != 0 {
-        return Err(InitError::Port {
-            port: id,
-            reason: format!("rte_eth_dev_conf_get: {}", rte_strerror(rc)),
-        });
-    }
-    let mut info = sys::rte_eth_dev_info::default();
-    // SAFETY: valid out-parameter.
-    let rc = unsafe { sys::rte_eth_dev_info_get(id, &mut info) };
-    if rc != 0 {
-        return Err(InitError::Port {
-            port: id,
-            reason: format!("rte_eth_dev_info_get: {}", rte_strerror(rc)),
-        });
+        return Err(port_error(id, "rte_eth_dev_conf_get", rc));
     }
     let end = u32::from(first_queue) + u32::from(queues);
     if end > u32::from(info.nb_tx_queues) {
@@ -441,23 +446,7 @@ pub fn attach_port(id: u16, first_queue: u16, queues: u16) -> Result<PortInfo, I
 /// and one RX queue (DPDK needs one on most PMDs; the library never polls it, an application or a
 /// test may).
 pub fn setup_port(id: u16, tx_queues: u16, tx_desc: u16, pool: &Mempool) -> Result<PortInfo, InitError> {
-    let fail = |what: &str, rc: i32| InitError::Port {
-        port: id,
-        reason: format!("{what}: {}", rte_strerror(rc)),
-    };
-    // SAFETY: query only.
-    if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
-        return Err(InitError::Port {
-            port: id,
-            reason: "no such DPDK port".into(),
-        });
-    }
-    let mut info = sys::rte_eth_dev_info::default();
-    // SAFETY: `info` is a valid out-parameter.
-    let rc = unsafe { sys::rte_eth_dev_info_get(id, &mut info) };
-    if rc != 0 {
-        return Err(fail("rte_eth_dev_info_get", rc));
-    }
+    let info = device_info(id)?;
     if tx_queues > info.max_tx_queues {
         return Err(InitError::Port {
             port: id,
@@ -476,7 +465,7 @@ pub fn setup_port(id: u16, tx_queues: u16, tx_desc: u16, pool: &Mempool) -> Resu
     // SAFETY: `conf` is a valid, fully initialized configuration.
     let rc = unsafe { sys::rte_eth_dev_configure(id, rx_queues, tx_queues, &conf) };
     if rc != 0 {
-        return Err(fail("rte_eth_dev_configure", rc));
+        return Err(port_error(id, "rte_eth_dev_configure", rc));
     }
     // SAFETY: query only.
     let socket = unsafe { sys::rte_eth_dev_socket_id(id) };
@@ -487,20 +476,20 @@ pub fn setup_port(id: u16, tx_queues: u16, tx_desc: u16, pool: &Mempool) -> Resu
         // SAFETY: the port is configured with tx_queues queues; txconf lives across the call.
         let rc = unsafe { sys::rte_eth_tx_queue_setup(id, q, tx_desc, socket, &txconf) };
         if rc != 0 {
-            return Err(fail(&format!("rte_eth_tx_queue_setup({q})"), rc));
+            return Err(port_error(id, &format!("rte_eth_tx_queue_setup({q})"), rc));
         }
     }
     if rx_queues > 0 {
         // SAFETY: one RX queue configured; NULL rxconf means the driver's default.
         let rc = unsafe { sys::rte_eth_rx_queue_setup(id, 0, 256, socket, std::ptr::null(), pool.as_ptr()) };
         if rc != 0 {
-            return Err(fail("rte_eth_rx_queue_setup", rc));
+            return Err(port_error(id, "rte_eth_rx_queue_setup", rc));
         }
     }
     // SAFETY: the port is configured with all its queues set up.
     let rc = unsafe { sys::rte_eth_dev_start(id) };
     if rc != 0 {
-        return Err(fail("rte_eth_dev_start", rc));
+        return Err(port_error(id, "rte_eth_dev_start", rc));
     }
     port_info(id, checksum_offload, true)
 }

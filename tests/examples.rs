@@ -120,6 +120,23 @@ fn example_env(tag: &str, dir: &Path, pcap: &Path) -> Vec<(String, String)> {
     env
 }
 
+/// Runs one ACK middlebox on the capture; checks its output and its frames, and returns them.
+fn run_example(exe: &Path, observed: &Path, dir: &Path, tag: &str, expect: &[ExpectedAck]) -> Vec<Vec<u8>> {
+    let out_pcap = dir.join(format!("{tag}.pcap"));
+    let out = std::process::Command::new(exe)
+        .arg(observed)
+        .envs(example_env(&format!("ex{tag}"), dir, &out_pcap))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("acked 3 of 3"),
+        "{tag}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_acks(&out_pcap, expect)
+}
+
 #[test]
 fn c_and_rust_examples_ack_every_data_segment_identically() {
     let dir = test_dir("examples");
@@ -139,20 +156,7 @@ fn c_and_rust_examples_ack_every_data_segment_identically() {
     args.extend(link_shared());
     args.push("-lpcap".into());
     cc(&args);
-    let c_out = dir.join("c.pcap");
-    let mut cmd_env = example_env("exc", &dir, &c_out);
-    let out = std::process::Command::new(&c_exe)
-        .arg(&observed)
-        .envs(cmd_env.drain(..))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("acked 3 of 3"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let c_frames = check_acks(&c_out, &expect);
+    let c_frames = run_example(&c_exe, &observed, &dir, "c", &expect);
 
     // A plain `cargo test` builds the examples next to the test binaries; a filtered one may not.
     let rust_exe: PathBuf = lib_dir().join("examples/ack_from_rust");
@@ -163,19 +167,7 @@ fn c_and_rust_examples_ack_every_data_segment_identically() {
         "{} is missing or older than its source: run `cargo build --examples` or an unfiltered `cargo test`",
         rust_exe.display()
     );
-    let rust_out = dir.join("rust.pcap");
-    let out = std::process::Command::new(&rust_exe)
-        .arg(&observed)
-        .envs(example_env("exr", &dir, &rust_out))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("acked 3 of 3"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rust_frames = check_acks(&rust_out, &expect);
+    let rust_frames = run_example(&rust_exe, &observed, &dir, "rust", &expect);
     assert_eq!(
         c_frames, rust_frames,
         "C and Rust middleboxes put the same bytes on the wire"
