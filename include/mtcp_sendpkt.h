@@ -149,7 +149,8 @@ extern "C" {
 int mtcp_sendpkt(mctx_t mctx, int sockid, const struct pkt_info *pinfo);
 
 /*
- Pushes everything core context `mctx->cpu` has staged to its TX queues now.
+ Pushes everything core context `mctx->cpu` has staged to its TX queues now, and gives the
+ spare mbufs it keeps at hand (taken from the mempool in bulk) back to the mempool.
 
  Returns the number of frames the TX queues took, or -1 with errno `EACCES` (as for
  `mtcp_sendpkt`) or `EAGAIN` (a TX queue did not take everything within

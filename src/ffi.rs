@@ -145,7 +145,8 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
     })
 }
 
-/// Pushes everything core context `mctx->cpu` has staged to its TX queues now.
+/// Pushes everything core context `mctx->cpu` has staged to its TX queues now, and gives the
+/// spare mbufs it keeps at hand (taken from the mempool in bulk) back to the mempool.
 ///
 /// Returns the number of frames the TX queues took, or -1 with errno `EACCES` (as for
 /// `mtcp_sendpkt`) or `EAGAIN` (a TX queue did not take everything within
