@@ -114,7 +114,7 @@ impl Drop for TxGuard<'_> {
 pub struct FlushOutcome {
     /// Frames the TX queues took during this flush.
     pub transmitted: usize,
-    /// Accepted frames still staged afterwards (TX queue full).
+    /// Accepted frames still staged or handed over afterwards (TX queue full).
     pub left: usize,
 }
 
@@ -122,7 +122,8 @@ impl CoreContext {
     /// The context of core `queue`, sending on TX queue `queue` of each of `num_ports` ports.
     pub fn new(queue: u16, num_ports: usize, params: TxParams) -> Self {
         let staging_limit = MIN_STAGING.max(2 * params.burst);
-        // Reserved once: draining the whole hand-off queue into staging never reallocates.
+        // Reserved once. A port's staging never exceeds `staging_limit` (a submit waits below it,
+        // a drain stops at it), so no path reallocates; the extra room is a margin.
         let per_port = (0..num_ports)
             .map(|_| Vec::with_capacity(staging_limit + HANDOFF_CAPACITY))
             .collect();
@@ -363,17 +364,19 @@ impl CoreContext {
         let deadline = Instant::now() + self.params.tx_wait;
         let mut g = self.lock_until(deadline)?;
         Self::release_spares(&mut g);
-        self.drain_handoff(&mut g);
-        let mut total = self.flush_all_once(&mut g, ports);
-        while total.left > 0 && Instant::now() < deadline {
-            std::hint::spin_loop();
+        let mut transmitted = 0;
+        // A drain takes at most what staging has room for: repeat until staging and the hand-off
+        // queue are both empty, or the deadline passes.
+        loop {
+            self.drain_handoff(&mut g);
             let o = self.flush_all_once(&mut g, ports);
-            total = FlushOutcome {
-                transmitted: total.transmitted + o.transmitted,
-                left: o.left,
-            };
+            transmitted += o.transmitted;
+            let left = o.left + self.handoff.len();
+            if left == 0 || Instant::now() >= deadline {
+                return Some(FlushOutcome { transmitted, left });
+            }
+            std::hint::spin_loop();
         }
-        Some(total)
     }
 
     /// The flusher thread's pass: one burst per port if the TX side is free. Returns whether
@@ -398,12 +401,16 @@ impl CoreContext {
             return 0;
         };
         Self::release_spares(&mut g);
-        self.drain_handoff(&mut g);
         let mut dropped = 0u64;
         for staged in &mut g.staging().per_port {
             port::free_all(staged);
             dropped += staged.len() as u64;
             staged.clear();
+        }
+        // No one sends any more (shutdown's contract): whatever is still handed over goes too.
+        while let Some(h) = self.handoff.pop() {
+            drop(h.mbuf);
+            dropped += 1;
         }
         bump_owned(&self.counters.dropped_at_shutdown, dropped);
         dropped

@@ -145,7 +145,7 @@ impl Runtime {
                     .ok_or_else(|| InitError::Port {
                         port: *id,
                         reason: format!(
-                            "the route {prefix} names dpdk{id}, which is not a configured netdev"
+                            "the route {prefix} names dpdk{id}, which is not one of the ports in use"
                         ),
                     })?;
                 t.insert(*prefix, idx);
