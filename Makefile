@@ -19,7 +19,7 @@ DESTDIR ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SONAME  := libmtcp_sendpkt.so.0
 
-.PHONY: all deps build header check-header lint test check-long fuzz bench demo install uninstall clean
+.PHONY: all deps build header check-header lint test loom check-long fuzz bench demo install uninstall clean
 
 all: build
 
@@ -83,17 +83,27 @@ test: deps check-header lint
 	@mkdir -p target
 	$(CARGO) build
 	$(CARGO) test --workspace 2>&1 | tee target/test.log
+	$(MAKE) --no-print-directory loom 2>&1 | tee -a target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } /^SKIPPED:/ { s++ } \
 	  END { printf "summary: %d passed, %d failed, %d skipped\n", p - s, f, s }' target/test.log
 
+# The loom model of the TX protocol (src/core_ctx/model.rs): every interleaving of owner,
+# guests, flusher and shutdown up to LOOM_MAX_PREEMPTIONS preemptions. In its own target
+# directory, since --cfg loom rebuilds the crate with loom's atomics.
+LOOM_MAX_PREEMPTIONS ?= 2
+loom:
+	LOOM_MAX_PREEMPTIONS=$(LOOM_MAX_PREEMPTIONS) RUSTFLAGS="--cfg loom" RUST_BACKTRACE=0 CARGO_TARGET_DIR=target/loom \
+	  $(CARGO) test --release --lib model -- --nocapture
+
 # Longer checks (CI runs them after `make test`): the stress tests at 1M calls per thread in a
-# release build, and each fuzz target for FUZZ_SECONDS.
+# release build, each fuzz target for FUZZ_SECONDS, and the loom model at 3 preemptions.
 FUZZ_SECONDS ?= 60
 STRESS_CALLS ?= 1000000
 check-long: deps fuzz
 	$(CARGO) build --release
 	MTCP_SENDPKT_STRESS_CALLS=$(STRESS_CALLS) $(CARGO) test --release --test stress -- --nocapture --test-threads=1 2>&1 \
 	  | tee target/stress.log | grep -E '^(test |stress:|test result)'
+	$(MAKE) --no-print-directory loom LOOM_MAX_PREEMPTIONS=3 2>&1 | tee target/loom.log | grep -E '^(loom:|test result)'
 
 # cargo-fuzz needs nightly-only flags (-Zsanitizer=address); this machine has only a stable
 # toolchain, whose sanitizer runtimes are there, so RUSTC_BOOTSTRAP=1 unlocks the flags.

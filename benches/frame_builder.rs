@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
-use mtcp_sendpkt::frame::{self, ChecksumMode, HeaderFields};
+use mtcp_sendpkt::internals::{self as frame, ChecksumMode, HeaderFields};
 
 fn inputs() -> (Vec<u8>, Vec<u8>) {
     let mut ip = vec![0u8; 20];

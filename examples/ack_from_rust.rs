@@ -5,7 +5,6 @@
 //! Usage: MTCP_SENDPKT_CONF=... MTCP_SENDPKT_EAL_ARGS=... cargo run --example ack_from_rust -- observed.pcap
 
 use mtcp_sendpkt::api::{self, TcpPacket};
-use mtcp_sendpkt::frame;
 
 /// The ACK the receiver of `seg` would send: directions swapped, acknowledging its data.
 /// Returns the reply's IPv4 + TCP headers, or `None` if `seg` carries no data.
@@ -27,7 +26,7 @@ fn ack_for(seg: &TcpPacket<'_>) -> Option<Vec<u8>> {
     t[8..12].copy_from_slice(&seq.wrapping_add(seg.payload.len() as u32).to_be_bytes());
     t[12] = 5 << 4;
     t[14..16].copy_from_slice(&tcp[14..16]);
-    if let Some((val, ecr)) = frame::find_timestamp(&tcp[20..]) {
+    if let Some((val, ecr)) = seg.timestamp() {
         r[20 + 12] = 8 << 4;
         r.extend_from_slice(&[1, 1, 8, 10]);
         r.extend_from_slice(&ecr); // our TSval: what the sender echoed

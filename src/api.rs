@@ -14,6 +14,7 @@ use crate::abi::mtcp_sendpkt_stats;
 use crate::core_ctx::CoreContext;
 use crate::error::SendError;
 use crate::frame;
+use crate::port::Dpdk;
 use crate::request::SendRequest;
 use crate::runtime::{self, Runtime};
 
@@ -48,11 +49,21 @@ impl<'a> TcpPacket<'a> {
     }
 }
 
-/// One core context: what a C caller reaches through `mctx->cpu`.
+impl TcpPacket<'_> {
+    /// TSval and TSecr of the TCP header's Timestamp option (as on the wire, big-endian), if it
+    /// has a well-formed one: what a middlebox needs to answer a segment the way its receiver
+    /// would.
+    pub fn timestamp(&self) -> Option<([u8; 4], [u8; 4])> {
+        frame::find_timestamp(self.tcp_header.get(20..)?)
+    }
+}
+
+/// One core context: what a C caller reaches through `mctx->cpu`. A `Core` kept after
+/// [`crate::mtcp_sendpkt_shutdown`] only gets errors (`NotInitialized`).
 #[derive(Clone, Copy)]
 pub struct Core {
     rt: &'static Runtime,
-    ctx: &'static CoreContext,
+    ctx: &'static CoreContext<Dpdk>,
 }
 
 /// Core context `cpu`, starting the library from the environment on first use.
@@ -67,6 +78,44 @@ pub fn core(cpu: usize) -> Result<Core, SendError> {
 pub fn cores() -> Result<usize, SendError> {
     runtime::get()
         .map(Runtime::cores)
+        .ok_or(SendError::NotInitialized)
+}
+
+/// A DPDK port the library sends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSummary {
+    /// DPDK port id (`dpdkN` in the mOS configuration).
+    pub id: u16,
+    /// The device's name (`net_pcap0`, a PCI address, ...).
+    pub name: String,
+    pub mac: [u8; 6],
+    pub mtu: u16,
+    /// IPv4 and TCP checksums are computed by the NIC (else in software).
+    pub checksum_offload: bool,
+}
+
+/// The ports in use, in route-table order (the route table's `dpdkN` picks among them).
+pub fn ports() -> Result<Vec<PortSummary>, SendError> {
+    let rt = runtime::get().ok_or(SendError::NotInitialized)?;
+    Ok(rt
+        .ports()
+        .iter()
+        .map(|p| PortSummary {
+            id: p.id,
+            name: p.name.clone(),
+            mac: p.mac,
+            mtu: p.mtu,
+            checksum_offload: p.checksum_offload,
+        })
+        .collect())
+}
+
+/// Free mbufs: those in the library's mempool and those the core contexts keep at hand (taken
+/// from the pool in bulk; [`Core::flush`] gives them back). With nothing in flight, it returns
+/// to its value after start-up: a leak check.
+pub fn free_mbufs() -> Result<u64, SendError> {
+    runtime::get()
+        .map(Runtime::free_mbufs)
         .ok_or(SendError::NotInitialized)
 }
 
@@ -92,9 +141,11 @@ impl Core {
     /// Pushes what this core has staged to the TX queues now; returns how many frames they took.
     /// `TxBusy` if some are still staged after the bounded wait (they are retried, not dropped).
     pub fn flush(&self) -> Result<usize, SendError> {
-        match self.rt.flush(self.ctx) {
-            Some(o) if o.left == 0 => Ok(o.transmitted),
-            _ => Err(SendError::TxBusy),
+        let o = self.rt.flush(self.ctx)?;
+        if o.left == 0 {
+            Ok(o.transmitted)
+        } else {
+            Err(SendError::TxBusy)
         }
     }
 

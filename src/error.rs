@@ -28,7 +28,7 @@ pub enum SendError {
     NoArpEntry,
     #[error("no mbuf: the mempool is empty")]
     NoMbuf,
-    #[error("the TX queue did not drain within the bounded wait")]
+    #[error("the TX queue did not drain within the bounded wait (or another thread held the TX side)")]
     TxBusy,
     #[error("internal error (a bug): a panic was caught at the C boundary")]
     Internal,

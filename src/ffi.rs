@@ -118,10 +118,12 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
 /// - `EMSGSIZE`: the frame (66 + `payloadlen` bytes) is longer than the port's MTU + 14;
 /// - `EHOSTUNREACH`: no route, or no ARP entry and no `pinfo->ethh`;
 /// - `ENOBUFS`: the mempool is empty;
-/// - `EAGAIN`: the staging is full and the TX queue did not drain within `MTCP_SENDPKT_TX_WAIT_US`;
+/// - `EAGAIN`: the staging is full and the TX queue did not drain within `MTCP_SENDPKT_TX_WAIT_US`,
+///   or another thread held the core's TX side for 50 ms;
 /// - `EIO`: an internal error (a bug in this library).
 ///
-/// Safe to call from any thread, with the same or different `mctx`.
+/// Safe to call from any thread, with the same or different `mctx`, also while another thread
+/// calls `mtcp_sendpkt_shutdown`; in a forked child every call fails with `EACCES`.
 ///
 /// # Safety
 /// `mctx` and `pinfo` are NULL or valid; the non-NULL header and payload pointers of `pinfo` point
@@ -288,12 +290,14 @@ pub unsafe extern "C" fn mtcp_sendpkt_stats(mctx: mctx_t, out: *mut mtcp_sendpkt
     })
 }
 
-/// Flushes every core context, then releases what the library owns: its ports (stopped and
-/// closed), its mempool and DPDK's EAL. Accepted frames a TX queue still refuses after
-/// `MTCP_SENDPKT_TX_WAIT_US` are freed and reported on stderr. Afterwards every call fails with
-/// `EACCES`; the library cannot be started again in this process (a DPDK limit). Call it only when
-/// no other thread is inside a library call. Frames staged at normal process exit are flushed
-/// without this call.
+/// Shuts the library down, from any thread, at any time: calls that are inside finish (every
+/// frame a call accepted is put on its TX queue), later calls fail with `EACCES`, and then what
+/// the library owns is released: its ports (stopped and closed), its mempool and DPDK's EAL.
+/// Accepted frames a TX queue still refuses after `MTCP_SENDPKT_TX_WAIT_US` are freed, counted
+/// as `dropped_at_shutdown` and reported on stderr. If a thread stays inside a call past the
+/// deadline (stopped by a debugger, say), nothing is released. The library cannot be started
+/// again in this process (a DPDK limit). At normal process exit the same happens without this
+/// call, except that DPDK is left as it is.
 #[no_mangle]
 pub extern "C" fn mtcp_sendpkt_shutdown() {
     let _ = catch_unwind(runtime::shutdown);

@@ -1,5 +1,9 @@
 //! The DPDK edge: EAL start-up, the mempool, port set-up, and the few mbuf and TX-queue
-//! operations the per-core contexts need. All of the library's DPDK `unsafe` lives here.
+//! operations the per-core contexts need ([`Dpdk`] is their `PacketIo`).
+//!
+//! Soundness by construction: an [`Mbuf`] is owned (freed on drop unless a TX queue took it);
+//! a [`TxQueue`] exists once per (port, queue) and is not `Clone`, so only the holder of a core
+//! context's exclusive access can burst on it, as DPDK requires.
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_char;
@@ -28,7 +32,7 @@ fn rte_errno() -> i32 {
 /// host thread's affinity behind its back, so the mask is saved and restored. Unless the user says
 /// otherwise, the EAL gets one lcore (the first CPU the caller may run on), so that it starts no
 /// idle worker threads, and `--no-telemetry`, so that it starts no telemetry thread.
-pub fn init_eal(user_args: &[String]) -> Result<(), InitError> {
+pub(crate) fn init_eal(user_args: &[String]) -> Result<(), InitError> {
     let saved = current_affinity();
     let mut args = vec!["mtcp_sendpkt".to_owned()];
     let has = |names: &[&str]| {
@@ -107,13 +111,13 @@ fn first_cpu(set: &libc::cpu_set_t) -> Option<usize> {
 
 /// True when DPDK's EAL is already up in this process (a host application started it).
 /// `rte_lcore_count` reads a static that is 0 until `rte_eal_init` has run.
-pub fn eal_running() -> bool {
+pub(crate) fn eal_running() -> bool {
     // SAFETY: reads EAL's static configuration; valid before and after initialization.
     unsafe { sys::rte_lcore_count() > 0 }
 }
 
 /// Number of ports DPDK can use.
-pub fn port_count() -> u16 {
+pub(crate) fn port_count() -> u16 {
     // SAFETY: plain query, valid after EAL init.
     unsafe { sys::rte_eth_dev_count_avail() }
 }
@@ -126,8 +130,14 @@ fn register_thread() -> bool {
     unsafe { sys::shim_rte_lcore_id() == sys::SHIM_LCORE_ID_ANY && sys::rte_thread_register() == 0 }
 }
 
-/// Set once the library released DPDK's EAL: threads exiting later must not call into it.
+/// Set once the library released DPDK's EAL, or in a forked child (whose EAL state is a copy of
+/// the parent's): threads exiting afterwards must not call into it.
 static EAL_RELEASED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// In a forked child: DPDK must not be called (its shared state belongs to the parent).
+pub(crate) fn forget_eal_after_fork() {
+    EAL_RELEASED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 
 thread_local! {
     static LCORE: LcoreSlot = LcoreSlot { registered: register_thread() };
@@ -149,13 +159,13 @@ impl Drop for LcoreSlot {
 
 /// Makes the calling thread a DPDK lcore (for its mempool cache) the first time it needs one.
 /// During thread teardown the slot may be gone already: then the thread works without a cache.
-pub fn ensure_lcore() {
+pub(crate) fn ensure_lcore() {
     let _ = LCORE.try_with(|_| ());
 }
 
 /// The packet mempool the core contexts allocate from (one, with a per-lcore cache): the library's
 /// own, or one the host application owns and named.
-pub struct Mempool {
+pub(crate) struct Mempool {
     pool: NonNull<sys::rte_mempool>,
     owned: bool,
 }
@@ -170,7 +180,7 @@ unsafe impl Sync for Mempool {}
 const POOL_CACHE: u32 = 512;
 
 impl Mempool {
-    pub fn new(name: &str, mbufs: u32) -> Result<Self, InitError> {
+    pub(crate) fn new(name: &str, mbufs: u32) -> Result<Self, InitError> {
         let cname = CString::new(name).map_err(|_| InitError::Mempool("name holds NUL".into()))?;
         // A cache must not exceed n / 1.5 (DPDK's rule), so small pools get a smaller cache.
         let cache = POOL_CACHE.min(mbufs * 2 / 3);
@@ -196,7 +206,7 @@ impl Mempool {
     }
 
     /// The host's mempool called `name` (never freed by the library).
-    pub fn lookup(name: &str) -> Result<Self, InitError> {
+    pub(crate) fn lookup(name: &str) -> Result<Self, InitError> {
         let cname = CString::new(name).map_err(|_| InitError::Mempool(format!("{name:?}: holds NUL")))?;
         // SAFETY: valid NUL-terminated name; lookup only reads the mempool list.
         let p = unsafe { sys::rte_mempool_lookup(cname.as_ptr()) };
@@ -209,33 +219,42 @@ impl Mempool {
     ///
     /// # Safety
     /// `p` is a packet mempool (`rte_pktmbuf_pool_create`) that outlives every use by the library.
-    pub unsafe fn borrowed(p: NonNull<sys::rte_mempool>) -> Self {
+    pub(crate) unsafe fn borrowed(p: NonNull<sys::rte_mempool>) -> Self {
         Mempool {
             pool: p,
             owned: false,
         }
     }
 
-    pub fn as_ptr(&self) -> *mut sys::rte_mempool {
+    pub(crate) fn as_ptr(&self) -> *mut sys::rte_mempool {
         self.pool.as_ptr()
     }
 
     /// Mbufs currently in the pool (free), counting per-lcore caches.
-    pub fn available(&self) -> u32 {
+    pub(crate) fn available(&self) -> u32 {
         // SAFETY: the pool is alive.
         unsafe { sys::rte_mempool_avail_count(self.pool.as_ptr()) }
     }
 
-    /// Fills `out` with mbufs: all of them, or none (false) when the pool has fewer.
-    pub fn alloc_bulk(&self, out: &mut [*mut sys::rte_mbuf]) -> bool {
-        // SAFETY: room for out.len() pointers; the pool is alive.
+    /// Appends `n` mbufs to `out`: all of them, or none (false) when the pool has fewer.
+    pub(crate) fn alloc_bulk(&self, out: &mut Vec<Mbuf>, n: usize) -> bool {
+        out.reserve(n);
+        let len = out.len();
+        // SAFETY: room for n more elements was reserved; Mbuf is a transparent NonNull<rte_mbuf>,
+        // so the spare capacity is an array of n mbuf pointers for DPDK to fill. On success DPDK
+        // wrote n valid mbuf pointers (never NULL), which `set_len` then takes ownership of.
         unsafe {
-            sys::shim_rte_pktmbuf_alloc_bulk(self.pool.as_ptr(), out.as_mut_ptr(), out.len() as u32) == 0
+            let dst = out.as_mut_ptr().add(len).cast::<*mut sys::rte_mbuf>();
+            if sys::shim_rte_pktmbuf_alloc_bulk(self.pool.as_ptr(), dst, n as u32) != 0 {
+                return false;
+            }
+            out.set_len(len + n);
         }
+        true
     }
 
     /// One mbuf, or `None` when the pool is empty.
-    pub fn alloc(&self) -> Option<Mbuf> {
+    pub(crate) fn alloc(&self) -> Option<Mbuf> {
         let mut m: *mut sys::rte_mbuf = std::ptr::null_mut();
         // SAFETY: room for exactly one pointer; the pool is alive.
         let rc = unsafe { sys::shim_rte_pktmbuf_alloc_bulk(self.pool.as_ptr(), &mut m, 1) };
@@ -253,7 +272,7 @@ impl Mempool {
     ///
     /// # Safety
     /// No mbuf of the pool is in use and the pool is never used again.
-    pub unsafe fn release(&self) {
+    pub(crate) unsafe fn release(&self) {
         if self.owned {
             // SAFETY: guaranteed by the caller.
             unsafe { sys::rte_mempool_free(self.pool.as_ptr()) }
@@ -261,12 +280,21 @@ impl Mempool {
     }
 }
 
-/// An mbuf the library owns: freed on drop unless handed to a TX queue with [`Mbuf::into_raw`].
-pub struct Mbuf(NonNull<sys::rte_mbuf>);
+/// An mbuf the library owns: freed on drop unless a TX queue took it. Transparent over the
+/// pointer, so that a `Vec<Mbuf>` is the pointer array `rte_eth_tx_burst` takes.
+#[repr(transparent)]
+pub(crate) struct Mbuf(NonNull<sys::rte_mbuf>);
 
 // SAFETY: an mbuf has a single owner at a time; moving that ownership between threads is how DPDK
 // is used (alloc on one lcore, free on another is allowed).
 unsafe impl Send for Mbuf {}
+
+/// Checksum offload requested for a frame (the header lengths the PMD needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TxOffload {
+    pub l2_len: u8,
+    pub l3_len: u16,
+}
 
 impl Mbuf {
     /// A field of the mbuf at `offset` (from the shim's offsetof constants).
@@ -278,61 +306,56 @@ impl Mbuf {
     /// Writable bytes from the start of the packet data to the end of the buffer
     /// (`rte_pktmbuf_mtod` and `rte_pktmbuf_tailroom`, read straight from the fields).
     #[inline]
-    pub fn room(&mut self) -> &mut [u8] {
-        // SAFETY: a fresh single-segment mbuf this Mbuf owns exclusively: buf_addr + data_off is
-        // the packet start, and buf_len - data_off - data_len bytes after it are its tailroom.
-        // The fields are naturally aligned (their sizes are asserted in shim.c).
+    pub(crate) fn room(&mut self) -> &mut [u8] {
+        // SAFETY: a single-segment mbuf this Mbuf owns exclusively: buf_addr + data_off is the
+        // packet start, and buf_len - data_off bytes after it are inside the buffer. The fields
+        // are naturally aligned (their sizes are asserted in shim.c).
         unsafe {
             let buf = *self.field::<*mut u8>(sys::SHIM_MBUF_OFF_BUF_ADDR);
             let data_off = *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF);
-            let used = data_off + *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_LEN);
             let room = self
                 .field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN)
                 .read()
-                .saturating_sub(used);
+                .saturating_sub(data_off);
             std::slice::from_raw_parts_mut(buf.add(usize::from(data_off)), usize::from(room))
         }
     }
 
-    /// Sets the packet length and, with checksum offload, the flags and header lengths the PMD
-    /// needs (`tx_offload`: l2_len in bits 0-6, l3_len in bits 7-15).
+    /// Sets the frame length (the first `len` bytes of [`Mbuf::room`]) and the checksum offload
+    /// request. Refuses a length beyond the room.
     #[inline]
-    pub fn finish(&mut self, len: u16, offload: bool) {
-        let (flags, tx_offload) = if offload {
-            let flags =
-                sys::SHIM_MBUF_F_TX_IPV4 | sys::SHIM_MBUF_F_TX_IP_CKSUM | sys::SHIM_MBUF_F_TX_TCP_CKSUM;
-            (flags, 14u64 | (20u64 << 7))
-        } else {
-            (0, 0)
+    pub(crate) fn finish(&mut self, len: usize, offload: Option<TxOffload>) -> Result<(), MbufTooSmall> {
+        if len > self.room().len() {
+            return Err(MbufTooSmall);
+        }
+        let (flags, tx_offload) = match offload {
+            Some(o) => (
+                sys::SHIM_MBUF_F_TX_IPV4 | sys::SHIM_MBUF_F_TX_IP_CKSUM | sys::SHIM_MBUF_F_TX_TCP_CKSUM,
+                u64::from(o.l2_len & 0x7f) | (u64::from(o.l3_len & 0x1ff) << 7),
+            ),
+            None => (0, 0),
         };
-        // SAFETY: this Mbuf owns the mbuf; the fields are naturally aligned; len was checked against
-        // the room by the caller.
+        // SAFETY: this Mbuf owns the mbuf; the fields are naturally aligned; len fits the room,
+        // which is below buf_len (a u16).
         unsafe {
-            *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_LEN) = len;
-            *self.field::<u32>(sys::SHIM_MBUF_OFF_PKT_LEN) = u32::from(len);
+            *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_LEN) = len as u16;
+            *self.field::<u32>(sys::SHIM_MBUF_OFF_PKT_LEN) = len as u32;
             *self.field::<u64>(sys::SHIM_MBUF_OFF_OL_FLAGS) = flags;
             *self.field::<u64>(sys::SHIM_MBUF_OFF_TX_OFFLOAD) = tx_offload;
         }
+        Ok(())
     }
 
-    /// Gives up ownership (to a TX queue or a staging array).
-    #[inline]
-    pub fn into_raw(self) -> *mut sys::rte_mbuf {
-        let p = self.0.as_ptr();
-        std::mem::forget(self);
-        p
-    }
-
-    /// Takes back ownership of an mbuf from [`Mbuf::into_raw`].
-    ///
-    /// # Safety
-    /// `p` came from `into_raw` and nothing else owns it now.
-    #[inline]
-    pub unsafe fn from_raw(p: *mut sys::rte_mbuf) -> Self {
-        // SAFETY: the caller guarantees p came from into_raw, which never yields NULL.
-        Mbuf(unsafe { NonNull::new_unchecked(p) })
+    /// The mbuf, for reading it back through DPDK (tests). Ownership stays here.
+    #[cfg(feature = "internals")]
+    pub(crate) fn as_ptr(&self) -> *const sys::rte_mbuf {
+        self.0.as_ptr()
     }
 }
+
+/// [`Mbuf::finish`] was given a length beyond the mbuf's room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MbufTooSmall;
 
 impl Drop for Mbuf {
     fn drop(&mut self) {
@@ -341,11 +364,72 @@ impl Drop for Mbuf {
     }
 }
 
+/// TX queue `queue` of port `port`: one handle per queue, made only by [`setup_port`] and
+/// [`attach_port`], so bursting on it needs `&mut` to the only handle.
+#[derive(Debug)]
+pub(crate) struct TxQueue {
+    port: u16,
+    queue: u16,
+}
+
+impl TxQueue {
+    /// Hands the leading mbufs of `bufs` to the queue; those it took are removed (they are the
+    /// driver's now). Returns how many.
+    #[inline]
+    pub(crate) fn burst(&mut self, bufs: &mut Vec<Mbuf>) -> usize {
+        let n = bufs.len().min(usize::from(u16::MAX));
+        // SAFETY: Mbuf is a transparent NonNull<rte_mbuf>, so `bufs` is an array of n owned mbuf
+        // pointers; `&mut self` is the queue's only handle, so no other thread bursts on it.
+        let took = usize::from(unsafe {
+            sys::shim_rte_eth_tx_burst(self.port, self.queue, bufs.as_mut_ptr().cast(), n as u16)
+        });
+        let left = bufs.len() - took;
+        // SAFETY: the first `took` mbufs belong to the driver now: they are dropped from the vector
+        // without being freed (set_len(0) first, so a panic cannot double-free), and the rest
+        // move to the front.
+        unsafe {
+            bufs.set_len(0);
+            let p = bufs.as_mut_ptr();
+            std::ptr::copy(p.add(took), p, left);
+            bufs.set_len(left);
+        }
+        took
+    }
+}
+
+/// The packet I/O the core contexts use in the library: mbufs from the mempool, DPDK TX queues.
+pub(crate) struct Dpdk {
+    pub pool: Mempool,
+}
+
+impl crate::core_ctx::PacketIo for Dpdk {
+    type Buf = Mbuf;
+    type Queue = TxQueue;
+
+    #[inline]
+    fn alloc(&self) -> Option<Mbuf> {
+        self.pool.alloc()
+    }
+
+    #[inline]
+    fn alloc_bulk(&self, out: &mut Vec<Mbuf>, n: usize) -> bool {
+        self.pool.alloc_bulk(out, n)
+    }
+
+    #[inline]
+    fn burst(queue: &mut TxQueue, bufs: &mut Vec<Mbuf>) -> usize {
+        queue.burst(bufs)
+    }
+}
+
 /// What the core contexts need to know about a port the library set up.
 #[derive(Debug, Clone)]
-pub struct PortInfo {
+pub(crate) struct PortInfo {
     pub id: u16,
+    /// The device's name (`net_pcap0`, `0000:01:00.0`).
+    pub name: String,
     pub mac: [u8; 6],
+    pub mtu: u16,
     /// Longest frame accepted: MTU + 14, bounded by the mbuf data room (single-segment frames).
     pub max_frame: usize,
     /// IPv4 and TCP checksum offload are enabled on the library's TX queues.
@@ -369,9 +453,21 @@ fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, I
         mtu = 1500;
     }
     let room = usize::from(sys::SHIM_MBUF_DEFAULT_BUF_SIZE) - 128; // minus RTE_PKTMBUF_HEADROOM
+    let mut name = [0 as std::os::raw::c_char; 64];
+    // SAFETY: `name` has room for RTE_ETH_NAME_MAX_LEN (64) bytes including the NUL.
+    let name = if unsafe { sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) } == 0 {
+        // SAFETY: DPDK wrote a NUL-terminated name.
+        unsafe { CStr::from_ptr(name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    } else {
+        format!("port{id}")
+    };
     Ok(PortInfo {
         id,
+        name,
         mac: mac.addr_bytes,
+        mtu,
         max_frame: (usize::from(mtu) + 14).min(room),
         checksum_offload,
         owned,
@@ -409,7 +505,11 @@ fn device_info(id: u16) -> Result<sys::rte_eth_dev_info, InitError> {
 /// Uses TX queues `first_queue..first_queue + queues` of a port a host application configured and
 /// started, without touching its configuration. Checksums are offloaded only if the host enabled
 /// both checksum offloads for those queues.
-pub fn attach_port(id: u16, first_queue: u16, queues: u16) -> Result<PortInfo, InitError> {
+pub(crate) fn attach_port(
+    id: u16,
+    first_queue: u16,
+    queues: u16,
+) -> Result<(PortInfo, Vec<TxQueue>), InitError> {
     let info = device_info(id)?;
     let mut conf = sys::rte_eth_conf::default();
     // SAFETY: valid out-parameter.
@@ -439,13 +539,19 @@ pub fn attach_port(id: u16, first_queue: u16, queues: u16) -> Result<PortInfo, I
             offload &= (conf.txmode.offloads | txq.conf.offloads) & CHECKSUM_OFFLOADS == CHECKSUM_OFFLOADS;
         }
     }
-    port_info(id, offload, false)
+    let queues = (first_queue..first_queue + queues).map(|queue| TxQueue { port: id, queue });
+    Ok((port_info(id, offload, false)?, queues.collect()))
 }
 
 /// Configures and starts port `id` with `tx_queues` TX queues (queue k belongs to core context k)
 /// and one RX queue (DPDK needs one on most PMDs; the library never polls it, an application or a
 /// test may).
-pub fn setup_port(id: u16, tx_queues: u16, tx_desc: u16, pool: &Mempool) -> Result<PortInfo, InitError> {
+pub(crate) fn setup_port(
+    id: u16,
+    tx_queues: u16,
+    tx_desc: u16,
+    pool: &Mempool,
+) -> Result<(PortInfo, Vec<TxQueue>), InitError> {
     let info = device_info(id)?;
     if tx_queues > info.max_tx_queues {
         return Err(InitError::Port {
@@ -491,11 +597,12 @@ pub fn setup_port(id: u16, tx_queues: u16, tx_desc: u16, pool: &Mempool) -> Resu
     if rc != 0 {
         return Err(port_error(id, "rte_eth_dev_start", rc));
     }
-    port_info(id, checksum_offload, true)
+    let queues = (0..tx_queues).map(|queue| TxQueue { port: id, queue });
+    Ok((port_info(id, checksum_offload, true)?, queues.collect()))
 }
 
 /// Stops and closes a port the library set up.
-pub fn close_port(id: u16) {
+pub(crate) fn close_port(id: u16) {
     // SAFETY: the port was started by setup_port; no TX happens on it any more (shutdown).
     unsafe {
         sys::rte_eth_dev_stop(id);
@@ -504,28 +611,10 @@ pub fn close_port(id: u16) {
 }
 
 /// Releases DPDK's EAL (only when the library started it).
-pub fn cleanup_eal() {
+pub(crate) fn cleanup_eal() {
     EAL_RELEASED.store(true, std::sync::atomic::Ordering::Release);
     // SAFETY: called once at shutdown, after ports and the mempool were released.
     unsafe {
         sys::rte_eal_cleanup();
-    }
-}
-
-/// Hands `pkts` to TX queue `queue` of `port`; returns how many the queue took (those are the
-/// queue's now; the rest stay the caller's).
-#[inline]
-pub fn tx_burst(port: u16, queue: u16, pkts: &mut [*mut sys::rte_mbuf]) -> usize {
-    let n = pkts.len().min(usize::from(u16::MAX)) as u16;
-    // SAFETY: pkts holds n owned mbuf pointers; the caller holds the queue exclusively (the core
-    // context's TX lock), as DPDK TX queues are not thread-safe.
-    usize::from(unsafe { sys::shim_rte_eth_tx_burst(port, queue, pkts.as_mut_ptr(), n) })
-}
-
-/// Frees mbufs the caller owns.
-pub fn free_all(pkts: &[*mut sys::rte_mbuf]) {
-    for &p in pkts {
-        // SAFETY: the caller owns each of these mbufs and gives them up here.
-        drop(unsafe { Mbuf::from_raw(p) });
     }
 }

@@ -33,11 +33,6 @@ impl Ipv4Prefix {
         u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
     }
 
-    /// Prefix length in bits.
-    pub fn prefix_len(&self) -> u8 {
-        self.len
-    }
-
     /// True when `addr` (host order) is inside this prefix.
     #[inline]
     pub fn contains(&self, addr: u32) -> bool {
@@ -84,6 +79,7 @@ impl<T> PrefixTable<T> {
         self.entries.is_empty()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -1,54 +1,67 @@
-//! The library's one global state: initialized once (lazily on the first call, or by
-//! `mtcp_sendpkt_init`), it owns the ports, the mempool, the routing tables and the core contexts,
-//! and runs the request path: route → ARP → mbuf → frame → core context.
+//! The library's one global state and its lifecycle: initialized once (lazily on the first call,
+//! or by `mtcp_sendpkt_init`/`_attach`), it owns the ports, the mempool, the router and the core
+//! contexts, and runs the request path: route → core context → frame in an mbuf.
 //!
-//! Threads the library starts: one, `mtcp-sendpkt-tx`, which sleeps unless frames are waiting
-//! (a full TX queue, or a partial batch with `MTCP_SENDPKT_BURST` > 1, flushed every
-//! `MTCP_SENDPKT_FLUSH_US`). DPDK's EAL, when the library starts it, adds its interrupt thread.
+//! Lifecycle: `Running` → `ShuttingDown` → `ShutDown` (by `shutdown`, or at process exit
+//! without releasing DPDK), or `Running` → `Forked` in a child process (`pthread_atfork`): there
+//! DPDK belongs to the parent, so every call fails with EACCES and nothing is sent, flushed or
+//! freed. Shutdown closes every core context (which waits for the calls inside and sends what
+//! they accepted) before it releases anything, and releases nothing a caller could still reach.
+//!
+//! Threads the library starts: one, `mtcp-sendpkt-tx` (the flusher). DPDK's EAL, when the
+//! library starts it, adds its interrupt thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use crate::config::MosConfig;
 use crate::core_ctx::{CoreContext, FlushOutcome, TxParams};
 use crate::error::{InitError, SendError};
+use crate::exclusive::ThreadRec;
+use crate::flusher::{self, FlushSignal};
 use crate::frame::{self, ChecksumMode};
-use crate::port::{self, Mempool, PortInfo};
+use crate::port::{self, Dpdk, Mempool, PortInfo, TxOffload, TxQueue};
 use crate::request::SendRequest;
 use crate::route::PrefixTable;
+use crate::router::Router;
 use crate::settings::{Settings, MAX_CORES};
+use crate::sync::{self, Deadline};
 
-pub struct Runtime {
-    ports: Vec<PortInfo>,
-    /// Destination → index into `ports`; `None` without a route table (everything to port 0).
-    routes: Option<PrefixTable<usize>>,
-    arp: crate::route::ArpTable,
-    contexts: Box<[CoreContext]>,
-    pool: Mempool,
+pub(crate) struct Runtime {
+    io: Dpdk,
+    router: Router,
+    contexts: Box<[CoreContext<Dpdk>]>,
+    signal: Arc<FlushSignal>,
     settings: Settings,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    stop_flusher: AtomicBool,
+    flusher_done: Arc<AtomicBool>,
 }
 
 static RUNTIME: OnceLock<Result<Runtime, InitError>> = OnceLock::new();
-static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
-static STOP_FLUSHER: AtomicBool = AtomicBool::new(false);
-/// Set when a pass of the flusher was asked for and it has not started yet.
-static FLUSH_WANTED: AtomicBool = AtomicBool::new(false);
+
+const RUNNING: u8 = 0;
+const SHUTTING_DOWN: u8 = 1;
+const SHUT_DOWN: u8 = 2;
+const FORKED: u8 = 3;
+static STATE: AtomicU8 = AtomicU8::new(RUNNING);
 
 /// How an explicit initialization went.
 #[derive(Debug, PartialEq, Eq)]
-pub enum InitOutcome {
+pub(crate) enum InitOutcome {
     Started,
     AlreadyRunning,
     Failed,
 }
 
-/// The runtime, starting it from the environment on first use. `None` once shut down or when
-/// initialization failed (the reason was logged once, see [`init_error`]).
+/// The runtime, starting it from the environment on first use. `None` once shut down (or in a
+/// forked child) or when initialization failed (the reason was logged once, see [`init_error`]).
 #[inline]
-pub fn get() -> Option<&'static Runtime> {
-    if SHUT_DOWN.load(Ordering::Acquire) {
+pub(crate) fn get() -> Option<&'static Runtime> {
+    if STATE.load(Ordering::Acquire) != RUNNING {
         return None;
     }
     RUNTIME
@@ -58,23 +71,23 @@ pub fn get() -> Option<&'static Runtime> {
 }
 
 /// The runtime if it is running, without starting it.
-pub fn running() -> Option<&'static Runtime> {
-    if SHUT_DOWN.load(Ordering::Acquire) {
+pub(crate) fn running() -> Option<&'static Runtime> {
+    if STATE.load(Ordering::Acquire) != RUNNING {
         return None;
     }
     RUNTIME.get().and_then(|r| r.as_ref().ok())
 }
 
 /// An explicit request to attach to the host's EAL (`mtcp_sendpkt_attach`).
-pub struct AttachRequest {
+pub(crate) struct AttachRequest {
     /// The host's mempool, when it passed one.
     pub pool: Option<Mempool>,
 }
 
 /// Starts the runtime with `settings` unless it was started (or tried) before; with `attach`, only
 /// by attaching to the host's EAL.
-pub fn init_with(settings: Result<Settings, InitError>, attach: Option<AttachRequest>) -> InitOutcome {
-    if SHUT_DOWN.load(Ordering::Acquire) {
+pub(crate) fn init_with(settings: Result<Settings, InitError>, attach: Option<AttachRequest>) -> InitOutcome {
+    if STATE.load(Ordering::Acquire) != RUNNING {
         return InitOutcome::Failed;
     }
     let mut ran = false;
@@ -90,7 +103,7 @@ pub fn init_with(settings: Result<Settings, InitError>, attach: Option<AttachReq
 }
 
 /// Why initialization failed, if it did.
-pub fn init_error() -> Option<&'static InitError> {
+pub(crate) fn init_error() -> Option<&'static InitError> {
     RUNTIME.get().and_then(|r| r.as_ref().err())
 }
 
@@ -101,6 +114,13 @@ fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Run
         eprintln!("mtcp_sendpkt: cannot initialize: {e}; every mtcp_sendpkt call will fail with EACCES");
     }
     r
+}
+
+/// The ports in use, the TX queues of each, and whether the library attached to a host's EAL.
+struct Ports {
+    info: Vec<PortInfo>,
+    /// `queues[port][core]`.
+    queues: Vec<Vec<TxQueue>>,
 }
 
 impl Runtime {
@@ -125,227 +145,385 @@ impl Runtime {
         } else {
             port::init_eal(&settings.eal_args)?;
         }
-        let available = port::port_count();
         let port_ids: Vec<u16> = if cfg.netdevs.is_empty() {
-            (0..available).collect()
+            (0..port::port_count()).collect()
         } else {
             cfg.netdevs.iter().map(|d| d.port).collect()
         };
         if port_ids.is_empty() {
             return Err(InitError::NoPort);
         }
-        let routes = if cfg.routes.is_empty() {
-            None
-        } else {
-            let mut t = PrefixTable::default();
-            for (prefix, id) in cfg.routes.iter() {
-                let idx = port_ids
-                    .iter()
-                    .position(|p| p == id)
-                    .ok_or_else(|| InitError::Port {
-                        port: *id,
-                        reason: format!(
-                            "the route {prefix} names dpdk{id}, which is not one of the ports in use"
-                        ),
-                    })?;
-                t.insert(*prefix, idx);
-            }
-            Some(t)
-        };
-
+        let routes = route_table(&cfg, &port_ids)?;
         let pool = match (attach.and_then(|a| a.pool), &settings.mempool_name) {
             (Some(p), _) => p,
             (None, Some(name)) if attached => Mempool::lookup(name)?,
             _ => Mempool::new("mtcp_sendpkt", settings.mbufs)?,
         };
-        // cores <= MAX_CORES (128) fits in u16.
-        let (queue_base, ports) = if attached {
-            let base = settings.tx_queue_base.ok_or(InitError::AttachNeedsQueues)?;
-            let ports = port_ids
-                .iter()
-                .map(|&id| port::attach_port(id, base, cores as u16));
-            (base, ports.collect::<Result<Vec<_>, _>>()?)
-        } else {
-            let ports = port_ids
-                .iter()
-                .map(|&id| port::setup_port(id, cores as u16, settings.tx_desc, &pool));
-            (0, ports.collect::<Result<Vec<_>, _>>()?)
-        };
+        let ports = open_ports(&port_ids, cores, attached, &settings, &pool)?;
+
+        let signal = Arc::new(FlushSignal::default());
         let params = TxParams {
             burst: settings.burst,
             tx_wait: settings.tx_wait,
+            flush_after: settings.flush_interval,
         };
+        // Core context k gets TX queue k of every port.
+        let mut per_port: Vec<std::vec::IntoIter<TxQueue>> =
+            ports.queues.into_iter().map(Vec::into_iter).collect();
         let contexts = (0..cores)
-            .map(|q| CoreContext::new(queue_base + q as u16, ports.len(), params))
+            .map(|_| {
+                let queues = per_port
+                    .iter_mut()
+                    .map(|q| q.next().expect("one queue per core"))
+                    .collect();
+                CoreContext::new(queues, params, signal.clone())
+            })
             .collect();
 
+        sync::clock::calibrate();
+        if !sync::enable_asymmetric_barrier() {
+            eprintln!(
+                "mtcp_sendpkt: membarrier(PRIVATE_EXPEDITED) is not available: \
+                 the owner's path uses a full fence (slower)"
+            );
+        }
+        let flusher_done = Arc::new(AtomicBool::new(false));
+        let done = flusher_done.clone();
         let flusher = thread::Builder::new()
             .name("mtcp-sendpkt-tx".into())
-            .spawn(flusher_loop)
+            .spawn(move || {
+                if let Ok(rt) = RUNTIME.wait() {
+                    port::ensure_lcore();
+                    // A panic (a bug) ends the flusher, not the process; shutdown then sees it done.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        flusher::run(
+                            &rt.contexts,
+                            &rt.signal,
+                            &rt.stop_flusher,
+                            rt.settings.flush_interval,
+                        )
+                    }));
+                }
+                done.store(true, Ordering::Release);
+            })
             .map_err(InitError::Thread)?;
-        // SAFETY: registering a plain extern "C" fn with no arguments; see `at_exit`.
+        // SAFETY: registering plain extern "C" fns with no arguments; see `at_exit` and
+        // `in_forked_child`.
         unsafe {
             libc::atexit(at_exit);
+            libc::pthread_atfork(None, None, Some(in_forked_child));
         }
         Ok(Runtime {
-            ports,
-            routes,
-            arp: cfg.arp,
+            io: Dpdk { pool },
+            router: Router::new(ports.info, routes, cfg.arp),
             contexts,
-            pool,
+            signal,
             settings,
             flusher: Mutex::new(Some(flusher)),
+            stop_flusher: AtomicBool::new(false),
+            flusher_done,
         })
     }
 
     /// The context of core `cpu`.
     #[inline]
-    pub fn context(&self, cpu: usize) -> Result<&CoreContext, SendError> {
+    pub(crate) fn context(&self, cpu: usize) -> Result<&CoreContext<Dpdk>, SendError> {
         self.contexts.get(cpu).ok_or(SendError::NoContext)
     }
 
-    pub fn cores(&self) -> usize {
+    pub(crate) fn cores(&self) -> usize {
         self.contexts.len()
     }
 
-    pub fn ports(&self) -> &[PortInfo] {
-        &self.ports
+    pub(crate) fn ports(&self) -> &[PortInfo] {
+        self.router.ports()
     }
 
-    pub fn mempool(&self) -> &Mempool {
-        &self.pool
+    #[cfg(feature = "internals")]
+    pub(crate) fn mempool(&self) -> &Mempool {
+        &self.io.pool
     }
 
     /// Free mbufs: those in the mempool and those the core contexts keep at hand (a context takes
     /// them from the pool in bulk; `flush` gives them back). For leak checks.
-    pub fn free_mbufs(&self) -> u64 {
-        u64::from(self.pool.available()) + self.contexts.iter().map(CoreContext::spare_mbufs).sum::<u64>()
+    pub(crate) fn free_mbufs(&self) -> u64 {
+        u64::from(self.io.pool.available())
+            + self
+                .contexts
+                .iter()
+                .map(|c| c.spare_buffers() as u64)
+                .sum::<u64>()
     }
 
-    /// Builds the frame for `req` and hands it to `ctx`.
+    /// Builds the frame for `req` and sends it through `ctx`.
     #[inline]
-    pub fn send(&self, ctx: &CoreContext, req: &SendRequest<'_>) -> Result<(), SendError> {
-        let daddr = req.fields.daddr_u32();
-        let port_idx = match &self.routes {
-            Some(t) => *t.lookup(daddr).ok_or(SendError::NoRoute)?,
-            None => 0,
-        };
-        let port = &self.ports[port_idx];
-        let eth_dst = self
-            .arp
-            .lookup(daddr)
-            .copied()
-            .or(req.eth_dst_hint)
-            .ok_or(SendError::NoArpEntry)?;
-        let frame_len = frame::frame_len(req.payload.len());
-        if frame_len > port.max_frame {
+    pub(crate) fn send(&self, ctx: &CoreContext<Dpdk>, req: &SendRequest<'_>) -> Result<(), SendError> {
+        let hop = self.router.resolve(req.fields.daddr_u32(), req.eth_dst_hint)?;
+        let port = &self.router.ports()[hop.port];
+        if frame::frame_len(req.payload.len()) > port.max_frame {
             return Err(SendError::TooLong);
         }
-        let checksum = if port.checksum_offload {
-            ChecksumMode::Offload
+        let (checksum, offload) = if port.checksum_offload {
+            (
+                ChecksumMode::Offload,
+                Some(TxOffload {
+                    l2_len: frame::ETH_LEN as u8,
+                    l3_len: frame::IPV4_LEN as u16,
+                }),
+            )
         } else {
-            ChecksumMode::Software
+            (ChecksumMode::Software, None)
         };
-        let write = |room: &mut [u8]| {
-            frame::write_frame(&req.fields, eth_dst, port.mac, req.payload, checksum, room)
-                .map_err(|_| SendError::TooLong)
-        };
-        if ctx.send(&self.ports, &self.pool, port_idx, write)? {
-            self.wake_flusher();
-        }
-        Ok(())
+        ctx.send(&self.io, thread_rec(), hop.port, |m| {
+            let len = frame::write_frame(
+                &req.fields,
+                hop.eth_dst,
+                port.mac,
+                req.payload,
+                checksum,
+                m.room(),
+            )
+            .map_err(|_| SendError::TooLong)?;
+            m.finish(len, offload).map_err(|_| SendError::TooLong)
+        })
     }
 
-    /// Flushes one context (see [`CoreContext::flush`]).
-    pub fn flush(&self, ctx: &CoreContext) -> Option<FlushOutcome> {
-        port::ensure_lcore();
-        let o = ctx.flush(&self.ports);
-        if o.is_none_or(|o| o.left > 0) {
-            self.wake_flusher();
-        }
-        o
+    /// Flushes one context (see [`CoreContext::flush`]), waiting at most `tx_wait`.
+    pub(crate) fn flush(&self, ctx: &CoreContext<Dpdk>) -> Result<FlushOutcome, SendError> {
+        ctx.flush(thread_rec(), &Deadline::after(self.settings.tx_wait))
     }
 
-    /// Asks the flusher for a pass; only the first request until that pass makes a system call.
-    fn wake_flusher(&self) {
-        if FLUSH_WANTED.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        if let Ok(guard) = self.flusher.lock() {
-            if let Some(h) = guard.as_ref() {
-                h.thread().unpark();
+    /// Closes every context (see [`CoreContext::close`]); returns the frames dropped and
+    /// whether every context closed completely.
+    fn close_contexts(&self) -> (u64, bool) {
+        // The owner's call inside may itself wait `tx_wait` for its TX queue; then the flush of
+        // what was accepted may take as long again.
+        let deadline = Deadline::after(self.settings.tx_wait * 3 + Duration::from_millis(100));
+        self.contexts.iter().fold((0, true), |(dropped, complete), c| {
+            let o = c.close(&deadline);
+            (dropped + o.dropped, complete && o.complete)
+        })
+    }
+
+    /// Stops the flusher thread; false if it did not stop in time (it may still touch contexts).
+    fn stop_flusher(&self) -> bool {
+        self.stop_flusher.store(true, Ordering::Release);
+        self.signal.unpark();
+        let deadline = Deadline::after(self.settings.tx_wait * 2 + Duration::from_millis(500));
+        let mut backoff = sync::Backoff::new();
+        while !self.flusher_done.load(Ordering::Acquire) {
+            if deadline.expired() {
+                return false;
             }
+            backoff.wait();
         }
+        if let Some(h) = self.flusher.lock().ok().and_then(|mut g| g.take()) {
+            // It has left its loop: the join returns at once.
+            let _ = h.join();
+        }
+        true
     }
 }
 
-fn flusher_loop() {
-    let Ok(rt) = RUNTIME.wait() else { return };
+/// Destination → index into the ports in use; `None` without a route table.
+fn route_table(cfg: &MosConfig, port_ids: &[u16]) -> Result<Option<PrefixTable<usize>>, InitError> {
+    if cfg.routes.is_empty() {
+        return Ok(None);
+    }
+    let mut t = PrefixTable::default();
+    for (prefix, id) in cfg.routes.iter() {
+        let idx = port_ids
+            .iter()
+            .position(|p| p == id)
+            .ok_or_else(|| InitError::Port {
+                port: *id,
+                reason: format!("the route {prefix} names dpdk{id}, which is not one of the ports in use"),
+            })?;
+        t.insert(*prefix, idx);
+    }
+    Ok(Some(t))
+}
+
+/// Sets up (or, attached to a host's EAL, looks up) each port with one TX queue per core context.
+fn open_ports(
+    port_ids: &[u16],
+    cores: usize,
+    attached: bool,
+    settings: &Settings,
+    pool: &Mempool,
+) -> Result<Ports, InitError> {
+    // cores <= MAX_CORES (128) fits in u16.
+    let opened: Vec<(PortInfo, Vec<TxQueue>)> = if attached {
+        let base = settings.tx_queue_base.ok_or(InitError::AttachNeedsQueues)?;
+        port_ids
+            .iter()
+            .map(|&id| port::attach_port(id, base, cores as u16))
+            .collect::<Result<_, _>>()?
+    } else {
+        port_ids
+            .iter()
+            .map(|&id| port::setup_port(id, cores as u16, settings.tx_desc, pool))
+            .collect::<Result<_, _>>()?
+    };
+    let (info, queues) = opened.into_iter().unzip();
+    Ok(Ports { info, queues })
+}
+
+thread_local! {
+    /// The calling thread's record (`exclusive`), once it has one. No destructor: readable
+    /// during the thread's teardown too.
+    static THREAD_REC: Cell<Option<&'static ThreadRec>> = const { Cell::new(None) };
+    /// Gives the record back when the thread exits (see [`ThreadExit`]).
+    static THREAD_EXIT: ThreadExit = const { ThreadExit };
+}
+
+/// Records of exited threads, for reuse: a record is never freed (a taker may still read the
+/// `busy` flag of an owner it looked up a moment ago), so they are recycled instead.
+static SPARE_RECS: Mutex<Vec<&'static ThreadRec>> = Mutex::new(Vec::new());
+
+/// The calling thread's record.
+#[inline]
+fn thread_rec() -> &'static ThreadRec {
+    match THREAD_REC.with(Cell::get) {
+        Some(r) => r,
+        None => new_thread_rec(),
+    }
+}
+
+#[cold]
+fn new_thread_rec() -> &'static ThreadRec {
+    let rec = SPARE_RECS
+        .lock()
+        .ok()
+        .and_then(|mut v| v.pop())
+        .unwrap_or_else(|| Box::leak(Box::new(ThreadRec::new())));
+    THREAD_REC.with(|c| c.set(Some(rec)));
+    // Registers the exit hook; during the thread's own teardown it may be gone already, and
+    // then the record is simply not recycled.
+    let _ = THREAD_EXIT.try_with(|_| ());
     port::ensure_lcore();
-    let batched = rt.settings.burst > 1;
-    let mut pending = false;
-    while !STOP_FLUSHER.load(Ordering::Acquire) {
-        if batched || pending {
-            thread::park_timeout(rt.settings.flush_interval);
-        } else {
-            thread::park();
-        }
-        if STOP_FLUSHER.load(Ordering::Acquire) {
-            break;
-        }
-        pending = false;
-        FLUSH_WANTED.store(false, Ordering::Release);
-        for ctx in rt.contexts.iter() {
-            pending |= ctx.flush_if_free(&rt.ports);
+    rec
+}
+
+/// At thread exit: the contexts this thread owns send what it staged and become free to claim;
+/// then its record is recycled.
+struct ThreadExit;
+
+impl Drop for ThreadExit {
+    fn drop(&mut self) {
+        let Some(rec) = THREAD_REC.with(Cell::take) else {
+            return;
+        };
+        let _ = std::panic::catch_unwind(|| {
+            if let Some(rt) = running() {
+                for ctx in rt.contexts.iter() {
+                    ctx.owner_leaving(rec);
+                }
+            }
+        });
+        if let Ok(mut v) = SPARE_RECS.lock() {
+            v.push(rec);
         }
     }
 }
 
-/// Frames still staged at normal process exit are sent: nothing accepted is lost by exiting.
+/// At normal process exit: every context is closed (later calls from threads still running fail
+/// with EACCES) and what was accepted is sent. DPDK itself is left as it is.
 extern "C" fn at_exit() {
     // A panic must not unwind out of an atexit handler.
     let _ = std::panic::catch_unwind(|| {
-        if let Some(rt) = running() {
-            for ctx in rt.contexts.iter() {
-                rt.flush(ctx);
-            }
+        if STATE
+            .compare_exchange(RUNNING, SHUTTING_DOWN, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
         }
+        if let Some(Ok(rt)) = RUNTIME.get() {
+            let (dropped, _) = rt.close_contexts();
+            report_dropped(dropped);
+        }
+        STATE.store(SHUT_DOWN, Ordering::Release);
     });
 }
 
-/// Flushes every context, stops the flusher, releases the ports, the mempool and the EAL the
-/// library owns (a host's EAL, ports and mempool are left as they are).
-/// Returns the number of accepted frames that never left (the TX queues would not take them).
-///
-/// Calls after this fail with EACCES. It must not run while other threads are still calling.
-pub fn shutdown() -> u64 {
-    let Some(rt) = running() else {
-        SHUT_DOWN.store(true, Ordering::Release);
-        return 0;
-    };
-    STOP_FLUSHER.store(true, Ordering::Release);
-    let handle = rt.flusher.lock().ok().and_then(|mut g| g.take());
-    if let Some(h) = handle {
-        h.thread().unpark();
-        let _ = h.join();
+/// In a forked child (only the forking thread exists): DPDK's queues and memory are the parent's,
+/// so the child must never send, flush or free. Plain stores only.
+extern "C" fn in_forked_child() {
+    STATE.store(FORKED, Ordering::Release);
+    port::forget_eal_after_fork();
+    if let Some(Ok(rt)) = RUNTIME.get() {
+        for ctx in rt.contexts.iter() {
+            ctx.mark_closed();
+        }
     }
-    port::ensure_lcore();
-    let dropped: u64 = rt.contexts.iter().map(|c| c.flush_and_release(&rt.ports)).sum();
+}
+
+fn report_dropped(dropped: u64) {
     if dropped > 0 {
         eprintln!(
-            "mtcp_sendpkt: shutdown: {dropped} accepted frames were never taken by a TX queue and were freed"
+            "mtcp_sendpkt: {dropped} accepted frames were refused by their TX queue until the deadline and were freed"
         );
     }
-    SHUT_DOWN.store(true, Ordering::Release);
-    for p in rt.ports.iter().filter(|p| p.owned) {
+}
+
+/// What `shutdown` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ShutdownOutcome {
+    /// Accepted frames their TX queue refused until the deadline (freed).
+    pub dropped: u64,
+    /// Ports, mempool and EAL were released (false: something stayed busy, or they are a host's).
+    pub released: bool,
+}
+
+/// Closes every context (waiting for calls in flight, sending what they accepted), stops the
+/// flusher, then releases the ports, the mempool and the EAL the library owns, unless something
+/// could still reach them. Safe from any thread, at any time; calls afterwards fail with EACCES.
+pub(crate) fn shutdown() -> ShutdownOutcome {
+    let nothing = ShutdownOutcome {
+        dropped: 0,
+        released: false,
+    };
+    match STATE.compare_exchange(RUNNING, SHUTTING_DOWN, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(FORKED) => return nothing,
+        Err(_) => {
+            // Another thread is shutting down (or did): wait for it, bounded.
+            let deadline = Deadline::after(Duration::from_secs(5));
+            let mut backoff = sync::Backoff::new();
+            while STATE.load(Ordering::Acquire) == SHUTTING_DOWN && !deadline.expired() {
+                backoff.wait();
+            }
+            return nothing;
+        }
+    }
+    let Some(Ok(rt)) = RUNTIME.get() else {
+        STATE.store(SHUT_DOWN, Ordering::Release);
+        return nothing;
+    };
+    let (dropped, contexts_closed) = rt.close_contexts();
+    let flusher_stopped = rt.stop_flusher();
+    report_dropped(dropped);
+    STATE.store(SHUT_DOWN, Ordering::Release);
+    if !(contexts_closed && flusher_stopped) {
+        eprintln!(
+            "mtcp_sendpkt: shutdown: a thread stayed inside the library past the deadline; \
+             ports and mempool are left allocated"
+        );
+        return ShutdownOutcome {
+            dropped,
+            released: false,
+        };
+    }
+    port::ensure_lcore();
+    for p in rt.ports().iter().filter(|p| p.owned) {
         port::close_port(p.id);
     }
-    if rt.ports.iter().all(|p| p.owned) {
-        // The mempool and EAL are released last; the Runtime itself stays in its static (never
-        // used again: every entry point checks SHUT_DOWN first).
-        // SAFETY: no mbuf is in use any more: ports are closed and contexts released theirs.
-        unsafe { rt.pool.release() };
+    let released = rt.ports().iter().all(|p| p.owned);
+    if released {
+        // SAFETY: the ports are closed (their queues freed their mbufs), every context is closed
+        // and emptied, the flusher has exited: no mbuf of the pool is in use or can be reached.
+        unsafe { rt.io.pool.release() };
         port::cleanup_eal();
     }
-    dropped
+    ShutdownOutcome { dropped, released }
 }

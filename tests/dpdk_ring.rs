@@ -72,8 +72,7 @@ fn a_full_tx_queue_gives_eagain_then_recovers_without_losing_mbufs() {
         .env("MTCP_SENDPKT_MBUFS", "4095")
         .env("MTCP_SENDPKT_TX_WAIT_US", "200");
     t.run(|_| {
-        let rt = mtcp_sendpkt::runtime::get().expect("running");
-        let initial = rt.free_mbufs();
+        let initial = mtcp_sendpkt::api::free_mbufs().expect("running");
         let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"fill");
         let pi = o.pkt_info();
         // Nobody reads the ring (1023 slots): the TX queue fills, then the 64-frame staging.
@@ -108,7 +107,7 @@ fn a_full_tx_queue_gives_eagain_then_recovers_without_losing_mbufs() {
         let st = stats(0);
         assert_eq!(st.pending, 0);
         assert_eq!(received, st.accepted, "every accepted frame came out of the ring");
-        assert_eq!(rt.free_mbufs(), initial, "no mbuf leaked");
+        assert_eq!(mtcp_sendpkt::api::free_mbufs(), Ok(initial), "no mbuf leaked");
     });
 }
 
@@ -118,8 +117,7 @@ fn an_empty_mempool_gives_enobufs_then_recovers() {
         .with_port(RING)
         .env("MTCP_SENDPKT_MBUFS", "300");
     t.run(|_| {
-        let rt = mtcp_sendpkt::runtime::get().expect("running");
-        let initial = rt.free_mbufs();
+        let initial = mtcp_sendpkt::api::free_mbufs().expect("running");
         let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
         let pi = o.pkt_info();
         let mut accepted = 0;
@@ -135,7 +133,7 @@ fn an_empty_mempool_gives_enobufs_then_recovers() {
         assert_eq!(drain_rx().len(), accepted);
         send(0, 1, &pi).expect("mbufs are back");
         assert_eq!(drain_rx().len(), 1);
-        assert_eq!(rt.free_mbufs(), initial, "no mbuf leaked");
+        assert_eq!(mtcp_sendpkt::api::free_mbufs(), Ok(initial), "no mbuf leaked");
     });
 }
 
@@ -179,35 +177,39 @@ fn mbuf_fields_written_from_rust_read_back_through_dpdk() {
     Isolated::new("mbuf_fields_written_from_rust_read_back_through_dpdk")
         .with_port(RING)
         .run(|_| {
-            let rt = mtcp_sendpkt::runtime::get().expect("running");
+            assert!(mtcp_sendpkt::mtcp_sendpkt_cores() > 0, "running");
             for (len, offload) in [(66u16, false), (1514, true)] {
-                let mut m = rt.mempool().alloc().expect("mbuf");
-                let room = m.room();
-                let (start, room_len) = (room.as_ptr(), room.len());
-                m.finish(len, offload);
-                let raw = m.into_raw();
                 let (mut data_len, mut pkt_len, mut flags, mut l2, mut l3) = (0u16, 0u32, 0u64, 0u8, 0u16);
-                // SAFETY: raw is a live mbuf we own; out-parameters are valid.
-                unsafe {
-                    assert_eq!(
-                        dpdk_sys::shim_rte_pktmbuf_mtod(raw).cast::<u8>().cast_const(),
-                        start,
-                        "mtod"
-                    );
-                    dpdk_sys::shim_mbuf_get_tx(
-                        raw,
-                        &mut data_len,
-                        &mut pkt_len,
-                        &mut flags,
-                        &mut l2,
-                        &mut l3,
-                    );
-                    assert_eq!(
-                        usize::from(dpdk_sys::shim_rte_pktmbuf_tailroom(raw)) + usize::from(len),
-                        room_len
-                    );
-                    dpdk_sys::shim_rte_pktmbuf_free(raw);
-                }
+                mtcp_sendpkt::internals::with_finished_mbuf(
+                    usize::from(len),
+                    offload,
+                    |_| (),
+                    |raw, start, room_len| {
+                        let raw = raw.cast_mut();
+                        // SAFETY: raw is a live mbuf the library owns until we return; we only
+                        // read it; out-parameters are valid.
+                        unsafe {
+                            assert_eq!(
+                                dpdk_sys::shim_rte_pktmbuf_mtod(raw).cast::<u8>().cast_const(),
+                                start,
+                                "mtod"
+                            );
+                            dpdk_sys::shim_mbuf_get_tx(
+                                raw,
+                                &mut data_len,
+                                &mut pkt_len,
+                                &mut flags,
+                                &mut l2,
+                                &mut l3,
+                            );
+                            assert_eq!(
+                                usize::from(dpdk_sys::shim_rte_pktmbuf_tailroom(raw)) + usize::from(len),
+                                room_len
+                            );
+                        }
+                    },
+                )
+                .expect("an mbuf");
                 assert_eq!((data_len, pkt_len), (len, u32::from(len)));
                 let want = dpdk_sys::SHIM_MBUF_F_TX_IPV4
                     | dpdk_sys::SHIM_MBUF_F_TX_IP_CKSUM

@@ -201,6 +201,37 @@ fn ack_and_wait_for_rst(eth_dst: [u8; 6]) {
     assert!(got, "no RST from the kernel within 5 s");
 }
 
+/// Sends one raw Ethernet frame out of `iface` through an AF_PACKET socket of our own.
+fn inject(iface: &str, frame: &[u8]) {
+    let name = std::ffi::CString::new(iface).unwrap();
+    // SAFETY: plain socket calls with valid arguments; the address struct is zeroed and filled
+    // with the interface index; the frame buffer outlives the call.
+    unsafe {
+        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+        assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_ifindex = libc::if_nametoindex(name.as_ptr()) as i32;
+        addr.sll_halen = 6;
+        addr.sll_addr[..6].copy_from_slice(&frame[..6]);
+        let sent = libc::sendto(
+            fd,
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (&addr as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        );
+        assert_eq!(
+            sent,
+            frame.len() as isize,
+            "sendto: {}",
+            std::io::Error::last_os_error()
+        );
+        libc::close(fd);
+    }
+}
+
 fn conf() -> String {
     "mos {\n netdev {\n dpdk0 0x1\n }\n route_table {\n 10.77.0.0/24 dpdk0\n }\n}\n".into()
 }
@@ -244,19 +275,21 @@ fn kernel_answers_our_ack_with_rst_over_af_packet() {
         )
         .env("MTCP_SENDPKT_CONF", "{dir}/peer.conf")
         .env("PEER_MAC", peer_mac)
+        .env("OUTER_IFACE", outer.clone())
         .env(
             "PEER_NS",
             peer.as_ref().map(|((p, _), _)| p.ns.clone()).unwrap_or_default(),
         )
         .file("peer.conf", &conf());
     t.run(|_| {
-        let rt = mtcp_sendpkt::runtime::get().expect("running");
-        assert!(!rt.ports()[0].checksum_offload, "af_packet: software checksums");
+        let port = &mtcp_sendpkt::api::ports().expect("running")[0];
+        assert!(!port.checksum_offload, "af_packet: software checksums");
         let peer_mac = mac_bytes(&std::env::var("PEER_MAC").unwrap());
         ack_and_wait_for_rst(peer_mac);
 
-        // Control: the same kind of frame with its TCP checksum broken, put on the port directly.
-        // The kernel must drop it (no RST, one more TcpInCsumErrors): it really checks ours.
+        // Control: the same kind of frame with its TCP checksum broken, put on the link by a
+        // plain AF_PACKET socket. The kernel must drop it (no RST, one more TcpInCsumErrors):
+        // it really checks ours.
         let ns = std::env::var("PEER_NS").unwrap();
         let csum_errors = || -> u64 {
             let out = sh(&["ip", "netns", "exec", &ns, "nstat", "-az", "TcpInCsumErrors"]).unwrap();
@@ -269,18 +302,13 @@ fn kernel_answers_our_ack_with_rst_over_af_packet() {
         let before = csum_errors();
         let o = stray_ack(7000);
         let fields =
-            mtcp_sendpkt::frame::HeaderFields::parse(&o.bytes[..20], &o.bytes[20..o.payload_at]).unwrap();
-        let mut bad = rt.mempool().alloc().expect("an mbuf");
-        let software = mtcp_sendpkt::frame::ChecksumMode::Software;
-        let len =
-            mtcp_sendpkt::frame::write_frame(&fields, peer_mac, rt.ports()[0].mac, &[], software, bad.room());
-        bad.room()[50] ^= 0xff; // the TCP checksum
-        bad.finish(len.unwrap() as u16, false);
-        // The library is idle, so this thread may use core context 0's TX queue (queue 0).
-        assert_eq!(
-            mtcp_sendpkt::port::tx_burst(rt.ports()[0].id, 0, &mut [bad.into_raw()]),
-            1
-        );
+            mtcp_sendpkt::internals::HeaderFields::parse(&o.bytes[..20], &o.bytes[20..o.payload_at]).unwrap();
+        let mut bad = [0u8; 66];
+        let software = mtcp_sendpkt::internals::ChecksumMode::Software;
+        let len = mtcp_sendpkt::internals::write_frame(&fields, peer_mac, port.mac, &[], software, &mut bad);
+        assert_eq!(len, Ok(66));
+        bad[50] ^= 0xff; // the TCP checksum
+        inject(&std::env::var("OUTER_IFACE").unwrap(), &bad);
         assert!(
             !wait_for_rst(7000, Duration::from_millis(500), || ()),
             "a bad checksum must get no RST"
@@ -310,15 +338,15 @@ fn kernel_answers_our_ack_with_rst_over_tap_with_checksum_offload() {
         .file("peer.conf", &conf());
     t.run(|_| {
         // The tap device exists once the library started DPDK: then move it into the namespace.
-        let rt = mtcp_sendpkt::runtime::get().expect("running");
+        let port = &mtcp_sendpkt::api::ports().expect("running")[0];
         assert!(
-            rt.ports()[0].checksum_offload,
+            port.checksum_offload,
             "net_tap advertises checksum offload: the NIC path is used"
         );
         let tap = std::env::var("TAP_NAME").unwrap();
         let mut peer = Peer::new("tap").expect("namespace");
         sh(&["ip", "link", "set", &tap, "netns", &peer.ns]).unwrap();
-        peer.configure(&tap, &mac_text(rt.ports()[0].mac)).unwrap();
+        peer.configure(&tap, &mac_text(port.mac)).unwrap();
         let peer_mac = mac_bytes(&peer.mac(&tap).unwrap());
         ack_and_wait_for_rst(peer_mac);
     });

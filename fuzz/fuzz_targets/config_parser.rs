@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mtcp_sendpkt::config::MosConfig;
+use mtcp_sendpkt::internals::MosConfig;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

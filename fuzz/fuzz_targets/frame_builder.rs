@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mtcp_sendpkt::frame::{self, ChecksumMode, HeaderFields};
+use mtcp_sendpkt::internals::{self as frame, ChecksumMode, HeaderFields};
 
 fuzz_target!(|data: &[u8]| {
     // Layout: [ip_len][tcp_len][mode] ip bytes, tcp bytes, payload.

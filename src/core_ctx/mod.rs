@@ -1,0 +1,840 @@
+//! The per-core context (one per `mctx->cpu`): TX queue `cpu` of every port, the frames staged
+//! for them, one hand-off queue per port for frames from threads that do not own the context, and
+//! the counters.
+//!
+//! Who sends (the access protocol itself is in `exclusive`):
+//! - The *owner* thread builds its frame into a spare mbuf, stages it and bursts once `burst`
+//!   frames are staged for a port; first it moves frames other threads handed over into staging.
+//! - Any other thread (a *guest*) builds its frame into an mbuf from the pool and pushes it onto
+//!   its port's hand-off queue; if that queue is full it waits for room, with a deadline. The
+//!   owner's next call, or the flusher, sends what was handed over.
+//! - The flusher thread (`flusher`) takes over a context whose staged batch is older than the
+//!   flush interval or whose hand-offs the owner did not collect, sends them, and makes an owner
+//!   that stopped calling while guests keep sending give the context up.
+//! - [`CoreContext::close`] (shutdown, process exit) shuts everyone out, waits for the calls in
+//!   flight, and puts everything accepted on the TX queues.
+//!
+//! Invariants (the loom model in `model` checks them):
+//! 1. An accepted frame is in exactly one place until a TX queue takes it: a hand-off queue or a
+//!    port's staging. So `accepted = transmitted + staged + handed over + dropped_at_shutdown`.
+//! 2. No work waits unseen: whoever makes staging non-empty or pushes a hand-off then wakes the
+//!    flusher if it dozes, after a barrier; the flusher announces that it dozes, runs the other
+//!    barrier of the pair, and looks once more before sleeping. Awake, it looks again within
+//!    the flush interval.
+//! 3. A port's staging holds at most `staging_limit` frames: a port that stops draining fills only
+//!    its own staging and hand-off queue, and its callers get `EAGAIN` after `tx_wait`.
+//! 4. Counters written under exclusive access are plain stores (one writer at a time); those of
+//!    guests are atomic read-modify-writes.
+
+#[cfg(all(test, loom))]
+mod model;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::abi::mtcp_sendpkt_stats;
+use crate::error::SendError;
+use crate::exclusive::{Entry, Exclusive, TakeError, ThreadRec};
+use crate::flusher::FlushSignal;
+use crate::sync::{clock, fence, AtomicU64, AtomicUsize, Backoff, Deadline, HandoffQueue, Ordering};
+
+/// What a core context needs from the packet I/O layer: DPDK (`port`) in the library, a
+/// recording fake in the loom model.
+pub(crate) trait PacketIo: Sync {
+    /// An owned packet buffer; dropping it gives it back to its pool.
+    type Buf: Send;
+    /// A TX queue, used by one context only.
+    type Queue: Send;
+    /// One buffer from the pool.
+    fn alloc(&self) -> Option<Self::Buf>;
+    /// Appends `n` buffers from the pool to `out`: all of them, or none (false).
+    fn alloc_bulk(&self, out: &mut Vec<Self::Buf>, n: usize) -> bool;
+    /// Gives the leading buffers of `bufs` to `queue`, removes them, and returns how many.
+    fn burst(queue: &mut Self::Queue, bufs: &mut Vec<Self::Buf>) -> usize;
+}
+
+/// Mbufs a context takes from the pool at once.
+const SPARE_MBUFS: usize = if cfg!(loom) { 2 } else { 32 };
+/// Frames one port's staging may hold (like mOS's 64 TX slots), or twice the burst if larger.
+const MIN_STAGING: usize = 64;
+/// Frames that can wait in one port's hand-off queue.
+pub(crate) const HANDOFF_CAPACITY: usize = if cfg!(loom) { 2 } else { 1024 };
+/// The longest the flusher waits before retrying a TX queue that refused frames.
+const MAX_RETRY_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a call waits for another thread that holds the TX side (the owner inside a call, or
+/// a taker), when the TX queue itself is not refusing: on a busy machine that thread may be
+/// preempted for a few scheduler time slices. `tx_wait` bounds waiting for a TX queue instead.
+const HOLDER_WAIT: Duration = Duration::from_millis(50);
+
+/// How a context sends (from `Settings`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TxParams {
+    /// Frames staged for a port before the burst.
+    pub burst: usize,
+    /// How long a call waits for a TX queue that does not take frames, before `EAGAIN`.
+    pub tx_wait: Duration,
+    /// The age at which the flusher sends a staged batch (or collects hand-offs) itself.
+    pub flush_after: Duration,
+}
+
+impl TxParams {
+    fn staging_limit(&self) -> usize {
+        MIN_STAGING.max(2 * self.burst)
+    }
+
+    /// The deadline for waiting on another thread (see [`HOLDER_WAIT`]); none with `tx_wait` 0.
+    fn holder_deadline(&self) -> Deadline {
+        if self.tx_wait.is_zero() {
+            Deadline::now()
+        } else {
+            Deadline::after(self.tx_wait.max(HOLDER_WAIT))
+        }
+    }
+}
+
+/// One port's TX queue and the frames staged for it, oldest first.
+struct PortTx<I: PacketIo> {
+    queue: I::Queue,
+    staged: Vec<I::Buf>,
+}
+
+/// What only the holder of the context's exclusive access touches.
+struct TxState<I: PacketIo> {
+    ports: Vec<PortTx<I>>,
+    /// Free buffers taken from the pool in bulk, for the next frames.
+    spare: Vec<I::Buf>,
+    /// Frames staged over all ports.
+    staged: usize,
+    /// Hand-offs moved into staging so far (compared with `Guests::handed_off`).
+    drained: u64,
+}
+
+/// Written under exclusive access only (plain stores), read by anyone: counters and what the
+/// flusher needs to know. A cache line of its own, apart from the guests' counters.
+///
+/// Ordering: a writer stores a port's `batch_start`, then its `staged`, then `drained`, each with
+/// Release; the flusher loads them in the opposite order with Acquire, so that whatever it sees
+/// of a later store, it sees the earlier ones too.
+#[repr(align(128))]
+#[derive(Default)]
+struct Published {
+    accepted: AtomicU64,
+    transmitted: AtomicU64,
+    dropped_at_shutdown: AtomicU64,
+    spares: AtomicUsize,
+    drained: AtomicU64,
+    ports: Box<[PortPublished]>,
+}
+
+#[derive(Default)]
+struct PortPublished {
+    staged: AtomicUsize,
+    /// When the port's staging last went from empty to not empty (`clock::now_ns`).
+    batch_start: AtomicU64,
+    /// Hand-offs of this port moved into its staging so far.
+    drained: AtomicU64,
+}
+
+/// Written by guests (and by anyone for errors): atomic read-modify-writes.
+#[repr(align(128))]
+#[derive(Default)]
+struct Guests {
+    /// Frames pushed onto the hand-off queues so far.
+    handed_off: AtomicU64,
+    /// Calls by non-owners that are past the closed check (`close` waits for them).
+    in_flight: AtomicUsize,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    no_mbuf: AtomicU64,
+    tx_busy: AtomicU64,
+}
+
+/// A plain increment of a counter that has one writer at a time: no locked instruction.
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// Counts a non-owner call in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    /// Enters, unless the context is closed: `close` then waits for the calls it let in.
+    fn enter<I: PacketIo>(ctx: &'a CoreContext<I>) -> Result<Self, SendError> {
+        ctx.guests.in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(&ctx.guests.in_flight);
+        // Pairs with the fence in `close` between setting CLOSED and reading `in_flight`.
+        fence(Ordering::SeqCst);
+        if ctx.tx.is_closed() {
+            return Err(SendError::NotInitialized);
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // Release: `close` sees everything this call did once it sees the count drop.
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
+pub(crate) struct CoreContext<I: PacketIo> {
+    tx: Exclusive<TxState<I>>,
+    handoff: Box<[HandoffQueue<I::Buf>]>,
+    params: TxParams,
+    staging_limit: usize,
+    signal: Arc<FlushSignal>,
+    published: Published,
+    guests: Guests,
+}
+
+/// What a flush achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FlushOutcome {
+    /// Frames the TX queues took during this flush.
+    pub transmitted: usize,
+    /// Accepted frames still staged or handed over afterwards (a TX queue kept refusing).
+    pub left: usize,
+}
+
+/// What [`CoreContext::close`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CloseOutcome {
+    /// Accepted frames the TX queues refused until the deadline, freed.
+    pub dropped: u64,
+    /// Everyone left and everything was sent or freed: nothing can reach the context's
+    /// queues or buffers any more. False when a call stayed inside past the deadline.
+    pub complete: bool,
+}
+
+/// What the flusher should do about a context after a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visit {
+    /// Nothing staged or handed over.
+    Idle,
+    /// Look again at this time (`clock::now_ns`): work is pending that is not due yet.
+    At(u64),
+    /// A TX queue refuses frames: retry at this time (new work wakes the flusher earlier).
+    Retry(u64),
+}
+
+/// What the flusher remembers of a context between visits.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct VisitMemo {
+    /// The owner's `accepted` and the guests' `handed_off` at the previous take-over.
+    progress: (u64, u64),
+    ports: Vec<PortMemo>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct PortMemo {
+    /// The port's `drained` count, and when hand-offs were first seen waiting with that count.
+    handoffs_seen: Option<(u64, u64)>,
+    /// The retry interval and next retry time of a TX queue that refused frames. Hand-offs for
+    /// the port wait for it too: they cannot move into its full staging before.
+    retry: Option<(Duration, u64)>,
+}
+
+impl<I: PacketIo> CoreContext<I> {
+    /// A context sending on `queues` (one per port, in port order).
+    pub(crate) fn new(queues: Vec<I::Queue>, params: TxParams, signal: Arc<FlushSignal>) -> Self {
+        let staging_limit = params.staging_limit();
+        let ports: Vec<PortTx<I>> = queues
+            .into_iter()
+            .map(|queue| PortTx {
+                queue,
+                // Reserved once: staging never exceeds its limit, so no path reallocates.
+                staged: Vec::with_capacity(staging_limit),
+            })
+            .collect();
+        let n_ports = ports.len();
+        let handoff = (0..n_ports)
+            .map(|_| HandoffQueue::new(HANDOFF_CAPACITY))
+            .collect();
+        Self {
+            tx: Exclusive::new(TxState {
+                ports,
+                spare: Vec::with_capacity(SPARE_MBUFS),
+                staged: 0,
+                drained: 0,
+            }),
+            handoff,
+            params,
+            staging_limit,
+            signal,
+            published: Published {
+                ports: (0..n_ports).map(|_| PortPublished::default()).collect(),
+                ..Published::default()
+            },
+            guests: Guests::default(),
+        }
+    }
+
+    /// Builds a frame with `write` and sends it on port `port` (see the module docs for the
+    /// paths). `me` is the calling thread's record.
+    #[inline]
+    pub(crate) fn send(
+        &self,
+        io: &I,
+        me: &'static ThreadRec,
+        port: usize,
+        write: impl FnOnce(&mut I::Buf) -> Result<(), SendError>,
+    ) -> Result<(), SendError> {
+        match self.tx.enter(me) {
+            Entry::Owner(mut st) => self.send_owned(&mut st, io, port, write),
+            Entry::Taken => self.send_after_taker(io, me, port, write),
+            Entry::Elsewhere => self.send_handed_off(io, port, write, self.params.holder_deadline()),
+            Entry::Closed => Err(SendError::NotInitialized),
+        }
+    }
+
+    /// The owner found a taker inside: it waits for it to leave (takers stay a short, bounded
+    /// time) rather than send its frame the long way; past the holder deadline, it hands over.
+    #[cold]
+    fn send_after_taker(
+        &self,
+        io: &I,
+        me: &'static ThreadRec,
+        port: usize,
+        write: impl FnOnce(&mut I::Buf) -> Result<(), SendError>,
+    ) -> Result<(), SendError> {
+        let deadline = self.params.holder_deadline();
+        let mut backoff = Backoff::new();
+        loop {
+            backoff.wait();
+            match self.tx.enter(me) {
+                Entry::Owner(mut st) => return self.send_owned(&mut st, io, port, write),
+                Entry::Taken if !deadline.expired() => {}
+                Entry::Taken | Entry::Elsewhere => return self.send_handed_off(io, port, write, deadline),
+                Entry::Closed => return Err(SendError::NotInitialized),
+            }
+        }
+    }
+
+    #[inline]
+    fn send_owned(
+        &self,
+        st: &mut TxState<I>,
+        io: &I,
+        port: usize,
+        write: impl FnOnce(&mut I::Buf) -> Result<(), SendError>,
+    ) -> Result<(), SendError> {
+        // Acquire pairs with the guests' increment after their push: the pops below see the
+        // frames counted.
+        if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
+            self.drain(st);
+        }
+        let was_empty = st.ports[port].staged.is_empty();
+        let mut buf = match st.spare.pop() {
+            Some(b) => b,
+            None => self.refill(st, io)?,
+        };
+        if let Err(e) = write(&mut buf) {
+            st.spare.push(buf);
+            return Err(e);
+        }
+        if st.ports[port].staged.len() >= self.staging_limit {
+            self.wait_for_room(st, port)?;
+        }
+        st.ports[port].staged.push(buf);
+        st.staged += 1;
+        bump(&self.published.accepted, 1);
+        if st.ports[port].staged.len() >= self.params.burst {
+            self.burst(st, port);
+        }
+        self.publish_port(st, port, was_empty);
+        if was_empty && !st.ports[port].staged.is_empty() {
+            self.signal.notify_from_owner();
+        }
+        Ok(())
+    }
+
+    /// Takes spares from the pool in one bulk allocation (or one buffer when it has fewer).
+    #[cold]
+    fn refill(&self, st: &mut TxState<I>, io: &I) -> Result<I::Buf, SendError> {
+        let r = if io.alloc_bulk(&mut st.spare, SPARE_MBUFS) {
+            st.spare.pop().ok_or(SendError::NoMbuf)
+        } else {
+            io.alloc().ok_or(SendError::NoMbuf)
+        };
+        self.published.spares.store(st.spare.len(), Ordering::Relaxed);
+        r
+    }
+
+    /// A port's staging is full: its TX queue is not taking frames. Retry until `tx_wait`.
+    #[cold]
+    fn wait_for_room(&self, st: &mut TxState<I>, port: usize) -> Result<(), SendError> {
+        let deadline = Deadline::after(self.params.tx_wait);
+        let mut backoff = Backoff::new();
+        loop {
+            self.burst(st, port);
+            if st.ports[port].staged.len() < self.staging_limit {
+                return Ok(());
+            }
+            if deadline.expired() {
+                self.guests.tx_busy.fetch_add(1, Ordering::Relaxed);
+                return Err(SendError::TxBusy);
+            }
+            backoff.wait();
+        }
+    }
+
+    /// Publishes a port's staged count for the flusher; when its staging just became non-empty,
+    /// stamps the batch first. The caller then wakes the flusher if it dozes (invariant 2).
+    #[inline]
+    fn publish_port(&self, st: &TxState<I>, port: usize, was_empty: bool) {
+        let n = st.ports[port].staged.len();
+        let p = &self.published.ports[port];
+        if was_empty && n > 0 {
+            p.batch_start.store(clock::now_ns(), Ordering::Release);
+        }
+        p.staged.store(n, Ordering::Release);
+    }
+
+    /// One `rte_eth_tx_burst` of everything staged for `port`.
+    #[inline]
+    fn burst(&self, st: &mut TxState<I>, port: usize) {
+        let p = &mut st.ports[port];
+        if p.staged.is_empty() {
+            return;
+        }
+        let took = I::burst(&mut p.queue, &mut p.staged);
+        st.staged -= took;
+        bump(&self.published.transmitted, took as u64);
+    }
+
+    /// Moves handed-over frames into staging, as far as each port's staging has room.
+    #[cold]
+    fn drain(&self, st: &mut TxState<I>) {
+        for port in 0..st.ports.len() {
+            let p = &mut st.ports[port];
+            let was_empty = p.staged.is_empty();
+            let mut moved = 0;
+            while p.staged.len() < self.staging_limit {
+                let Some(buf) = self.handoff[port].pop() else {
+                    break;
+                };
+                p.staged.push(buf);
+                moved += 1;
+            }
+            st.staged += moved;
+            st.drained += moved as u64;
+            if moved > 0 {
+                self.publish_port(st, port, was_empty);
+                bump(&self.published.ports[port].drained, moved as u64);
+            }
+        }
+        self.published.drained.store(st.drained, Ordering::Release);
+    }
+
+    /// Drains the hand-offs and bursts every port, repeating while hand-offs remain and the TX
+    /// queues take everything (at most a full hand-off queue's worth). Returns the frames left.
+    fn drain_and_burst(&self, st: &mut TxState<I>) -> FlushOutcome {
+        let before = self.published.transmitted.load(Ordering::Relaxed);
+        let mut refused = false;
+        for _ in 0..=HANDOFF_CAPACITY / self.staging_limit {
+            self.drain(st);
+            refused = false;
+            for port in 0..st.ports.len() {
+                let was_empty = st.ports[port].staged.is_empty();
+                self.burst(st, port);
+                self.publish_port(st, port, was_empty);
+                refused |= !st.ports[port].staged.is_empty();
+            }
+            if refused || self.queued() == 0 {
+                break;
+            }
+        }
+        if refused {
+            // Frames are left (a TX queue refused): the flusher must come back for them.
+            self.signal.notify();
+        }
+        FlushOutcome {
+            transmitted: (self.published.transmitted.load(Ordering::Relaxed) - before) as usize,
+            left: st.staged + self.queued(),
+        }
+    }
+
+    /// Frames waiting in the hand-off queues (an estimate while guests push).
+    fn queued(&self) -> usize {
+        let handed = self.guests.handed_off.load(Ordering::Acquire);
+        handed.saturating_sub(self.published.drained.load(Ordering::Relaxed)) as usize
+    }
+
+    /// A frame from a thread that does not own the context (or an owner kept out): onto the
+    /// hand-off queue. While it is full, waits for room until `deadline` (the holder deadline),
+    /// or only `tx_wait` once the port's staging is full too (its TX queue refuses frames).
+    fn send_handed_off(
+        &self,
+        io: &I,
+        port: usize,
+        write: impl FnOnce(&mut I::Buf) -> Result<(), SendError>,
+        deadline: Deadline,
+    ) -> Result<(), SendError> {
+        let _in = InFlight::enter(self)?;
+        let mut buf = io.alloc().ok_or(SendError::NoMbuf)?;
+        write(&mut buf)?;
+        // Counted before the push: once pushed, the frame may be transmitted at once.
+        self.guests.accepted.fetch_add(1, Ordering::Relaxed);
+        let refusing = Deadline::after(self.params.tx_wait);
+        let mut backoff = Backoff::new();
+        let queue = &self.handoff[port];
+        let mut item = buf;
+        loop {
+            match queue.push(item) {
+                Ok(()) => break,
+                Err(back) => item = back,
+            }
+            // Full. The owner empties it on its next call, or the flusher within the flush
+            // interval if the owner went idle: wait for room. (Taking over here would make an
+            // active owner wait for us, and for as long as we are preempted.)
+            self.signal.notify();
+            let stalled = self.published.ports[port].staged.load(Ordering::Relaxed) >= self.staging_limit;
+            if deadline.expired() || (stalled && refusing.expired()) {
+                self.guests.accepted.fetch_sub(1, Ordering::Relaxed);
+                self.guests.tx_busy.fetch_add(1, Ordering::Relaxed);
+                return Err(SendError::TxBusy);
+            }
+            backoff.wait();
+        }
+        // Release pairs with the Acquire loads of the owner and the flusher: they see the push.
+        self.guests.handed_off.fetch_add(1, Ordering::Release);
+        self.signal.notify();
+        Ok(())
+    }
+
+    /// Pushes everything staged or handed over to the TX queues now, retrying refusing queues
+    /// until `deadline`, and gives the spare buffers back to the pool.
+    pub(crate) fn flush(
+        &self,
+        me: &'static ThreadRec,
+        deadline: &Deadline,
+    ) -> Result<FlushOutcome, SendError> {
+        match self.tx.enter(me) {
+            Entry::Owner(mut st) => Ok(self.flush_all(&mut st, deadline)),
+            Entry::Closed => Err(SendError::NotInitialized),
+            Entry::Taken | Entry::Elsewhere => {
+                let _in = InFlight::enter(self)?;
+                match self.tx.take(deadline) {
+                    Ok(mut st) => Ok(self.flush_all(&mut st, deadline)),
+                    Err(TakeError::Busy) => Err(SendError::TxBusy),
+                    Err(TakeError::Closed) => Err(SendError::NotInitialized),
+                }
+            }
+        }
+    }
+
+    fn flush_all(&self, st: &mut TxState<I>, deadline: &Deadline) -> FlushOutcome {
+        st.spare.clear();
+        self.published.spares.store(0, Ordering::Relaxed);
+        let mut total = 0;
+        let mut backoff = Backoff::new();
+        loop {
+            let o = self.drain_and_burst(st);
+            total += o.transmitted;
+            if o.left == 0 || deadline.expired() {
+                return FlushOutcome {
+                    transmitted: total,
+                    left: o.left,
+                };
+            }
+            backoff.wait();
+        }
+    }
+
+    /// The flusher's look at this context (`now` from `clock::now_ns`): sends what is due,
+    /// and says when to look again.
+    pub(crate) fn visit(&self, now: u64, memo: &mut VisitMemo) -> Visit {
+        let flush_after = self.params.flush_after.as_nanos() as u64;
+        memo.ports.resize(self.published.ports.len(), PortMemo::default());
+        // In the order that makes them consistent (see `Published`).
+        let handed = self.guests.handed_off.load(Ordering::Acquire);
+        let any_handoffs = handed > self.published.drained.load(Ordering::Acquire);
+        // When each port's pending work becomes due: its batch start plus the interval, and when
+        // its hand-offs were first seen not collected plus the interval; or its next retry.
+        let mut due: Option<u64> = None;
+        let mut retry_due: Option<u64> = None;
+        let earliest = |a: Option<u64>, b: u64| Some(a.map_or(b, |a| a.min(b)));
+        let ports = self.published.ports.iter().zip(self.handoff.iter());
+        for ((p, queue), m) in ports.zip(memo.ports.iter_mut()) {
+            let drained = p.drained.load(Ordering::Acquire);
+            let staged = p.staged.load(Ordering::Acquire);
+            let handoffs = any_handoffs && !queue.is_empty();
+            if !handoffs {
+                m.handoffs_seen = None;
+            }
+            if staged == 0 && !handoffs {
+                m.retry = None;
+                continue;
+            }
+            if let Some((_, at)) = m.retry {
+                retry_due = earliest(retry_due, at);
+                continue;
+            }
+            if staged > 0 {
+                due = earliest(
+                    due,
+                    p.batch_start.load(Ordering::Relaxed).saturating_add(flush_after),
+                );
+            }
+            if handoffs {
+                let since = match m.handoffs_seen {
+                    Some((d, since)) if d == drained => since,
+                    _ => now,
+                };
+                m.handoffs_seen = Some((drained, since));
+                due = earliest(due, since.saturating_add(flush_after));
+            }
+        }
+        let next = match (due, retry_due) {
+            (None, None) => return Visit::Idle,
+            (Some(d), None) => Visit::At(d),
+            (None, Some(r)) => Visit::Retry(r),
+            (Some(d), Some(r)) if d <= r => Visit::At(d),
+            (Some(_), Some(r)) => Visit::Retry(r),
+        };
+        if let Visit::At(t) | Visit::Retry(t) = next {
+            if now < t {
+                return next;
+            }
+        }
+        // Due. Take over, unless the owner is inside: it is active then; look again soon.
+        let Ok(mut st) = self.tx.take(&Deadline::now()) else {
+            return Visit::At(now.saturating_add(flush_after / 4));
+        };
+        let progress = (self.published.accepted.load(Ordering::Relaxed), handed);
+        if progress.0 == memo.progress.0 && progress.1 != memo.progress.1 {
+            // The owner accepted nothing since the last take-over while others kept handing
+            // frames over: it stopped calling. The next caller claims the context.
+            st.evict_owner();
+        }
+        memo.progress = progress;
+        self.drain_and_burst(&mut st);
+        // A port that still has frames staged refuses them: retry it later, doubling the
+        // interval up to MAX_RETRY_INTERVAL; the others are looked at as usual.
+        let mut next = Visit::Idle;
+        for (p, m) in st.ports.iter().zip(memo.ports.iter_mut()) {
+            m.handoffs_seen = None;
+            if p.staged.is_empty() {
+                m.retry = None;
+                continue;
+            }
+            let interval = m
+                .retry
+                .map_or(self.params.flush_after, |(i, _)| (i * 2).min(MAX_RETRY_INTERVAL));
+            let at = now.saturating_add(interval.as_nanos() as u64);
+            m.retry = Some((interval, at));
+            next = match next {
+                Visit::Retry(t) => Visit::Retry(t.min(at)),
+                _ => Visit::Retry(at),
+            };
+        }
+        next
+    }
+
+    /// Closes the context for good and sends everything accepted: shuts new calls out, waits
+    /// until `deadline` for the calls inside, sends what is staged or handed over (retrying a
+    /// refusing TX queue until `deadline`), then frees what is left and the spare buffers.
+    pub(crate) fn close(&self, deadline: &Deadline) -> CloseOutcome {
+        self.tx.mark_closed();
+        // Pairs with the fence in `InFlight::enter`: a guest either sees CLOSED or is counted.
+        fence(Ordering::SeqCst);
+        let mut backoff = Backoff::new();
+        while self.guests.in_flight.load(Ordering::Acquire) != 0 {
+            if deadline.expired() {
+                return CloseOutcome {
+                    dropped: 0,
+                    complete: false,
+                };
+            }
+            backoff.wait();
+        }
+        let Ok(mut st) = self.tx.close(deadline) else {
+            return CloseOutcome {
+                dropped: 0,
+                complete: false,
+            };
+        };
+        let o = self.flush_all(&mut st, deadline);
+        let mut dropped = 0;
+        for p in st.ports.iter_mut() {
+            dropped += p.staged.len() as u64;
+            p.staged.clear();
+        }
+        for q in self.handoff.iter() {
+            while q.pop().is_some() {
+                dropped += 1;
+            }
+        }
+        st.staged = 0;
+        bump(&self.published.dropped_at_shutdown, dropped);
+        for p in self.published.ports.iter() {
+            p.staged.store(0, Ordering::Release);
+        }
+        debug_assert!(o.left as u64 <= dropped);
+        CloseOutcome {
+            dropped,
+            complete: true,
+        }
+    }
+
+    /// Shuts everyone out for good, without waiting (a forked child: nothing may be sent).
+    pub(crate) fn mark_closed(&self) {
+        self.tx.mark_closed();
+    }
+
+    /// The owner's thread is exiting: send what it staged (one burst per port) and give the
+    /// context up, so that the next caller claims it.
+    pub(crate) fn owner_leaving(&self, me: &'static ThreadRec) {
+        if !self.tx.is_owner(me) {
+            return;
+        }
+        if let Entry::Owner(mut st) = self.tx.enter(me) {
+            self.drain_and_burst(&mut st);
+        }
+        // Whatever is left (a taker was inside, or a TX queue refused) is the flusher's.
+        self.tx.release(me);
+        self.signal.notify();
+    }
+
+    /// Counts a call that returned -1 for this context.
+    pub(crate) fn note_rejected(&self, e: SendError) {
+        self.guests.rejected.fetch_add(1, Ordering::Relaxed);
+        if e == SendError::NoMbuf {
+            self.guests.no_mbuf.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many free buffers this context keeps at hand.
+    pub(crate) fn spare_buffers(&self) -> usize {
+        self.published.spares.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn stats(&self) -> mtcp_sendpkt_stats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let accepted = get(&self.published.accepted) + get(&self.guests.accepted);
+        let transmitted = get(&self.published.transmitted);
+        let dropped_at_shutdown = get(&self.published.dropped_at_shutdown);
+        mtcp_sendpkt_stats {
+            accepted,
+            transmitted,
+            pending: accepted.saturating_sub(transmitted + dropped_at_shutdown),
+            rejected: get(&self.guests.rejected),
+            no_mbuf: get(&self.guests.no_mbuf),
+            tx_busy: get(&self.guests.tx_busy),
+            dropped_at_shutdown,
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A pool of numbered buffers and queues that take up to `room` frames, for unit tests.
+    struct Fake;
+    impl PacketIo for Fake {
+        type Buf = u32;
+        type Queue = (usize, Vec<u32>);
+        fn alloc(&self) -> Option<u32> {
+            Some(0)
+        }
+        fn alloc_bulk(&self, out: &mut Vec<u32>, n: usize) -> bool {
+            out.extend(std::iter::repeat_n(0, n));
+            true
+        }
+        fn burst(q: &mut (usize, Vec<u32>), bufs: &mut Vec<u32>) -> usize {
+            let n = bufs.len().min(q.0.saturating_sub(q.1.len()));
+            q.1.extend(bufs.drain(..n));
+            n
+        }
+    }
+
+    fn ctx(burst: usize, room: usize) -> CoreContext<Fake> {
+        let params = TxParams {
+            burst,
+            tx_wait: Duration::ZERO,
+            flush_after: Duration::from_micros(100),
+        };
+        CoreContext::new(
+            vec![(room, Vec::new()), (room, Vec::new())],
+            params,
+            Arc::default(),
+        )
+    }
+
+    /// A frame writer that numbers the frame.
+    fn id(n: u32) -> impl FnOnce(&mut u32) -> Result<(), SendError> {
+        move |b| {
+            *b = n;
+            Ok(())
+        }
+    }
+
+    fn me() -> &'static ThreadRec {
+        Box::leak(Box::new(ThreadRec::new()))
+    }
+
+    #[test]
+    fn staging_limit_is_64_or_twice_the_burst() {
+        assert_eq!(ctx(32, 0).staging_limit, 64);
+        assert_eq!(ctx(100, 0).staging_limit, 200);
+    }
+
+    #[test]
+    fn the_owner_bursts_at_the_burst_size_and_a_stalled_port_stops_at_its_limit() {
+        let io = Fake;
+        let c = ctx(4, 6);
+        let t = me();
+        for i in 0..3u32 {
+            c.send(&io, t, 0, id(i)).unwrap();
+        }
+        assert_eq!((c.stats().accepted, c.stats().transmitted), (3, 0), "staged");
+        c.send(&io, t, 0, id(3)).unwrap();
+        assert_eq!(c.stats().transmitted, 4, "one burst of 4");
+        // The queue holds 6: two more go out, then staging fills to its limit of 64, then EAGAIN.
+        let mut ok = 0;
+        while c.send(&io, t, 0, id(9)).is_ok() {
+            ok += 1;
+        }
+        assert_eq!(ok, 2 + 64);
+        let s = c.stats();
+        assert_eq!((s.transmitted, s.pending, s.tx_busy), (6, 64, 1));
+        // The other port is not blocked by the stalled one.
+        c.send(&io, t, 1, id(1)).unwrap();
+    }
+
+    #[test]
+    fn a_second_thread_hands_over_and_the_owner_collects() {
+        let io = Fake;
+        let c = ctx(1, 100);
+        let (owner, guest) = (me(), me());
+        c.send(&io, owner, 0, id(1)).unwrap();
+        c.send(&io, guest, 0, id(2)).unwrap();
+        assert_eq!(c.stats().transmitted, 1, "handed over, not sent yet");
+        c.send(&io, owner, 0, id(3)).unwrap();
+        let st = c.stats();
+        assert_eq!((st.accepted, st.transmitted, st.pending), (3, 3, 0));
+    }
+
+    #[test]
+    fn close_sends_everything_and_refuses_afterwards() {
+        let io = Fake;
+        let c = ctx(32, 100);
+        let (owner, guest) = (me(), me());
+        c.send(&io, owner, 0, id(1)).unwrap();
+        c.send(&io, guest, 1, id(2)).unwrap();
+        let o = c.close(&Deadline::after(Duration::from_millis(10)));
+        assert_eq!(
+            o,
+            CloseOutcome {
+                dropped: 0,
+                complete: true
+            }
+        );
+        assert_eq!(c.stats().transmitted, 2);
+        assert_eq!(c.send(&io, owner, 0, |_| Ok(())), Err(SendError::NotInitialized));
+        assert_eq!(c.send(&io, guest, 0, |_| Ok(())), Err(SendError::NotInitialized));
+    }
+}

@@ -1,0 +1,432 @@
+//! The loom model of the TX protocol (`make loom`: `RUSTFLAGS="--cfg loom" cargo test --release
+//! --lib model`). Loom runs each scenario under every interleaving (up to a preemption bound) and
+//! every outcome the C++ memory model allows for the atomics; the membarrier pair is modelled as
+//! two `SeqCst` fences (`sync`). The real `CoreContext`, `Exclusive` and `Flusher` code runs
+//! against a fake packet I/O that records what reached the "wire".
+//!
+//! Checked in every execution:
+//! - exclusive access (loom's cell tracking fails on any overlapping access to the TX state);
+//! - no frame sent twice, none lost: every call that returned `Ok` has its frame on the wire once
+//!   everything settled, and only those;
+//! - no frame stranded: if the flusher dozed and nobody woke it, nothing is pending;
+//! - no buffer leaked, and none touched after a complete `close` (the "pool" is then released);
+//! - no wait without a deadline (a deadline is a budget of checks here: a wait that ignored it
+//!   would never end, and loom would report the execution as not terminating).
+//!
+//! The negative control skips the owner's barrier and must make loom find a race.
+
+use std::sync::atomic::{AtomicBool as StdBool, AtomicUsize as StdUsize, Ordering as Std};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use super::*;
+use crate::exclusive::{Entry, Exclusive, ThreadRec};
+use crate::flusher::{FlushSignal, Flusher, Step};
+use crate::sync::Deadline;
+
+/// What reached the wire, and the fake pool's bookkeeping. Plain std atomics: they are not part
+/// of the protocol under test, only the observer's record (loom runs one thread at a time, so
+/// they read in schedule order).
+#[derive(Default)]
+struct Wire {
+    sent: StdMutex<Vec<u32>>,
+    live: StdUsize,
+    released: StdBool,
+}
+
+impl Wire {
+    fn check_alive(&self) {
+        assert!(
+            !self.released.load(Std::SeqCst),
+            "the pool was used after a complete close"
+        );
+    }
+}
+
+struct Frame {
+    id: u32,
+    wire: Arc<Wire>,
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        self.wire.check_alive();
+        self.wire.live.fetch_sub(1, Std::SeqCst);
+    }
+}
+
+struct FakeQueue {
+    wire: Arc<Wire>,
+    /// How many frames it takes per burst.
+    room: usize,
+}
+
+struct FakeIo {
+    wire: Arc<Wire>,
+}
+
+impl PacketIo for FakeIo {
+    type Buf = Frame;
+    type Queue = FakeQueue;
+
+    fn alloc(&self) -> Option<Frame> {
+        self.wire.check_alive();
+        self.wire.live.fetch_add(1, Std::SeqCst);
+        Some(Frame {
+            id: 0,
+            wire: self.wire.clone(),
+        })
+    }
+
+    fn alloc_bulk(&self, out: &mut Vec<Frame>, n: usize) -> bool {
+        for _ in 0..n {
+            out.push(self.alloc().expect("unlimited"));
+        }
+        true
+    }
+
+    fn burst(q: &mut FakeQueue, bufs: &mut Vec<Frame>) -> usize {
+        q.wire.check_alive();
+        let n = bufs.len().min(q.room);
+        for f in bufs.drain(..n) {
+            q.wire.sent.lock().unwrap().push(f.id);
+        }
+        n
+    }
+}
+
+struct Setup {
+    wire: Arc<Wire>,
+    io: Arc<FakeIo>,
+    signal: Arc<FlushSignal>,
+    ctxs: Arc<Vec<CoreContext<FakeIo>>>,
+}
+
+impl Setup {
+    /// One context with one port whose queue takes `room` frames per burst.
+    fn new(burst: usize, room: usize) -> Self {
+        let wire = Arc::new(Wire::default());
+        let signal = Arc::new(FlushSignal::default());
+        let params = TxParams {
+            burst,
+            tx_wait: Duration::from_micros(1),
+            flush_after: Duration::from_micros(1),
+        };
+        let queue = FakeQueue {
+            wire: wire.clone(),
+            room,
+        };
+        let ctx = CoreContext::new(vec![queue], params, signal.clone());
+        Setup {
+            io: Arc::new(FakeIo { wire: wire.clone() }),
+            wire,
+            signal,
+            ctxs: Arc::new(vec![ctx]),
+        }
+    }
+
+    fn ctx(&self) -> &CoreContext<FakeIo> {
+        &self.ctxs[0]
+    }
+
+    fn send(&self, me: &'static ThreadRec, id: u32) -> Result<(), SendError> {
+        self.ctx().send(&self.io, me, 0, |f| {
+            f.id = id;
+            Ok(())
+        })
+    }
+
+    /// Runs `f` on a new model thread with a clone of this set-up.
+    fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Setup) -> T + Send + 'static,
+    ) -> loom::thread::JoinHandle<T> {
+        let s = Setup {
+            wire: self.wire.clone(),
+            io: self.io.clone(),
+            signal: self.signal.clone(),
+            ctxs: self.ctxs.clone(),
+        };
+        loom::thread::spawn(move || f(&s))
+    }
+
+    /// The flusher's step with everything due.
+    fn flusher_step(&self) -> Step {
+        Flusher::new(&self.ctxs, &self.signal).step(u64::MAX)
+    }
+
+    fn sent(&self) -> Vec<u32> {
+        self.wire.sent.lock().unwrap().clone()
+    }
+
+    fn pending(&self) -> u64 {
+        self.ctx().stats().pending
+    }
+
+    /// Everything settled: the frames of exactly the calls that returned Ok are on the wire,
+    /// once each.
+    fn assert_sent_exactly(&self, ok_ids: &[u32]) {
+        let mut sent = self.sent();
+        sent.sort_unstable();
+        let mut want = ok_ids.to_vec();
+        want.sort_unstable();
+        assert_eq!(sent, want, "frames on the wire vs calls that returned Ok");
+    }
+
+    /// Closes (must complete now that every thread is done) and checks that no buffer is left.
+    fn close_and_assert_no_leak(&self) {
+        let o = self.ctx().close(&Deadline::after(Duration::from_micros(1)));
+        assert!(o.complete, "nobody is inside any more");
+        assert_eq!(self.wire.live.load(Std::SeqCst), 0, "buffers leaked");
+    }
+}
+
+fn rec() -> &'static ThreadRec {
+    Box::leak(Box::new(ThreadRec::new()))
+}
+
+/// Runs `f` under loom (preemption bound 3 unless `LOOM_MAX_PREEMPTIONS` says otherwise) and
+/// prints how many executions it explored.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    let runs = Arc::new(StdUsize::new(0));
+    let counted = runs.clone();
+    let started = std::time::Instant::now();
+    b.check(move || {
+        counted.fetch_add(1, Std::Relaxed);
+        f()
+    });
+    println!(
+        "loom: {} executions in {:.1} s (preemption bound {:?})",
+        runs.load(Std::Relaxed),
+        started.elapsed().as_secs_f64(),
+        b.preemption_bound
+    );
+}
+
+fn ok_ids(results: &[(u32, Result<(), SendError>)]) -> Vec<u32> {
+    results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// Invariant 1 of `exclusive` on its own: an owner entering, a taker that evicts it, and a third
+/// thread that then claims: never two inside at once (the cell tracking checks it), and every
+/// increment made inside survives.
+#[test]
+fn exclusive_owner_taker_and_claimant() {
+    model(|| {
+        let ex: Arc<Exclusive<u32>> = Arc::new(Exclusive::new(0));
+        let (owner, other) = (rec(), rec());
+        if let Entry::Owner(mut g) = ex.enter(owner) {
+            *g += 1;
+        }
+        let e = ex.clone();
+        let a = loom::thread::spawn(move || match e.enter(owner) {
+            Entry::Owner(mut g) => {
+                *g += 1;
+                1
+            }
+            _ => 0,
+        });
+        let e = ex.clone();
+        let t = loom::thread::spawn(move || match e.take(&Deadline::after(Duration::from_micros(1))) {
+            Ok(mut g) => {
+                *g += 1;
+                g.evict_owner();
+                1
+            }
+            Err(_) => 0,
+        });
+        let e = ex.clone();
+        let c = loom::thread::spawn(move || match e.enter(other) {
+            Entry::Owner(mut g) => {
+                *g += 1;
+                1
+            }
+            _ => 0,
+        });
+        let inside = 1 + a.join().unwrap() + t.join().unwrap() + c.join().unwrap();
+        let Ok(g) = ex.take(&Deadline::now()) else {
+            panic!("everyone left")
+        };
+        assert_eq!(*g, inside, "an increment made inside was lost");
+    });
+}
+
+/// The negative control: without the owner's barrier, loom finds the owner and a taker inside
+/// at once. Proves the model can fail, and that the barrier is what makes the protocol work.
+#[test]
+fn without_the_owners_barrier_loom_finds_a_race() {
+    let found = std::panic::catch_unwind(|| {
+        model(|| {
+            let mut ex = Exclusive::new(0u32);
+            ex.skip_light_barrier = true;
+            let ex = Arc::new(ex);
+            let owner = rec();
+            if let Entry::Owner(mut g) = ex.enter(owner) {
+                *g += 1;
+            }
+            let e = ex.clone();
+            let a = loom::thread::spawn(move || {
+                if let Entry::Owner(mut g) = e.enter(owner) {
+                    *g += 1;
+                }
+            });
+            if let Ok(mut g) = ex.take(&Deadline::after(Duration::from_micros(1))) {
+                *g += 1;
+            }
+            a.join().unwrap();
+        })
+    });
+    let why = found.expect_err("loom should have found overlapping access without the barrier");
+    let why = why
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| why.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    assert!(
+        why.contains("Causality violation"),
+        "failed for another reason: {why}"
+    );
+}
+
+/// An owner with a staged frame sends again while a guest hands a frame over and the flusher
+/// runs one step: nothing lost, nothing twice, nothing stranded, no leak.
+#[test]
+fn owner_guest_and_flusher() {
+    model(|| {
+        let s = Setup::new(2, usize::MAX);
+        let (owner, guest) = (rec(), rec());
+        s.send(owner, 1).unwrap();
+        let a = s.spawn(move |s| (2, s.send(owner, 2)));
+        let b = s.spawn(move |s| (3, s.send(guest, 3)));
+        let f = s.spawn(|s| s.flusher_step());
+        let results = [(1, Ok(())), a.join().unwrap(), b.join().unwrap()];
+        let step = f.join().unwrap();
+        assert!(
+            results.iter().all(|(_, r)| r.is_ok()),
+            "nothing refuses here: {results:?}"
+        );
+        if step == Step::Doze(None) && !s.signal.woken.load(crate::sync::Ordering::SeqCst) {
+            assert_eq!(
+                s.pending(),
+                0,
+                "a frame is stranded: the flusher dozes and nobody woke it"
+            );
+        }
+        // The flusher is awake (or was woken): its next step sends the rest.
+        s.flusher_step();
+        assert_eq!(s.pending(), 0, "the flusher's step left work");
+        s.assert_sent_exactly(&ok_ids(&results));
+        s.close_and_assert_no_leak();
+    });
+}
+
+/// Shutdown (`close`) racing an owner and a guest: every call that returned Ok has its frame on
+/// the wire once close completes; calls it shut out fail; nobody touches the pool after a
+/// complete close; nothing leaks.
+#[test]
+fn close_races_owner_and_guest() {
+    model(|| {
+        let s = Setup::new(2, usize::MAX);
+        let (owner, guest) = (rec(), rec());
+        s.send(owner, 1).unwrap();
+        let a = s.spawn(move |s| (2, s.send(owner, 2)));
+        let b = s.spawn(move |s| (3, s.send(guest, 3)));
+        let c = s.spawn(|s| {
+            let o = s.ctx().close(&Deadline::after(Duration::from_micros(1)));
+            if o.complete {
+                s.wire.released.store(true, Std::SeqCst);
+            }
+            o
+        });
+        let results = [(1, Ok(())), a.join().unwrap(), b.join().unwrap()];
+        let first = c.join().unwrap();
+        for (id, r) in &results {
+            assert!(
+                matches!(
+                    r,
+                    Ok(()) | Err(SendError::NotInitialized) | Err(SendError::TxBusy)
+                ),
+                "call {id}: {r:?}"
+            );
+        }
+        if !first.complete {
+            // Someone was inside past the deadline: a second close (everyone has left) completes.
+            let o = s.ctx().close(&Deadline::after(Duration::from_micros(1)));
+            assert!(o.complete);
+        }
+        assert_eq!(
+            s.ctx().stats().dropped_at_shutdown,
+            0,
+            "the queue takes everything"
+        );
+        s.assert_sent_exactly(&ok_ids(&results));
+        s.wire.released.store(false, Std::SeqCst);
+        assert_eq!(s.wire.live.load(Std::SeqCst), 0, "buffers leaked");
+        assert_eq!(
+            s.send(owner, 9),
+            Err(SendError::NotInitialized),
+            "calls after close are refused"
+        );
+    });
+}
+
+/// A TX queue that takes one frame per burst, so frames stay staged: the owner sends two more,
+/// a guest hands one over, the flusher retries. All reach the wire once; one sender's frames in
+/// the order it sent them.
+#[test]
+fn refusing_queue_owner_guest_and_flusher() {
+    model(|| {
+        let s = Setup::new(2, 1);
+        let (owner, guest) = (rec(), rec());
+        s.send(owner, 1).unwrap();
+        let a = s.spawn(move |s| [(2, s.send(owner, 2)), (3, s.send(owner, 3))]);
+        let b = s.spawn(move |s| (4, s.send(guest, 4)));
+        let f = s.spawn(|s| s.flusher_step());
+        let [r2, r3] = a.join().unwrap();
+        let r4 = b.join().unwrap();
+        f.join().unwrap();
+        let results = [(1, Ok(())), r2, r3, r4];
+        for _ in 0..4 {
+            s.flusher_step();
+        }
+        assert_eq!(s.pending(), 0);
+        let sent = s.sent();
+        let owners: Vec<u32> = sent.iter().copied().filter(|&id| id != 4).collect();
+        assert!(
+            owners.windows(2).all(|w| w[0] < w[1]),
+            "the owner's frames out of order: {sent:?}"
+        );
+        s.assert_sent_exactly(&ok_ids(&results));
+        s.close_and_assert_no_leak();
+    });
+}
+
+/// The owner's thread exits (gives the context up) while another thread sends twice (it may
+/// claim the context in between) and the flusher runs: exclusive access throughout, nothing
+/// lost or doubled.
+#[test]
+fn owner_exits_while_another_thread_sends() {
+    model(|| {
+        let s = Setup::new(2, usize::MAX);
+        let (owner, other) = (rec(), rec());
+        s.send(owner, 1).unwrap();
+        let a = s.spawn(move |s| s.ctx().owner_leaving(owner));
+        let b = s.spawn(move |s| [(2, s.send(other, 2)), (3, s.send(other, 3))]);
+        let f = s.spawn(|s| s.flusher_step());
+        a.join().unwrap();
+        let [r2, r3] = b.join().unwrap();
+        f.join().unwrap();
+        s.flusher_step();
+        assert_eq!(s.pending(), 0);
+        s.assert_sent_exactly(&ok_ids(&[(1, Ok(())), r2, r3]));
+        s.close_and_assert_no_leak();
+    });
+}

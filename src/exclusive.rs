@@ -1,0 +1,307 @@
+//! Exclusive access to a core context's TX state with no locked instruction on the owner's path.
+//!
+//! A context has at most one *owner*, the thread that claimed it (the first to call it, usually
+//! the core's own thread). The owner enters with a plain store to its own `busy` flag, a
+//! [`light_barrier`] and two plain loads. Anyone else who needs the state (the flusher thread
+//! for an idle owner, a thread whose hand-off queue is full, `shutdown`, the exit flush) is a
+//! *taker*: it sets `TAKEN`, runs the [`heavy_barrier`] and waits, with a deadline, until the
+//! owner is not inside.
+//!
+//! Invariants (checked by the loom model in `core_ctx::model`):
+//! 1. At most one party holds the state: the owner between a successful [`Exclusive::enter`] and
+//!    the drop of its guard, or the single taker (takers serialize on `taker`) between a
+//!    successful [`Exclusive::take`] and the drop of its guard.
+//! 2. A thread's `busy` flag is written by that thread only. The owner's `busy = true` and a
+//!    taker's `TAKEN` are each followed by a barrier of the pair and then a load of the other's
+//!    flag: one of the two sees the other (an asymmetric Dekker), and the one that sees backs off.
+//! 3. `owner` changes only null → T by T's compare-and-swap (a claim), T → null by T after it
+//!    cleared `busy` (a release), or → null by a taker holding the state (an eviction). The owner
+//!    re-reads `owner` after its barrier, so a thread evicted while entering backs off.
+//! 4. `CLOSED` is never cleared. Once it is set, only its setter ever holds the state.
+
+use std::mem::ManuallyDrop;
+
+use crate::sync::{
+    heavy_barrier, light_barrier, AtomicBool, AtomicPtr, AtomicU8, Backoff, CellMut, Deadline, ExclusiveCell,
+    Ordering,
+};
+
+/// A taker holds, or is acquiring, the state.
+const TAKEN: u8 = 1;
+/// Shut down (or in a forked child): nobody but the closer gets the state again.
+const CLOSED: u8 = 2;
+
+/// One thread's flag "I am inside as an owner" (of any context). Threads get one each, for the
+/// life of the process (see `runtime`); a cache line of its own so that no one else's writes
+/// slow the owner's store.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct ThreadRec {
+    busy: AtomicBool,
+}
+
+impl ThreadRec {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The TX state `S` of one context and who may touch it.
+pub(crate) struct Exclusive<S> {
+    owner: AtomicPtr<ThreadRec>,
+    flags: AtomicU8,
+    /// Held by the one taker at a time.
+    taker: AtomicBool,
+    cell: ExclusiveCell<S>,
+    /// The model's negative control: the owner skips its barrier (loom must then find a race).
+    #[cfg(loom)]
+    pub(crate) skip_light_barrier: bool,
+}
+
+// SAFETY: the state is only reached through the guards, which invariant 1 makes exclusive; the
+// state itself must be Send to be used from whichever thread holds it.
+unsafe impl<S: Send> Sync for Exclusive<S> {}
+// SAFETY: as above.
+unsafe impl<S: Send> Send for Exclusive<S> {}
+
+/// What [`Exclusive::enter`] found.
+pub(crate) enum Entry<'a, S> {
+    /// The caller owns the context and is inside.
+    Owner(OwnerGuard<'a, S>),
+    /// The caller owns the context but a taker is inside (for a short, bounded time).
+    Taken,
+    /// Someone else owns it: hand over instead.
+    Elsewhere,
+    /// Closed for good.
+    Closed,
+}
+
+/// Why [`Exclusive::take`] did not get the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TakeError {
+    /// Another taker, or the owner, stayed inside until the deadline.
+    Busy,
+    Closed,
+}
+
+impl<S> Exclusive<S> {
+    pub(crate) fn new(state: S) -> Self {
+        Self {
+            owner: AtomicPtr::new(std::ptr::null_mut()),
+            flags: AtomicU8::new(0),
+            taker: AtomicBool::new(false),
+            cell: ExclusiveCell::new(state),
+            #[cfg(loom)]
+            skip_light_barrier: false,
+        }
+    }
+
+    /// The owner's way in: claims the context if it has no owner, then enters if no taker holds
+    /// it. No locked instruction unless this call claims.
+    #[inline]
+    pub(crate) fn enter(&self, me: &'static ThreadRec) -> Entry<'_, S> {
+        let mine = me as *const ThreadRec as *mut ThreadRec;
+        let owner = self.owner.load(Ordering::Relaxed);
+        if owner != mine {
+            // Acquire pairs with an evicting taker's Release: a claim after an eviction sees
+            // the state the taker left.
+            if !owner.is_null()
+                || self
+                    .owner
+                    .compare_exchange(std::ptr::null_mut(), mine, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+            {
+                return self.elsewhere_or_closed();
+            }
+        }
+        me.busy.store(true, Ordering::Relaxed);
+        // Pairs with the taker's heavy barrier (invariant 2).
+        #[cfg(loom)]
+        if !self.skip_light_barrier {
+            light_barrier();
+        }
+        #[cfg(not(loom))]
+        light_barrier();
+        // Acquire pairs with the Release that clears TAKEN: what the taker did (including an
+        // eviction) is visible, and the re-read of `owner` below sees an eviction.
+        let flags = self.flags.load(Ordering::Acquire);
+        if flags != 0 || self.owner.load(Ordering::Relaxed) != mine {
+            me.busy.store(false, Ordering::Release);
+            if flags == TAKEN && self.owner.load(Ordering::Relaxed) == mine {
+                return Entry::Taken;
+            }
+            return self.elsewhere_or_closed();
+        }
+        Entry::Owner(OwnerGuard {
+            me,
+            // SAFETY: invariant 1: we are the owner, inside, and no taker holds the state.
+            state: ManuallyDrop::new(unsafe { self.cell.borrow_mut() }),
+        })
+    }
+
+    #[cold]
+    fn elsewhere_or_closed(&self) -> Entry<'_, S> {
+        if self.is_closed() {
+            Entry::Closed
+        } else {
+            Entry::Elsewhere
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.flags.load(Ordering::SeqCst) & CLOSED != 0
+    }
+
+    /// Closes the context for good without waiting for anyone (see [`Exclusive::close`]).
+    pub(crate) fn mark_closed(&self) {
+        self.flags.fetch_or(CLOSED, Ordering::SeqCst);
+    }
+
+    /// Whether `me` owns this context (it may still be kept out by a taker).
+    pub(crate) fn is_owner(&self, me: &'static ThreadRec) -> bool {
+        std::ptr::eq(self.owner.load(Ordering::Relaxed), me)
+    }
+
+    /// The rare path's way in: waits (until `deadline`) for the previous taker and for the owner
+    /// to leave, keeping the owner out meanwhile.
+    pub(crate) fn take(&self, deadline: &Deadline) -> Result<TakerGuard<'_, S>, TakeError> {
+        self.take_with(deadline, 0)
+    }
+
+    /// As [`Exclusive::take`], and closes the context for good: the guard keeps everyone else
+    /// out forever. On `Busy`, the context is closed all the same (nobody new enters), but
+    /// whoever is inside has not left yet: its state must not be touched; a later `close` may
+    /// wait again.
+    pub(crate) fn close(&self, deadline: &Deadline) -> Result<TakerGuard<'_, S>, TakeError> {
+        self.take_with(deadline, CLOSED)
+    }
+
+    fn take_with(&self, deadline: &Deadline, close: u8) -> Result<TakerGuard<'_, S>, TakeError> {
+        if close != 0 {
+            // Before waiting for the taker lock: nobody new gets in while we wait.
+            self.flags.fetch_or(CLOSED, Ordering::SeqCst);
+        }
+        let mut backoff = Backoff::new();
+        // Acquire pairs with the previous taker's Release.
+        while self.taker.swap(true, Ordering::Acquire) {
+            if deadline.expired() {
+                return Err(TakeError::Busy);
+            }
+            backoff.wait();
+        }
+        if close == 0 && self.flags.load(Ordering::Relaxed) & CLOSED != 0 {
+            self.taker.store(false, Ordering::Release);
+            return Err(TakeError::Closed);
+        }
+        self.flags.fetch_or(TAKEN, Ordering::Relaxed);
+        // Pairs with the owner's light barrier (invariant 2).
+        heavy_barrier();
+        // Acquire pairs with the owner's Release of `busy`: its writes to the state are visible.
+        let owner = self.owner.load(Ordering::Acquire);
+        if !owner.is_null() {
+            // SAFETY: `owner` points to a ThreadRec, which lives as long as the process.
+            let owner = unsafe { &*owner };
+            let mut backoff = Backoff::new();
+            while owner.busy.load(Ordering::Acquire) {
+                if deadline.expired() {
+                    // CLOSED (when closing) stays: it alone keeps everyone out; a later close
+                    // may wait again.
+                    self.flags.fetch_and(!TAKEN, Ordering::Release);
+                    self.taker.store(false, Ordering::Release);
+                    return Err(TakeError::Busy);
+                }
+                backoff.wait();
+            }
+        }
+        Ok(TakerGuard {
+            ex: self,
+            keep_closed: close != 0,
+            // SAFETY: invariant 1: TAKEN is set, the taker lock is ours and the owner is out.
+            state: ManuallyDrop::new(unsafe { self.cell.borrow_mut() }),
+        })
+    }
+
+    /// Gives up ownership for good (the owner's thread is exiting). Only if `me` still owns it.
+    pub(crate) fn release(&self, me: &'static ThreadRec) {
+        let mine = me as *const ThreadRec as *mut ThreadRec;
+        // Release: a later claimant sees everything this owner did.
+        let _ = self
+            .owner
+            .compare_exchange(mine, std::ptr::null_mut(), Ordering::Release, Ordering::Relaxed);
+    }
+}
+
+/// The owner, inside.
+pub(crate) struct OwnerGuard<'a, S> {
+    me: &'static ThreadRec,
+    /// Ended explicitly in `drop`, before `busy` is cleared.
+    state: ManuallyDrop<CellMut<'a, S>>,
+}
+
+impl<S> std::ops::Deref for OwnerGuard<'_, S> {
+    type Target = S;
+    #[inline]
+    fn deref(&self) -> &S {
+        &self.state
+    }
+}
+
+impl<S> std::ops::DerefMut for OwnerGuard<'_, S> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.state
+    }
+}
+
+impl<S> Drop for OwnerGuard<'_, S> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here; the access ends before others may start theirs.
+        unsafe { ManuallyDrop::drop(&mut self.state) };
+        // Release: a taker that sees `false` sees everything done inside.
+        self.me.busy.store(false, Ordering::Release);
+    }
+}
+
+/// A taker, holding the state.
+pub(crate) struct TakerGuard<'a, S> {
+    ex: &'a Exclusive<S>,
+    keep_closed: bool,
+    /// Ended explicitly in `drop`, before TAKEN is cleared.
+    state: ManuallyDrop<CellMut<'a, S>>,
+}
+
+impl<S> TakerGuard<'_, S> {
+    /// Makes the context ownerless: the next caller claims it. For an owner that stopped calling
+    /// while other threads keep handing frames over.
+    pub(crate) fn evict_owner(&mut self) {
+        // Release (with the one clearing TAKEN): a claimant sees the state as we leave it.
+        self.ex.owner.store(std::ptr::null_mut(), Ordering::Release);
+    }
+}
+
+impl<S> std::ops::Deref for TakerGuard<'_, S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.state
+    }
+}
+
+impl<S> std::ops::DerefMut for TakerGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.state
+    }
+}
+
+impl<S> Drop for TakerGuard<'_, S> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here; the access ends before others may start theirs.
+        unsafe { ManuallyDrop::drop(&mut self.state) };
+        if self.keep_closed {
+            return;
+        }
+        // Release pairs with the owner's Acquire of `flags` and the next taker's Acquire.
+        self.ex.flags.fetch_and(!TAKEN, Ordering::Release);
+        self.ex.taker.store(false, Ordering::Release);
+    }
+}

@@ -1,0 +1,164 @@
+//! The flusher thread, `mtcp-sendpkt-tx`: sends what no call will send (a staged batch older than
+//! the flush interval, frames handed over to an owner that stopped calling, frames a TX queue
+//! refused), and sleeps otherwise.
+//!
+//! While any context has work pending it *watches*: it sleeps until the earliest moment some work
+//! is due, never longer than the flush interval. Otherwise it *dozes*: it announces that in the
+//! [`FlushSignal`], runs the heavy barrier, looks once more, and parks. Whoever creates pending
+//! work afterwards runs the other barrier of the pair, sees the announcement and unparks it
+//! (`CoreContext` invariant 2). With only refused frames pending it dozes with a timeout, the
+//! retry interval (doubling up to 10 ms), so a TX queue that stopped draining costs almost no CPU.
+
+use crate::core_ctx::{CoreContext, PacketIo, Visit, VisitMemo};
+use crate::sync::{fence, heavy_barrier, light_barrier, AtomicBool, Ordering};
+
+/// How pending work reaches a dozing flusher.
+#[derive(Default)]
+pub(crate) struct FlushSignal {
+    dozing: AtomicBool,
+    #[cfg(not(loom))]
+    thread: std::sync::OnceLock<std::thread::Thread>,
+    /// Under loom: set by an unpark (the model checks that a dozing flusher was woken).
+    #[cfg(loom)]
+    pub(crate) woken: AtomicBool,
+}
+
+impl FlushSignal {
+    /// After an owner's plain store that made work pending.
+    #[inline]
+    pub(crate) fn notify_from_owner(&self) {
+        light_barrier();
+        self.wake_if_dozing();
+    }
+
+    /// After any other store that made work pending.
+    pub(crate) fn notify(&self) {
+        fence(Ordering::SeqCst);
+        self.wake_if_dozing();
+    }
+
+    #[inline]
+    fn wake_if_dozing(&self) {
+        if self.dozing.load(Ordering::Relaxed) && self.dozing.swap(false, Ordering::Relaxed) {
+            self.unpark();
+        }
+    }
+
+    #[cold]
+    pub(crate) fn unpark(&self) {
+        #[cfg(not(loom))]
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+        #[cfg(loom)]
+        self.woken.store(true, Ordering::SeqCst);
+    }
+
+    /// Records the flusher thread, for [`FlushSignal::unpark`].
+    #[cfg(not(loom))]
+    pub(crate) fn set_thread(&self, t: std::thread::Thread) {
+        let _ = self.thread.set(t);
+    }
+}
+
+/// What the flusher does until its next look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Sleep until this time (`clock::now_ns`); work is pending.
+    Watch(u64),
+    /// Park until woken, or until this time if refused frames wait for a retry.
+    Doze(Option<u64>),
+}
+
+/// The flusher's view of the contexts.
+pub(crate) struct Flusher<'a, I: PacketIo> {
+    contexts: &'a [CoreContext<I>],
+    memos: Vec<VisitMemo>,
+    signal: &'a FlushSignal,
+    dozing: bool,
+}
+
+impl<'a, I: PacketIo> Flusher<'a, I> {
+    pub(crate) fn new(contexts: &'a [CoreContext<I>], signal: &'a FlushSignal) -> Self {
+        Self {
+            contexts,
+            memos: vec![VisitMemo::default(); contexts.len()],
+            signal,
+            dozing: false,
+        }
+    }
+
+    /// Looks at every context (sending what is due at `now`) and says what to do next.
+    pub(crate) fn step(&mut self, now: u64) -> Step {
+        loop {
+            let (mut watch, mut retry): (Option<u64>, Option<u64>) = (None, None);
+            let earliest = |a: Option<u64>, b: u64| Some(a.map_or(b, |a| a.min(b)));
+            for (ctx, memo) in self.contexts.iter().zip(self.memos.iter_mut()) {
+                match ctx.visit(now, memo) {
+                    Visit::Idle => {}
+                    Visit::At(t) => watch = earliest(watch, t),
+                    Visit::Retry(t) => retry = earliest(retry, t),
+                }
+            }
+            if let Some(w) = watch {
+                if self.dozing {
+                    self.dozing = false;
+                    self.signal.dozing.store(false, Ordering::Relaxed);
+                }
+                return Step::Watch(retry.map_or(w, |r| r.min(w)));
+            }
+            if !self.dozing {
+                // Announce, then look once more: work published before the barrier is seen by
+                // that look; work published after it sees the announcement (invariant 2).
+                self.dozing = true;
+                self.signal.dozing.store(true, Ordering::Relaxed);
+                heavy_barrier();
+                continue;
+            }
+            return Step::Doze(retry);
+        }
+    }
+
+    /// After parking: a publisher that woke us cleared the announcement.
+    pub(crate) fn woke(&mut self) {
+        self.dozing = self.signal.dozing.load(Ordering::Relaxed);
+    }
+}
+
+/// The flusher thread's body: steps until `stop`, sleeping between steps.
+#[cfg(not(loom))]
+pub(crate) fn run<I: PacketIo>(
+    contexts: &[CoreContext<I>],
+    signal: &FlushSignal,
+    stop: &std::sync::atomic::AtomicBool,
+    flush_after: std::time::Duration,
+) {
+    use crate::sync::clock;
+    use std::time::Duration;
+
+    // Deadlines here are tens of microseconds: the default 50 µs timer slack would double them.
+    // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only the calling thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong);
+    }
+    signal.set_thread(std::thread::current());
+    let mut flusher = Flusher::new(contexts, signal);
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let now = clock::now_ns();
+        match flusher.step(now) {
+            Step::Watch(at) => {
+                let wait = Duration::from_nanos(at.saturating_sub(clock::now_ns())).min(flush_after);
+                if !wait.is_zero() {
+                    std::thread::park_timeout(wait);
+                }
+            }
+            Step::Doze(retry) => {
+                match retry {
+                    Some(at) => std::thread::park_timeout(Duration::from_nanos(at.saturating_sub(now))),
+                    None => std::thread::park(),
+                }
+                flusher.woke();
+            }
+        }
+    }
+}
