@@ -105,6 +105,13 @@ impl Isolated {
             "child {} ran no test\n{text}",
             self.name
         );
+        // What the child measured (lines starting with "measured:"), for `--nocapture` runs.
+        for line in String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("measured:"))
+        {
+            eprintln!("{}: {line}", self.name);
+        }
         Some((dir, out))
     }
 }
