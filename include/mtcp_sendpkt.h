@@ -138,7 +138,7 @@ extern "C" {
  - `EHOSTUNREACH`: no route, or no ARP entry and no `pinfo->ethh`;
  - `ENOBUFS`: the mempool is empty;
  - `EAGAIN`: the staging is full and the TX queue did not drain within `MTCP_SENDPKT_TX_WAIT_US`,
-   or another thread held the core's TX side for 50 ms;
+   or another thread held the core's TX side for 1 s;
  - `EIO`: an internal error (a bug in this library).
 
  Safe to call from any thread, with the same or different `mctx`, also while another thread

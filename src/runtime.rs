@@ -296,9 +296,10 @@ impl Runtime {
     /// Closes every context (see [`CoreContext::close`]); returns the frames dropped and
     /// whether every context closed completely.
     fn close_contexts(&self) -> (u64, bool) {
-        // The owner's call inside may itself wait `tx_wait` for its TX queue; then the flush of
-        // what was accepted may take as long again.
-        let deadline = Deadline::after(self.settings.tx_wait * 3 + Duration::from_millis(100));
+        // The owner's call inside may itself wait `tx_wait` for its TX queue, and then the flush
+        // of what was accepted as long again; a thread inside may also be preempted for a while
+        // on a loaded machine (see core_ctx's HOLDER_WAIT).
+        let deadline = Deadline::after(self.settings.tx_wait * 3 + Duration::from_secs(1));
         self.contexts.iter().fold((0, true), |(dropped, complete), c| {
             let o = c.close(&deadline);
             (dropped + o.dropped, complete && o.complete)

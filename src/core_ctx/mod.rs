@@ -62,9 +62,10 @@ pub(crate) const HANDOFF_CAPACITY: usize = if cfg!(loom) { 2 } else { 1024 };
 /// The longest the flusher waits before retrying a TX queue that refused frames.
 const MAX_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 /// How long a call waits for another thread that holds the TX side (the owner inside a call, or
-/// a taker), when the TX queue itself is not refusing: on a busy machine that thread may be
-/// preempted for a few scheduler time slices. `tx_wait` bounds waiting for a TX queue instead.
-const HOLDER_WAIT: Duration = Duration::from_millis(50);
+/// a taker), when the TX queue itself is not refusing. That thread is only preempted (for many
+/// scheduler time slices on an overloaded machine), so this bound only rules out waiting
+/// forever (a thread stopped inside a call); `tx_wait` bounds waiting for a TX queue.
+const HOLDER_WAIT: Duration = Duration::from_secs(1);
 
 /// How a context sends (from `Settings`).
 #[derive(Debug, Clone, Copy)]
@@ -491,10 +492,17 @@ impl<I: PacketIo> CoreContext<I> {
             // active owner wait for us, and for as long as we are preempted.)
             self.signal.notify();
             let stalled = self.published.ports[port].staged.load(Ordering::Relaxed) >= self.staging_limit;
-            if deadline.expired() || (stalled && refusing.expired()) {
-                self.guests.accepted.fetch_sub(1, Ordering::Relaxed);
+            let refused = if self.tx.is_closed() {
+                Some(SendError::NotInitialized)
+            } else if deadline.expired() || (stalled && refusing.expired()) {
                 self.guests.tx_busy.fetch_add(1, Ordering::Relaxed);
-                return Err(SendError::TxBusy);
+                Some(SendError::TxBusy)
+            } else {
+                None
+            };
+            if let Some(e) = refused {
+                self.guests.accepted.fetch_sub(1, Ordering::Relaxed);
+                return Err(e);
             }
             backoff.wait();
         }
