@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
-use mtcp_sendpkt::internals::{self as frame, ChecksumMode, HeaderFields};
+use mtcp_sendpkt::internals::{self as frame, ChecksumMode, SegmentView};
 
 fn inputs() -> (Vec<u8>, Vec<u8>) {
     let mut ip = vec![0u8; 20];
@@ -27,8 +27,8 @@ fn bench(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(2));
     g.bench_function("ours: parse headers + build + software checksums", |b| {
         b.iter(|| {
-            let f = HeaderFields::parse(black_box(&ip), black_box(&tcp)).unwrap();
-            frame::write_frame(&f, [1; 6], [2; 6], &[], ChecksumMode::Software, &mut out).unwrap()
+            let seg = SegmentView::new(black_box(&ip), black_box(&tcp), &[]).unwrap();
+            frame::write_ack_frame(&seg, [1; 6], [2; 6], ChecksumMode::Software, &mut out).unwrap()
         })
     });
     let template = [0x45u8; 66];

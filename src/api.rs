@@ -15,7 +15,8 @@ use crate::core_ctx::CoreContext;
 use crate::error::SendError;
 use crate::frame;
 use crate::port::Dpdk;
-use crate::request::SendRequest;
+use crate::request::{EthDstHint, SendRequest};
+use crate::router::HopCache;
 use crate::runtime::{self, Runtime};
 
 /// The headers and payload of a TCP packet to send, as `struct pkt_info` would point to them.
@@ -63,11 +64,11 @@ impl TcpPacket<'_> {
 #[derive(Clone, Copy)]
 pub struct Core {
     rt: &'static Runtime,
-    ctx: &'static CoreContext<Dpdk>,
+    ctx: &'static CoreContext<Dpdk, HopCache>,
 }
 
 /// Core context `cpu`, starting the library from the environment on first use.
-#[inline]
+#[inline(always)]
 pub fn core(cpu: usize) -> Result<Core, SendError> {
     let rt = runtime::get().ok_or(SendError::NotInitialized)?;
     let ctx = rt.context(cpu)?;
@@ -126,14 +127,14 @@ impl Core {
             packet.ip_header,
             packet.tcp_header,
             packet.payload,
-            packet.eth_dst,
+            packet.eth_dst.as_ref().map(EthDstHint::new),
         )
         .and_then(|req| self.send_request(&req));
         self.count(r)
     }
 
     /// Sends a checked request (not counted: callers count through [`Core::count`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn send_request(&self, req: &SendRequest<'_>) -> Result<(), SendError> {
         self.rt.send(self.ctx, req)
     }
@@ -154,7 +155,7 @@ impl Core {
     }
 
     /// Counts a failed send against this core (for `stats().rejected`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn count<T>(&self, r: Result<T, SendError>) -> Result<T, SendError> {
         if let Err(e) = &r {
             self.ctx.note_rejected(*e);

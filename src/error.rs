@@ -84,3 +84,12 @@ pub enum InitError {
     #[error("cannot start the TX flush thread: {0}")]
     Thread(std::io::Error),
 }
+
+#[cfg(not(loom))]
+impl From<crate::port::MbufTooSmall> for SendError {
+    /// A frame longer than the mbuf's room: the port's frame limit is checked before, so this
+    /// only says the frame did not fit.
+    fn from(_: crate::port::MbufTooSmall) -> Self {
+        SendError::TooLong
+    }
+}

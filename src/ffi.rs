@@ -11,7 +11,7 @@ use crate::api;
 use crate::error::SendError;
 use crate::frame;
 use crate::port::Mempool;
-use crate::request::SendRequest;
+use crate::request::{EthDstHint, SendRequest};
 use crate::runtime::{self, InitOutcome};
 use crate::settings::Settings;
 
@@ -21,6 +21,7 @@ fn set_errno(e: c_int) {
 }
 
 /// Runs `f`, mapping `Err` and panics to -1 with errno.
+#[inline(always)]
 fn guarded(f: impl FnOnce() -> Result<c_int, SendError>) -> c_int {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => v,
@@ -49,7 +50,7 @@ unsafe fn bytes<'a, T>(p: *const T, len: usize) -> &'a [u8] {
 ///
 /// # Safety
 /// `mctx` is NULL or points to a valid `struct mtcp_context`.
-#[inline]
+#[inline(always)]
 unsafe fn core_of(mctx: mctx_t) -> Result<api::Core, SendError> {
     // SAFETY: guaranteed by the caller.
     let cpu = unsafe { mctx.as_ref() }.ok_or(SendError::NoContext)?.cpu;
@@ -63,7 +64,7 @@ unsafe fn core_of(mctx: mctx_t) -> Result<api::Core, SendError> {
 /// of IHL × 4 bytes, `tcph` to a TCP header of data-offset × 4 bytes (or fewer, when `ip_len` says
 /// the packet ends sooner and `tcph` follows `iph` in it), `ethh` to an Ethernet header, `payload`
 /// to `payloadlen` bytes.
-#[inline]
+#[inline(always)]
 unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
     if pi.iph.is_null() || pi.tcph.is_null() {
         return Err(SendError::NoHeaders);
@@ -93,12 +94,10 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
         // SAFETY: payload points to payloadlen readable bytes.
         (n, false) => unsafe { bytes(pi.payload, usize::from(n)) },
     };
-    let eth_dst_hint = (!pi.ethh.is_null()).then(|| {
-        // SAFETY: ethh is non-NULL and points to an Ethernet header whose first 6 bytes are
-        // h_dest (read as bytes: the caller's header may have any alignment).
-        let d = unsafe { bytes(pi.ethh, 6) };
-        [d[0], d[1], d[2], d[3], d[4], d[5]]
-    });
+    // Not read here: only when the ARP table has no entry.
+    // SAFETY: ethh is NULL or points to an Ethernet header whose first 6 bytes are h_dest, valid
+    // for the call.
+    let eth_dst_hint = unsafe { EthDstHint::from_ptr(pi.ethh.cast::<[u8; 6]>()) };
     SendRequest::new(ip, tcp, payload, eth_dst_hint)
 }
 

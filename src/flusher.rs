@@ -71,15 +71,15 @@ pub(crate) enum Step {
 }
 
 /// The flusher's view of the contexts.
-pub(crate) struct Flusher<'a, I: PacketIo> {
-    contexts: &'a [CoreContext<I>],
+pub(crate) struct Flusher<'a, I: PacketIo, S> {
+    contexts: &'a [CoreContext<I, S>],
     memos: Vec<VisitMemo>,
     signal: &'a FlushSignal,
     dozing: bool,
 }
 
-impl<'a, I: PacketIo> Flusher<'a, I> {
-    pub(crate) fn new(contexts: &'a [CoreContext<I>], signal: &'a FlushSignal) -> Self {
+impl<'a, I: PacketIo, S: Default + Send> Flusher<'a, I, S> {
+    pub(crate) fn new(contexts: &'a [CoreContext<I, S>], signal: &'a FlushSignal) -> Self {
         Self {
             contexts,
             memos: vec![VisitMemo::default(); contexts.len()],
@@ -127,8 +127,8 @@ impl<'a, I: PacketIo> Flusher<'a, I> {
 
 /// The flusher thread's body: steps until `stop`, sleeping between steps.
 #[cfg(not(loom))]
-pub(crate) fn run<I: PacketIo>(
-    contexts: &[CoreContext<I>],
+pub(crate) fn run<I: PacketIo, S: Default + Send>(
+    contexts: &[CoreContext<I, S>],
     signal: &FlushSignal,
     stop: &std::sync::atomic::AtomicBool,
     flush_after: std::time::Duration,

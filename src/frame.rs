@@ -1,8 +1,12 @@
-//! The pure frame builder: turns the caller's IPv4/TCP header bytes into the exact Ethernet/IPv4/TCP
+//! The pure frame builder: turns the caller's IPv4/TCP headers into the exact Ethernet/IPv4/TCP
 //! frame mOS 0.3 emits (`MOS_COMPAT.md`, "The frame mOS emits"), with correct checksums.
 //!
-//! No DPDK, no allocation, no pointers: byte slices in, byte slice out, so that it can be unit-tested
-//! against an independent parser and fuzzed.
+//! No DPDK, no allocation, no pointers: byte slices in, byte slice out, so that it can be
+//! unit-tested against an independent parser and fuzzed. The caller's headers are checked once
+//! ([`SegmentView::new`]) and each of their fields is read once, while the frame is written; the
+//! checksums are summed from the values written, not read back (see `checksum`).
+
+use crate::checksum::{self, dword, word};
 
 /// Ethernet (14) + IPv4 without options (20) + TCP with NOP,NOP,Timestamp (32).
 pub const HEADER_LEN: usize = ETH_LEN + IPV4_LEN + TCP_LEN;
@@ -18,15 +22,26 @@ pub const MAX_TCP_HEADER: usize = 60;
 pub const MAX_PAYLOAD: usize = u16::MAX as usize - IPV4_LEN - TCP_LEN;
 
 const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
-const IPPROTO_TCP: u8 = 6;
-const TTL: u8 = 64;
+/// Version 4, IHL 5, TOS 0.
+const IPV4_VERSION_TOS: [u8; 2] = [0x45, 0];
 /// DF set, fragment offset 0.
 const FLAGS_DF: [u8; 2] = [0x40, 0x00];
-const TCP_FLAG_ACK: u8 = 0x10;
+/// TTL 64, protocol TCP.
+const TTL_PROTO: [u8; 2] = [64, IPPROTO_TCP];
+const IPPROTO_TCP: u8 = 6;
+/// Data offset 8 (32 bytes), ACK only.
+const DOFF_FLAGS: [u8; 2] = [((TCP_LEN / 4) as u8) << 4, 0x10];
 const TCPOPT_EOL: u8 = 0;
 const TCPOPT_NOP: u8 = 1;
 const TCPOPT_TIMESTAMP: u8 = 8;
 const TCPOLEN_TIMESTAMP: usize = 10;
+/// NOP, NOP, Timestamp kind and length: the options' first four bytes.
+const TS_PREFIX: [u8; 4] = [TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP as u8];
+/// The constant words of the emitted IPv4 header, summed once.
+const IPV4_CONST_SUM: u64 = word(IPV4_VERSION_TOS) + word(FLAGS_DF) + word(TTL_PROTO);
+/// The constant words of the emitted TCP header (data offset/flags, urgent pointer 0, the
+/// options' prefix) and the pseudo-header's protocol word, summed once.
+const TCP_CONST_SUM: u64 = word(DOFF_FLAGS) + dword(TS_PREFIX) + word([0, IPPROTO_TCP]);
 
 /// Why the input headers cannot make a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +52,7 @@ pub enum FrameError {
     BadTcpHeader,
     /// The payload would make the IPv4 total length overflow 65535.
     PayloadTooLong,
-    /// The output buffer is shorter than [`frame_len`].
+    /// The output buffer is shorter than the frame.
     BufferTooSmall,
 }
 
@@ -49,21 +64,6 @@ pub enum ChecksumMode {
     /// The NIC computes them: IPv4 checksum 0, TCP checksum holds the pseudo-header sum
     /// (what DPDK's `rte_ipv4_phdr_cksum` gives), as `RTE_MBUF_F_TX_*_CKSUM` requires.
     Offload,
-}
-
-/// The fields of the caller's headers that the emitted frame copies, in network byte order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeaderFields {
-    pub ip_id: [u8; 2],
-    pub saddr: [u8; 4],
-    pub daddr: [u8; 4],
-    pub sport: [u8; 2],
-    pub dport: [u8; 2],
-    pub seq: [u8; 4],
-    pub ack: [u8; 4],
-    pub window: [u8; 2],
-    /// (TSval, TSecr) of the input's Timestamp option, or (0, 0) when it has none.
-    pub timestamp: ([u8; 4], [u8; 4]),
 }
 
 /// Length of the IPv4 header the input claims (IHL × 4), after checking version and IHL.
@@ -86,44 +86,64 @@ pub fn tcp_header_len(tcp: &[u8]) -> Result<usize, FrameError> {
     Ok(usize::from(tcp[12] >> 4) * 4)
 }
 
-impl HeaderFields {
-    /// Reads the copied fields from the input IPv4 header (at least its first 20 bytes) and TCP
-    /// header (its first 20 bytes plus whatever option bytes the caller may read; options beyond
-    /// `tcp.len()` are never looked at).
-    #[inline]
-    pub fn parse(ip: &[u8], tcp: &[u8]) -> Result<Self, FrameError> {
+/// The caller's IPv4 and TCP headers and payload, checked: what an mOS ACK frame is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentView<'a> {
+    /// The IPv4 header's first 20 bytes (its options are not copied).
+    ip: &'a [u8; IPV4_LEN],
+    /// The TCP header's first 20 bytes.
+    tcp: &'a [u8; 20],
+    /// The TCP options that may be read (up to the data offset).
+    options: &'a [u8],
+    payload: &'a [u8],
+}
+
+impl<'a> SegmentView<'a> {
+    /// Checks an IPv4 header (at least its first 20 bytes), a TCP header (its first 20 bytes plus
+    /// whatever option bytes may be read: options beyond `tcp.len()` are never looked at) and
+    /// the payload's length.
+    #[inline(always)]
+    pub fn new(ip: &'a [u8], tcp: &'a [u8], payload: &'a [u8]) -> Result<Self, FrameError> {
         ipv4_header_len(ip)?;
         let doff = tcp_header_len(tcp)?;
-        let options = &tcp[20..doff.min(tcp.len())];
+        if payload.len() > MAX_PAYLOAD {
+            return Err(FrameError::PayloadTooLong);
+        }
+        let (tcp, options) = tcp[..doff.min(tcp.len())]
+            .split_first_chunk()
+            .ok_or(FrameError::BadTcpHeader)?;
         Ok(Self {
-            ip_id: [ip[4], ip[5]],
-            saddr: [ip[12], ip[13], ip[14], ip[15]],
-            daddr: [ip[16], ip[17], ip[18], ip[19]],
-            sport: [tcp[0], tcp[1]],
-            dport: [tcp[2], tcp[3]],
-            seq: [tcp[4], tcp[5], tcp[6], tcp[7]],
-            ack: [tcp[8], tcp[9], tcp[10], tcp[11]],
-            window: [tcp[14], tcp[15]],
-            timestamp: timestamp_of(options),
+            ip: ip.first_chunk().ok_or(FrameError::BadIpv4Header)?,
+            tcp,
+            options,
+            payload,
         })
     }
 
     /// Destination address as a host-order integer, for route and ARP lookups.
-    pub fn daddr_u32(&self) -> u32 {
-        u32::from_be_bytes(self.daddr)
+    #[inline]
+    pub fn daddr(&self) -> u32 {
+        u32::from_be_bytes([self.ip[16], self.ip[17], self.ip[18], self.ip[19]])
     }
-}
 
-/// The Timestamp of an option list, (0, 0) without one. Most segments carry exactly
-/// NOP, NOP, Timestamp first: that layout is read directly, anything else is scanned.
-#[inline]
-fn timestamp_of(options: &[u8]) -> ([u8; 4], [u8; 4]) {
-    if let Some(o) = options.first_chunk::<12>() {
-        if o[..4] == [TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP as u8] {
-            return ([o[4], o[5], o[6], o[7]], [o[8], o[9], o[10], o[11]]);
-        }
+    /// Length of the frame: 66 + payload, no padding.
+    #[inline]
+    pub fn frame_len(&self) -> usize {
+        frame_len(self.payload.len())
     }
-    find_timestamp(options).unwrap_or(([0; 4], [0; 4]))
+
+    /// (TSval, TSecr) of the TCP header's Timestamp option, (0, 0) without one. Most segments
+    /// carry exactly NOP, NOP, Timestamp first: that layout is read directly, others scanned.
+    #[inline(always)]
+    fn timestamp(&self) -> ([u8; 4], [u8; 4]) {
+        let options = self.options;
+        if let Some(o) = options.first_chunk::<12>() {
+            if o[..4] == TS_PREFIX {
+                return ([o[4], o[5], o[6], o[7]], [o[8], o[9], o[10], o[11]]);
+            }
+        }
+        find_timestamp(options).unwrap_or(([0; 4], [0; 4]))
+    }
 }
 
 /// The first well-formed Timestamp option (kind 8, length 10) in a TCP option list.
@@ -158,132 +178,78 @@ pub const fn frame_len(payload_len: usize) -> usize {
     HEADER_LEN + payload_len
 }
 
-/// Writes the frame into `out[..frame_len(payload.len())]` and returns its length.
+/// Writes the mOS ACK frame for `seg` into `out[..seg.frame_len()]` and returns its length.
 ///
-/// The 66 header bytes are written at fixed offsets of a fixed-size array, and the checksums are
-/// summed over fixed-size word arrays: no bounds check or loop survives in the header path.
-pub fn write_frame(
-    fields: &HeaderFields,
+/// The 66 header bytes are written at fixed offsets of a fixed-size array; the payload is copied
+/// and summed in one pass; each checksum is the sum of the values just written.
+#[inline(always)]
+pub fn write_ack_frame(
+    seg: &SegmentView<'_>,
     eth_dst: [u8; 6],
     eth_src: [u8; 6],
-    payload: &[u8],
     checksum: ChecksumMode,
     out: &mut [u8],
 ) -> Result<usize, FrameError> {
-    if payload.len() > MAX_PAYLOAD {
-        return Err(FrameError::PayloadTooLong);
-    }
-    let len = frame_len(payload.len());
+    let len = seg.frame_len();
     let out = out.get_mut(..len).ok_or(FrameError::BufferTooSmall)?;
     let (header, data) = out.split_at_mut(HEADER_LEN);
     let h: &mut [u8; HEADER_LEN] = header.try_into().expect("split at HEADER_LEN");
+    let (ip, tcp) = (seg.ip, seg.tcp);
 
-    // IPV4_LEN + TCP_LEN + MAX_PAYLOAD == u16::MAX, checked above.
-    let total_len = ((IPV4_LEN + TCP_LEN + payload.len()) as u16).to_be_bytes();
+    // SegmentView::new bounds the payload: IPV4_LEN + TCP_LEN + MAX_PAYLOAD == u16::MAX.
+    let tcp_len = ((TCP_LEN + seg.payload.len()) as u16).to_be_bytes();
+    let total_len = ((IPV4_LEN + TCP_LEN + seg.payload.len()) as u16).to_be_bytes();
+    let id = [ip[4], ip[5]];
+    let saddr = [ip[12], ip[13], ip[14], ip[15]];
+    let daddr = [ip[16], ip[17], ip[18], ip[19]];
+    let ports = [tcp[0], tcp[1], tcp[2], tcp[3]];
+    let seq = [tcp[4], tcp[5], tcp[6], tcp[7]];
+    let ack = [tcp[8], tcp[9], tcp[10], tcp[11]];
+    let window = [tcp[14], tcp[15]];
+    let (tsval, tsecr) = seg.timestamp();
+
     h[0..6].copy_from_slice(&eth_dst);
     h[6..12].copy_from_slice(&eth_src);
     h[12..14].copy_from_slice(&ETHERTYPE_IPV4);
     // IPv4: version/IHL, TOS, total length, id, DF, TTL, protocol, checksum (below), addresses.
-    h[14..16].copy_from_slice(&[0x45, 0]);
+    h[14..16].copy_from_slice(&IPV4_VERSION_TOS);
     h[16..18].copy_from_slice(&total_len);
-    h[18..20].copy_from_slice(&fields.ip_id);
+    h[18..20].copy_from_slice(&id);
     h[20..22].copy_from_slice(&FLAGS_DF);
-    h[22..26].copy_from_slice(&[TTL, IPPROTO_TCP, 0, 0]);
-    h[26..30].copy_from_slice(&fields.saddr);
-    h[30..34].copy_from_slice(&fields.daddr);
-    // TCP: ports, seq, ack, data offset 8, ACK only, window, checksum (below), urgent pointer 0.
-    h[34..36].copy_from_slice(&fields.sport);
-    h[36..38].copy_from_slice(&fields.dport);
-    h[38..42].copy_from_slice(&fields.seq);
-    h[42..46].copy_from_slice(&fields.ack);
-    h[46..48].copy_from_slice(&[((TCP_LEN / 4) as u8) << 4, TCP_FLAG_ACK]);
-    h[48..50].copy_from_slice(&fields.window);
-    h[50..54].copy_from_slice(&[0; 4]);
+    h[22..24].copy_from_slice(&TTL_PROTO);
+    h[26..30].copy_from_slice(&saddr);
+    h[30..34].copy_from_slice(&daddr);
+    // TCP: ports, seq, ack, data offset 8, ACK only, window, checksum (below), urgent pointer 0,
     // NOP, NOP, Timestamp.
-    h[54..58].copy_from_slice(&[TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP as u8]);
-    h[58..62].copy_from_slice(&fields.timestamp.0);
-    h[62..66].copy_from_slice(&fields.timestamp.1);
-    if !payload.is_empty() {
-        data.copy_from_slice(payload);
-    }
+    h[34..38].copy_from_slice(&ports);
+    h[38..42].copy_from_slice(&seq);
+    h[42..46].copy_from_slice(&ack);
+    h[46..48].copy_from_slice(&DOFF_FLAGS);
+    h[48..50].copy_from_slice(&window);
+    h[52..54].copy_from_slice(&[0, 0]);
+    h[54..58].copy_from_slice(&TS_PREFIX);
+    h[58..62].copy_from_slice(&tsval);
+    h[62..66].copy_from_slice(&tsecr);
+    let payload_sum = checksum::copy_and_sum(data, seg.payload);
 
-    // The sums read native-endian words: the folded result is then the big-endian sum's bytes in
-    // native order, so it is stored with to_ne_bytes and no byte swap is needed anywhere.
-    let tcp_len = (TCP_LEN + payload.len()) as u16;
-    let pseudo = pseudo_header_sum(&fields.saddr, &fields.daddr, tcp_len);
-    match checksum {
+    let addresses = dword(saddr) + dword(daddr);
+    let pseudo = addresses + word(tcp_len) + TCP_CONST_SUM;
+    let (ip_sum, tcp_sum) = match checksum {
         ChecksumMode::Software => {
-            let ip: &[u8; IPV4_LEN] = h[ETH_LEN..ETH_LEN + IPV4_LEN].try_into().expect("fixed range");
-            let ip_sum = !fold(sum_words(ip));
-            h[24..26].copy_from_slice(&ip_sum.to_ne_bytes());
-            let tcp: &[u8; TCP_LEN] = h[ETH_LEN + IPV4_LEN..].try_into().expect("fixed range");
-            let tcp_sum = !fold(sum_native(data, sum_words(tcp) + pseudo));
-            h[50..52].copy_from_slice(&tcp_sum.to_ne_bytes());
+            let ip_sum = IPV4_CONST_SUM + word(total_len) + word(id) + addresses;
+            let tcp_sum =
+                pseudo + dword(ports) + dword(seq) + dword(ack) + word(window) + dword(tsval) + dword(tsecr);
+            (checksum::finish(ip_sum), checksum::finish(tcp_sum + payload_sum))
         }
-        ChecksumMode::Offload => {
-            h[50..52].copy_from_slice(&fold(pseudo).to_ne_bytes());
-        }
-    }
+        // The NIC wants the pseudo-header sum alone (no header words, not complemented).
+        ChecksumMode::Offload => (
+            [0, 0],
+            checksum::fold(addresses + word(tcp_len) + word([0, IPPROTO_TCP])).to_ne_bytes(),
+        ),
+    };
+    h[24..26].copy_from_slice(&ip_sum);
+    h[50..52].copy_from_slice(&tcp_sum);
     Ok(len)
-}
-
-/// Unfolded one's-complement sum of a fixed-size block read as native-endian 32-bit words (its
-/// length a multiple of 4).
-///
-/// One's-complement sums are byte-order independent (RFC 1071): summing native words gives the
-/// big-endian sum with its bytes in native order. And 2^16 ≡ 1 (mod 0xffff), so 32- or 64-bit
-/// words fold to the same 16-bit result as 16-bit words, with fewer additions.
-#[inline]
-fn sum_words<const N: usize>(block: &[u8; N]) -> u64 {
-    let mut acc = 0u64;
-    let mut i = 0;
-    while i + 4 <= N {
-        acc += u64::from(u32::from_ne_bytes([
-            block[i],
-            block[i + 1],
-            block[i + 2],
-            block[i + 3],
-        ]));
-        i += 4;
-    }
-    acc
-}
-
-/// Unfolded native-order sum of the TCP pseudo-header (addresses, zero + protocol, TCP length).
-#[inline]
-fn pseudo_header_sum(saddr: &[u8; 4], daddr: &[u8; 4], tcp_len: u16) -> u64 {
-    // The protocol and length are big-endian words on the wire: to_be gives their native bytes.
-    u64::from(u32::from_ne_bytes(*saddr))
-        + u64::from(u32::from_ne_bytes(*daddr))
-        + u64::from(u16::to_be(u16::from(IPPROTO_TCP)))
-        + u64::from(tcp_len.to_be())
-}
-
-/// Adds `data` as native-endian 64-bit words with end-around carry (odd tail padded with zero, in
-/// place) to `acc`, unfolded.
-fn sum_native(data: &[u8], mut acc: u64) -> u64 {
-    let mut words = data.chunks_exact(8);
-    for w in &mut words {
-        let (s, carry) = acc.overflowing_add(u64::from_ne_bytes(w.try_into().expect("8 bytes")));
-        acc = s + u64::from(carry);
-    }
-    let tail = words.remainder();
-    if !tail.is_empty() {
-        let mut pad = [0u8; 8];
-        pad[..tail.len()].copy_from_slice(tail);
-        let (s, carry) = acc.overflowing_add(u64::from_ne_bytes(pad));
-        acc = s + u64::from(carry);
-    }
-    acc
-}
-
-/// Folds a wide one's-complement sum to 16 bits (end-around carries included).
-#[inline]
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 #[cfg(test)]
@@ -324,9 +290,9 @@ mod tests {
     const TS_OPTS: [u8; 12] = [1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78];
 
     fn build(ip: &[u8], tcp: &[u8], payload: &[u8], mode: ChecksumMode) -> Vec<u8> {
-        let fields = HeaderFields::parse(ip, tcp).unwrap();
+        let seg = SegmentView::new(ip, tcp, payload).unwrap();
         let mut out = vec![0xaau8; frame_len(payload.len()) + 8];
-        let len = write_frame(&fields, DST, SRC, payload, mode, &mut out).unwrap();
+        let len = write_ack_frame(&seg, DST, SRC, mode, &mut out).unwrap();
         assert_eq!(len, 66 + payload.len());
         out.truncate(len);
         out
@@ -474,8 +440,8 @@ mod tests {
     fn timestamp_cut_by_the_readable_bytes_is_not_read() {
         // Data offset says 8 words, but only 26 bytes may be read: the option is incomplete.
         let (ip, tcp) = input(5, &TS_OPTS);
-        let fields = HeaderFields::parse(&ip, &tcp[..26]).unwrap();
-        assert_eq!(fields.timestamp, ([0; 4], [0; 4]));
+        let seg = SegmentView::new(&ip, &tcp[..26], &[]).unwrap();
+        assert_eq!(seg.timestamp(), ([0; 4], [0; 4]));
     }
 
     #[test]
@@ -491,43 +457,52 @@ mod tests {
     fn bad_headers_are_rejected() {
         let (mut ip, mut tcp) = input(5, &[]);
         ip[0] = 0x65;
-        assert_eq!(HeaderFields::parse(&ip, &tcp), Err(FrameError::BadIpv4Header));
+        assert_eq!(
+            SegmentView::new(&ip, &tcp, &[]).map(|_| ()),
+            Err(FrameError::BadIpv4Header)
+        );
         ip[0] = 0x44;
-        assert_eq!(HeaderFields::parse(&ip, &tcp), Err(FrameError::BadIpv4Header));
+        assert_eq!(
+            SegmentView::new(&ip, &tcp, &[]).map(|_| ()),
+            Err(FrameError::BadIpv4Header)
+        );
         ip[0] = 0x45;
         assert_eq!(
-            HeaderFields::parse(&ip[..19], &tcp),
+            SegmentView::new(&ip[..19], &tcp, &[]).map(|_| ()),
             Err(FrameError::BadIpv4Header)
         );
         tcp[12] = 4 << 4;
-        assert_eq!(HeaderFields::parse(&ip, &tcp), Err(FrameError::BadTcpHeader));
-        tcp[12] = 5 << 4;
         assert_eq!(
-            HeaderFields::parse(&ip, &tcp[..19]),
+            SegmentView::new(&ip, &tcp, &[]).map(|_| ()),
             Err(FrameError::BadTcpHeader)
         );
-        assert!(HeaderFields::parse(&ip, &tcp).is_ok());
+        tcp[12] = 5 << 4;
+        assert_eq!(
+            SegmentView::new(&ip, &tcp[..19], &[]).map(|_| ()),
+            Err(FrameError::BadTcpHeader)
+        );
+        assert!(SegmentView::new(&ip, &tcp, &[]).is_ok());
     }
 
     #[test]
     fn short_buffer_and_oversized_payload_are_errors() {
         let (ip, tcp) = input(5, &[]);
-        let f = HeaderFields::parse(&ip, &tcp).unwrap();
         let mut small = [0u8; 66];
+        let f = SegmentView::new(&ip, &tcp, b"x").unwrap();
         assert_eq!(
-            write_frame(&f, DST, SRC, b"x", ChecksumMode::Software, &mut small),
+            write_ack_frame(&f, DST, SRC, ChecksumMode::Software, &mut small),
             Err(FrameError::BufferTooSmall)
         );
         let big = vec![0u8; MAX_PAYLOAD + 1];
-        let mut out = vec![0u8; frame_len(big.len())];
         assert_eq!(
-            write_frame(&f, DST, SRC, &big, ChecksumMode::Software, &mut out),
+            SegmentView::new(&ip, &tcp, &big).map(|_| ()),
             Err(FrameError::PayloadTooLong)
         );
         let max = vec![0x5au8; MAX_PAYLOAD];
         let mut out = vec![0u8; frame_len(max.len())];
+        let f = SegmentView::new(&ip, &tcp, &max).unwrap();
         assert_eq!(
-            write_frame(&f, DST, SRC, &max, ChecksumMode::Software, &mut out),
+            write_ack_frame(&f, DST, SRC, ChecksumMode::Software, &mut out),
             Ok(65535 + 14)
         );
         assert_eq!(&out[16..18], &[0xff, 0xff]);

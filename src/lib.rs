@@ -34,6 +34,7 @@
 pub mod abi;
 #[cfg(not(loom))]
 pub mod api;
+mod checksum;
 mod config;
 mod core_ctx;
 pub mod error;
@@ -69,8 +70,8 @@ pub use ffi::{
 pub mod internals {
     pub use crate::config::MosConfig;
     pub use crate::frame::{
-        find_timestamp, frame_len, ipv4_header_len, tcp_header_len, write_frame, ChecksumMode, FrameError,
-        HeaderFields,
+        find_timestamp, frame_len, ipv4_header_len, tcp_header_len, write_ack_frame, ChecksumMode,
+        FrameError, SegmentView,
     };
 
     /// Takes an mbuf from the running library's pool, lets `write` fill its room, sets its
@@ -85,14 +86,17 @@ pub mod internals {
     ) -> Option<R> {
         let rt = crate::runtime::running()?;
         let mut m = rt.mempool().alloc()?;
-        let room = m.room();
-        let (start, room_len) = (room.as_ptr(), room.len());
-        write(room);
         let offload = offload.then_some(crate::port::TxOffload {
             l2_len: 14,
             l3_len: 20,
         });
-        m.finish(len, offload).ok()?;
-        Some(inspect(m.as_ptr(), start, room_len))
+        let mut room = (std::ptr::null(), 0);
+        m.fill(offload, |r| {
+            room = (r.as_ptr(), r.len());
+            write(r);
+            Ok::<_, crate::port::MbufTooSmall>(len)
+        })
+        .ok()?;
+        Some(inspect(m.as_ptr(), room.0, room.1))
     }
 }

@@ -236,7 +236,8 @@ impl Mempool {
         unsafe { sys::rte_mempool_avail_count(self.pool.as_ptr()) }
     }
 
-    /// Appends `n` mbufs to `out`: all of them, or none (false) when the pool has fewer.
+    /// Appends `n` mbufs to `out`: all of them, or none (false) when the pool has fewer. They
+    /// are not reset: [`Mbuf::fill`] sets every field a frame needs.
     pub(crate) fn alloc_bulk(&self, out: &mut Vec<Mbuf>, n: usize) -> bool {
         out.reserve(n);
         let len = out.len();
@@ -245,7 +246,7 @@ impl Mempool {
         // wrote n valid mbuf pointers (never NULL), which `set_len` then takes ownership of.
         unsafe {
             let dst = out.as_mut_ptr().add(len).cast::<*mut sys::rte_mbuf>();
-            if sys::shim_rte_pktmbuf_alloc_bulk(self.pool.as_ptr(), dst, n as u32) != 0 {
+            if sys::shim_rte_mbuf_raw_alloc_bulk(self.pool.as_ptr(), dst, n as u32) != 0 {
                 return false;
             }
             out.set_len(len + n);
@@ -253,11 +254,11 @@ impl Mempool {
         true
     }
 
-    /// One mbuf, or `None` when the pool is empty.
+    /// One mbuf (not reset, as for [`Mempool::alloc_bulk`]), or `None` when the pool is empty.
     pub(crate) fn alloc(&self) -> Option<Mbuf> {
         let mut m: *mut sys::rte_mbuf = std::ptr::null_mut();
         // SAFETY: room for exactly one pointer; the pool is alive.
-        let rc = unsafe { sys::shim_rte_pktmbuf_alloc_bulk(self.pool.as_ptr(), &mut m, 1) };
+        let rc = unsafe { sys::shim_rte_mbuf_raw_alloc_bulk(self.pool.as_ptr(), &mut m, 1) };
         if rc == 0 {
             NonNull::new(m).map(Mbuf)
         } else {
@@ -303,30 +304,34 @@ impl Mbuf {
         unsafe { self.0.as_ptr().cast::<u8>().add(usize::from(offset)).cast::<T>() }
     }
 
-    /// Writable bytes from the start of the packet data to the end of the buffer
-    /// (`rte_pktmbuf_mtod` and `rte_pktmbuf_tailroom`, read straight from the fields).
-    #[inline]
-    pub(crate) fn room(&mut self) -> &mut [u8] {
-        // SAFETY: a single-segment mbuf this Mbuf owns exclusively: buf_addr + data_off is the
-        // packet start, and buf_len - data_off bytes after it are inside the buffer. The fields
-        // are naturally aligned (their sizes are asserted in shim.c).
-        unsafe {
+    /// Makes this a single-segment frame: `write` fills the buffer's room (from the standard
+    /// headroom to the end) and returns the frame's length; then the lengths and the checksum
+    /// offload request are set. Sets every field `rte_pktmbuf_reset` would that a TX path reads
+    /// (pooled mbufs already have `next` NULL and `nb_segs` 1), so raw mbufs need no reset.
+    #[inline(always)]
+    pub(crate) fn fill<E: From<MbufTooSmall>>(
+        &mut self,
+        offload: Option<TxOffload>,
+        write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<(), E> {
+        // SAFETY: a single-segment mbuf this Mbuf owns exclusively. buf_addr + data_off is the
+        // packet start once data_off is set to the headroom (bounded by buf_len), and the
+        // buf_len - data_off bytes after it are inside the buffer. The fields are naturally
+        // aligned (their sizes are asserted in shim.c).
+        let (room, data_off) = unsafe {
             let buf = *self.field::<*mut u8>(sys::SHIM_MBUF_OFF_BUF_ADDR);
-            let data_off = *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF);
-            let room = self
-                .field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN)
-                .read()
-                .saturating_sub(data_off);
-            std::slice::from_raw_parts_mut(buf.add(usize::from(data_off)), usize::from(room))
-        }
-    }
-
-    /// Sets the frame length (the first `len` bytes of [`Mbuf::room`]) and the checksum offload
-    /// request. Refuses a length beyond the room.
-    #[inline]
-    pub(crate) fn finish(&mut self, len: usize, offload: Option<TxOffload>) -> Result<(), MbufTooSmall> {
-        if len > self.room().len() {
-            return Err(MbufTooSmall);
+            let buf_len = *self.field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN);
+            let data_off = sys::SHIM_PKTMBUF_HEADROOM.min(buf_len);
+            let room = std::slice::from_raw_parts_mut(
+                buf.add(usize::from(data_off)),
+                usize::from(buf_len - data_off),
+            );
+            (room, data_off)
+        };
+        let room_len = room.len();
+        let len = write(room)?;
+        if len > room_len {
+            return Err(MbufTooSmall.into());
         }
         let (flags, tx_offload) = match offload {
             Some(o) => (
@@ -335,9 +340,9 @@ impl Mbuf {
             ),
             None => (0, 0),
         };
-        // SAFETY: this Mbuf owns the mbuf; the fields are naturally aligned; len fits the room,
-        // which is below buf_len (a u16).
+        // SAFETY: as above; len fits the room, which is below buf_len (a u16).
         unsafe {
+            *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF) = data_off;
             *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_LEN) = len as u16;
             *self.field::<u32>(sys::SHIM_MBUF_OFF_PKT_LEN) = len as u32;
             *self.field::<u64>(sys::SHIM_MBUF_OFF_OL_FLAGS) = flags;
@@ -353,7 +358,7 @@ impl Mbuf {
     }
 }
 
-/// [`Mbuf::finish`] was given a length beyond the mbuf's room.
+/// A frame writer claimed a length beyond the mbuf's room ([`Mbuf::fill`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MbufTooSmall;
 
@@ -375,7 +380,7 @@ pub(crate) struct TxQueue {
 impl TxQueue {
     /// Hands the leading mbufs of `bufs` to the queue; those it took are removed (they are the
     /// driver's now). Returns how many.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn burst(&mut self, bufs: &mut Vec<Mbuf>) -> usize {
         let n = bufs.len().min(usize::from(u16::MAX));
         // SAFETY: Mbuf is a transparent NonNull<rte_mbuf>, so `bufs` is an array of n owned mbuf
@@ -437,6 +442,36 @@ pub(crate) struct PortInfo {
     /// The library configured and started the port (and stops it at shutdown); false when it sends
     /// through queues of a host's port.
     pub owned: bool,
+}
+
+impl PortInfo {
+    /// How a frame for this port gets its checksums: in software, or by the NIC (then with the
+    /// header lengths it needs).
+    #[inline(always)]
+    pub(crate) fn checksums(&self) -> (crate::frame::ChecksumMode, Option<TxOffload>) {
+        if self.checksum_offload {
+            let o = TxOffload {
+                l2_len: crate::frame::ETH_LEN as u8,
+                l3_len: crate::frame::IPV4_LEN as u16,
+            };
+            (crate::frame::ChecksumMode::Offload, Some(o))
+        } else {
+            (crate::frame::ChecksumMode::Software, None)
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: u16) -> Self {
+        Self {
+            id,
+            name: format!("net_null{id}"),
+            mac: [2, 0, 0, 0, 0, id as u8],
+            mtu: 1500,
+            max_frame: 1514,
+            checksum_offload: false,
+            owned: true,
+        }
+    }
 }
 
 /// MAC, MTU and the frame limit of a port, once it is set up (by the library or the host).

@@ -1,37 +1,69 @@
 //! A send request: what one call asks to send, checked. Both front doors build it here: the C
 //! boundary (`ffi`, from raw `pkt_info` pointers) and the Rust API (`api`, from slices).
 
-use crate::error::SendError;
-use crate::frame::{self, HeaderFields};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 
-/// A frame to send: the fields of the caller's headers, the payload, and an Ethernet destination
-/// to fall back on when the ARP table has no entry.
+use crate::error::SendError;
+use crate::frame::{FrameError, SegmentView};
+
+/// A frame to send: the caller's headers and payload, and an Ethernet destination to fall back
+/// on when the ARP table has no entry.
 #[derive(Debug, Clone, Copy)]
-pub struct SendRequest<'a> {
-    pub fields: HeaderFields,
-    pub payload: &'a [u8],
-    /// `pinfo->ethh->h_dest`, used when the ARP table has no entry.
-    pub eth_dst_hint: Option<[u8; 6]>,
+pub(crate) struct SendRequest<'a> {
+    pub seg: SegmentView<'a>,
+    pub eth_dst_hint: Option<EthDstHint<'a>>,
+}
+
+/// `pinfo->ethh->h_dest`, read only when the ARP table has no entry: mOS never reads `ethh`,
+/// so a middlebox may leave it pointing at memory that is gone by then. Kept as a pointer (a
+/// reference would already claim it valid).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EthDstHint<'a> {
+    ptr: NonNull<[u8; 6]>,
+    _life: PhantomData<&'a [u8; 6]>,
+}
+
+impl<'a> EthDstHint<'a> {
+    pub(crate) fn new(mac: &'a [u8; 6]) -> Self {
+        Self {
+            ptr: NonNull::from(mac),
+            _life: PhantomData,
+        }
+    }
+
+    /// # Safety
+    /// `p` is NULL, or points to 6 bytes that are readable whenever [`EthDstHint::read`] is
+    /// called during `'a`.
+    pub(crate) unsafe fn from_ptr(p: *const [u8; 6]) -> Option<Self> {
+        NonNull::new(p.cast_mut()).map(|ptr| Self {
+            ptr,
+            _life: PhantomData,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn read(&self) -> [u8; 6] {
+        // SAFETY: readable during 'a (from a reference, or `from_ptr`'s contract); a byte array
+        // has no alignment to respect.
+        unsafe { self.ptr.as_ptr().read() }
+    }
 }
 
 impl<'a> SendRequest<'a> {
     /// Checks an IPv4 header (at least its first 20 bytes) and the readable bytes of a TCP header
     /// (at least 20; options beyond the slice are not looked at).
-    #[inline]
-    pub fn new(
-        ip: &[u8],
-        tcp: &[u8],
+    #[inline(always)]
+    pub(crate) fn new(
+        ip: &'a [u8],
+        tcp: &'a [u8],
         payload: &'a [u8],
-        eth_dst_hint: Option<[u8; 6]>,
+        eth_dst_hint: Option<EthDstHint<'a>>,
     ) -> Result<Self, SendError> {
-        let fields = HeaderFields::parse(ip, tcp).map_err(|_| SendError::NoHeaders)?;
-        if payload.len() > frame::MAX_PAYLOAD {
-            return Err(SendError::TooLong);
-        }
-        Ok(Self {
-            fields,
-            payload,
-            eth_dst_hint,
-        })
+        let seg = SegmentView::new(ip, tcp, payload).map_err(|e| match e {
+            FrameError::PayloadTooLong | FrameError::BufferTooSmall => SendError::TooLong,
+            FrameError::BadIpv4Header | FrameError::BadTcpHeader => SendError::NoHeaders,
+        })?;
+        Ok(Self { seg, eth_dst_hint })
     }
 }

@@ -1,12 +1,11 @@
 //! Where a frame goes: the output port (route table, longest prefix match; port 0 without one)
 //! and the Ethernet destination (ARP table, else the caller's `ethh->h_dest`), as mOS decides
-//! them. Each thread remembers its last destination, so a stream of frames to one peer costs one
-//! comparison instead of two table scans.
-
-use std::cell::Cell;
+//! them. Each core context remembers its last destination ([`HopCache`], kept with the owner's
+//! TX state), so a stream of frames to one peer costs one comparison instead of two table scans.
 
 use crate::error::SendError;
 use crate::port::PortInfo;
+use crate::request::EthDstHint;
 use crate::route::{ArpTable, PrefixTable};
 
 /// The next hop of one destination.
@@ -18,7 +17,7 @@ pub(crate) struct Hop {
 }
 
 pub(crate) struct Router {
-    /// Tells this router's cached hops from another's (see [`CachedHop`]).
+    /// Tells this router's cached hops from another's (see [`HopCache`]); never 0.
     id: u64,
     ports: Vec<PortInfo>,
     /// Destination → index into `ports`; `None` without a route table (everything to port 0).
@@ -26,19 +25,15 @@ pub(crate) struct Router {
     arp: ArpTable,
 }
 
-/// A thread's last lookup: the destination, its port, its ARP entry (`None`: the caller's hint
-/// is used, which may differ per call). Keyed by the router's id as well, so that a cached hop
-/// never answers for other tables.
-#[derive(Clone, Copy)]
-struct CachedHop {
+/// The last lookup: the destination, its port, its ARP entry (`None`: the caller's hint is used,
+/// which may differ per call). Keyed by the router's id as well, so that a cached hop never
+/// answers for other tables (id 0: an empty cache).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct HopCache {
     router: u64,
     daddr: u32,
     port: usize,
     arp: Option<[u8; 6]>,
-}
-
-thread_local! {
-    static LAST_HOP: Cell<Option<CachedHop>> = const { Cell::new(None) };
 }
 
 impl Router {
@@ -57,34 +52,35 @@ impl Router {
         &self.ports
     }
 
-    /// The next hop for `daddr` (host order); `hint` is the caller's Ethernet destination, used
-    /// when the ARP table has no entry.
-    #[inline]
-    pub(crate) fn resolve(&self, daddr: u32, hint: Option<[u8; 6]>) -> Result<Hop, SendError> {
-        let cached = LAST_HOP
-            .with(Cell::get)
-            .filter(|c| c.router == self.id && c.daddr == daddr);
-        let (port, arp) = match cached {
-            Some(c) => (c.port, c.arp),
-            None => {
-                let port = match &self.routes {
-                    Some(t) => *t.lookup(daddr).ok_or(SendError::NoRoute)?,
-                    None => 0,
-                };
-                let arp = self.arp.lookup(daddr).copied();
-                LAST_HOP.with(|c| {
-                    c.set(Some(CachedHop {
-                        router: self.id,
-                        daddr,
-                        port,
-                        arp,
-                    }))
-                });
-                (port, arp)
-            }
+    /// The next hop for `daddr` (host order), through `cache`; `hint` is the caller's Ethernet
+    /// destination, read only when the ARP table has no entry.
+    #[inline(always)]
+    pub(crate) fn resolve(
+        &self,
+        cache: &mut HopCache,
+        daddr: u32,
+        hint: Option<EthDstHint<'_>>,
+    ) -> Result<Hop, SendError> {
+        if cache.router != self.id || cache.daddr != daddr {
+            let port = match &self.routes {
+                Some(t) => *t.lookup(daddr).ok_or(SendError::NoRoute)?,
+                None => 0,
+            };
+            *cache = HopCache {
+                router: self.id,
+                daddr,
+                port,
+                arp: self.arp.lookup(daddr).copied(),
+            };
+        }
+        let eth_dst = match cache.arp {
+            Some(mac) => mac,
+            None => hint.ok_or(SendError::NoArpEntry)?.read(),
         };
-        let eth_dst = arp.or(hint).ok_or(SendError::NoArpEntry)?;
-        Ok(Hop { port, eth_dst })
+        Ok(Hop {
+            port: cache.port,
+            eth_dst,
+        })
     }
 }
 
@@ -94,15 +90,7 @@ mod tests {
     use crate::route::Ipv4Prefix;
 
     fn port(id: u16) -> PortInfo {
-        PortInfo {
-            id,
-            name: format!("net_null{id}"),
-            mac: [2, 0, 0, 0, 0, id as u8],
-            mtu: 1500,
-            max_frame: 1514,
-            checksum_offload: false,
-            owned: true,
-        }
+        PortInfo::for_tests(id)
     }
 
     fn prefix(a: [u8; 4], len: u8) -> Ipv4Prefix {
@@ -121,46 +109,35 @@ mod tests {
         let mut arp = ArpTable::default();
         arp.insert(prefix([10, 0, 1, 7], 32), [7; 6]);
         let r = Router::new(vec![port(0), port(1)], Some(routes), arp);
-        let hint = Some([9; 6]);
-        assert_eq!(
-            r.resolve(addr([10, 0, 1, 7]), hint),
-            Ok(Hop {
-                port: 1,
-                eth_dst: [7; 6]
-            })
-        );
+        let c = &mut HopCache::default();
+        let (nine, eight) = ([9; 6], [8; 6]);
+        let hint = Some(EthDstHint::new(&nine));
+        let hop = |port, eth_dst| Ok(Hop { port, eth_dst });
+        assert_eq!(r.resolve(c, addr([10, 0, 1, 7]), hint), hop(1, [7; 6]));
         // Same destination again (cached): the same answer.
-        assert_eq!(
-            r.resolve(addr([10, 0, 1, 7]), None),
-            Ok(Hop {
-                port: 1,
-                eth_dst: [7; 6]
-            })
-        );
+        assert_eq!(r.resolve(c, addr([10, 0, 1, 7]), None), hop(1, [7; 6]));
         // No ARP entry: the hint, each call's own; without one, unreachable (also when cached).
+        assert_eq!(r.resolve(c, addr([10, 0, 2, 1]), hint), hop(0, [9; 6]));
+        let other = Some(EthDstHint::new(&eight));
+        assert_eq!(r.resolve(c, addr([10, 0, 2, 1]), other), hop(0, [8; 6]));
         assert_eq!(
-            r.resolve(addr([10, 0, 2, 1]), hint),
-            Ok(Hop {
-                port: 0,
-                eth_dst: [9; 6]
-            })
+            r.resolve(c, addr([10, 0, 2, 1]), None),
+            Err(SendError::NoArpEntry)
         );
-        assert_eq!(
-            r.resolve(addr([10, 0, 2, 1]), Some([8; 6])),
-            Ok(Hop {
-                port: 0,
-                eth_dst: [8; 6]
-            })
-        );
-        assert_eq!(r.resolve(addr([10, 0, 2, 1]), None), Err(SendError::NoArpEntry));
-        assert_eq!(r.resolve(addr([11, 0, 0, 1]), hint), Err(SendError::NoRoute));
+        assert_eq!(r.resolve(c, addr([11, 0, 0, 1]), hint), Err(SendError::NoRoute));
     }
 
     #[test]
     fn without_a_route_table_everything_goes_to_port_0() {
         let r = Router::new(vec![port(0)], None, ArpTable::default());
+        let one = [1; 6];
+        let hop = r.resolve(
+            &mut HopCache::default(),
+            addr([1, 2, 3, 4]),
+            Some(EthDstHint::new(&one)),
+        );
         assert_eq!(
-            r.resolve(addr([1, 2, 3, 4]), Some([1; 6])),
+            hop,
             Ok(Hop {
                 port: 0,
                 eth_dst: [1; 6]
@@ -174,7 +151,11 @@ mod tests {
         arp.insert(prefix([10, 0, 0, 1], 32), [1; 6]);
         let a = Router::new(vec![port(0)], None, arp);
         let b = Router::new(vec![port(0)], None, ArpTable::default());
-        assert!(a.resolve(addr([10, 0, 0, 1]), None).is_ok());
-        assert_eq!(b.resolve(addr([10, 0, 0, 1]), None), Err(SendError::NoArpEntry));
+        let c = &mut HopCache::default();
+        assert!(a.resolve(c, addr([10, 0, 0, 1]), None).is_ok());
+        assert_eq!(
+            b.resolve(c, addr([10, 0, 0, 1]), None),
+            Err(SendError::NoArpEntry)
+        );
     }
 }

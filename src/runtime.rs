@@ -12,7 +12,7 @@
 //! library starts it, adds its interrupt thread.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -22,18 +22,18 @@ use crate::core_ctx::{CoreContext, FlushOutcome, TxParams};
 use crate::error::{InitError, SendError};
 use crate::exclusive::ThreadRec;
 use crate::flusher::{self, FlushSignal};
-use crate::frame::{self, ChecksumMode};
-use crate::port::{self, Dpdk, Mempool, PortInfo, TxOffload, TxQueue};
+use crate::frame;
+use crate::port::{self, Dpdk, Mempool, PortInfo, TxQueue};
 use crate::request::SendRequest;
 use crate::route::PrefixTable;
-use crate::router::Router;
+use crate::router::{HopCache, Router};
 use crate::settings::{Settings, MAX_CORES};
 use crate::sync::{self, Deadline};
 
 pub(crate) struct Runtime {
     io: Dpdk,
     router: Router,
-    contexts: Box<[CoreContext<Dpdk>]>,
+    contexts: Box<[CoreContext<Dpdk, HopCache>]>,
     signal: Arc<FlushSignal>,
     settings: Settings,
     flusher: Mutex<Option<JoinHandle<()>>>,
@@ -42,6 +42,8 @@ pub(crate) struct Runtime {
 }
 
 static RUNTIME: OnceLock<Result<Runtime, InitError>> = OnceLock::new();
+/// The runtime while it is `Running`, else NULL: what each call loads first (one load).
+static LIVE: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
 
 const RUNNING: u8 = 0;
 const SHUTTING_DOWN: u8 = 1;
@@ -59,8 +61,17 @@ pub(crate) enum InitOutcome {
 
 /// The runtime, starting it from the environment on first use. `None` once shut down (or in a
 /// forked child) or when initialization failed (the reason was logged once, see [`init_error`]).
-#[inline]
+#[inline(always)]
 pub(crate) fn get() -> Option<&'static Runtime> {
+    // SAFETY: LIVE is NULL or points into RUNTIME, which is never dropped.
+    match unsafe { LIVE.load(Ordering::Acquire).as_ref() } {
+        Some(rt) => Some(rt),
+        None => start_from_env(),
+    }
+}
+
+#[cold]
+fn start_from_env() -> Option<&'static Runtime> {
     if STATE.load(Ordering::Acquire) != RUNNING {
         return None;
     }
@@ -68,6 +79,15 @@ pub(crate) fn get() -> Option<&'static Runtime> {
         .get_or_init(|| Settings::from_env().and_then(|s| start_logged(s, None)))
         .as_ref()
         .ok()
+        .inspect(|rt| publish_live(rt))
+}
+
+/// Makes `rt` what [`get`] returns, unless the library stopped running meanwhile.
+fn publish_live(rt: &'static Runtime) {
+    LIVE.store(rt as *const Runtime as *mut Runtime, Ordering::Release);
+    if STATE.load(Ordering::Acquire) != RUNNING {
+        LIVE.store(std::ptr::null_mut(), Ordering::Release);
+    }
 }
 
 /// The runtime if it is running, without starting it.
@@ -96,7 +116,10 @@ pub(crate) fn init_with(settings: Result<Settings, InitError>, attach: Option<At
         settings.and_then(|s| start_logged(s, attach))
     });
     match (r, ran) {
-        (Ok(_), true) => InitOutcome::Started,
+        (Ok(rt), true) => {
+            publish_live(rt);
+            InitOutcome::Started
+        }
         (Ok(_), false) => InitOutcome::AlreadyRunning,
         (Err(_), _) => InitOutcome::Failed,
     }
@@ -226,8 +249,8 @@ impl Runtime {
     }
 
     /// The context of core `cpu`.
-    #[inline]
-    pub(crate) fn context(&self, cpu: usize) -> Result<&CoreContext<Dpdk>, SendError> {
+    #[inline(always)]
+    pub(crate) fn context(&self, cpu: usize) -> Result<&CoreContext<Dpdk, HopCache>, SendError> {
         self.contexts.get(cpu).ok_or(SendError::NoContext)
     }
 
@@ -255,42 +278,33 @@ impl Runtime {
                 .sum::<u64>()
     }
 
-    /// Builds the frame for `req` and sends it through `ctx`.
-    #[inline]
-    pub(crate) fn send(&self, ctx: &CoreContext<Dpdk>, req: &SendRequest<'_>) -> Result<(), SendError> {
-        let hop = self.router.resolve(req.fields.daddr_u32(), req.eth_dst_hint)?;
-        let port = &self.router.ports()[hop.port];
-        if frame::frame_len(req.payload.len()) > port.max_frame {
-            return Err(SendError::TooLong);
-        }
-        let (checksum, offload) = if port.checksum_offload {
-            (
-                ChecksumMode::Offload,
-                Some(TxOffload {
-                    l2_len: frame::ETH_LEN as u8,
-                    l3_len: frame::IPV4_LEN as u16,
-                }),
-            )
-        } else {
-            (ChecksumMode::Software, None)
-        };
-        ctx.send(&self.io, thread_rec(), hop.port, |m| {
-            let len = frame::write_frame(
-                &req.fields,
-                hop.eth_dst,
-                port.mac,
-                req.payload,
-                checksum,
-                m.room(),
-            )
-            .map_err(|_| SendError::TooLong)?;
-            m.finish(len, offload).map_err(|_| SendError::TooLong)
+    /// Builds the frame for `req` and sends it through `ctx`: route and ARP (cached per
+    /// context), the port's frame limit, the frame written straight into an mbuf.
+    #[inline(always)]
+    pub(crate) fn send(
+        &self,
+        ctx: &CoreContext<Dpdk, HopCache>,
+        req: &SendRequest<'_>,
+    ) -> Result<(), SendError> {
+        let router = &self.router;
+        ctx.send(&self.io, thread_rec, |hops, m| {
+            let hop = router.resolve(hops, req.seg.daddr(), req.eth_dst_hint)?;
+            let port = &router.ports()[hop.port];
+            if req.seg.frame_len() > port.max_frame {
+                return Err(SendError::TooLong);
+            }
+            let (checksum, offload) = port.checksums();
+            m.fill(offload, |room| {
+                frame::write_ack_frame(&req.seg, hop.eth_dst, port.mac, checksum, room)
+                    .map_err(|_| SendError::TooLong)
+            })?;
+            Ok(hop.port)
         })
     }
 
     /// Flushes one context (see [`CoreContext::flush`]), waiting at most `tx_wait`.
-    pub(crate) fn flush(&self, ctx: &CoreContext<Dpdk>) -> Result<FlushOutcome, SendError> {
-        ctx.flush(thread_rec(), &Deadline::after(self.settings.tx_wait))
+    pub(crate) fn flush(&self, ctx: &CoreContext<Dpdk, HopCache>) -> Result<FlushOutcome, SendError> {
+        ctx.flush(thread_rec, &Deadline::after(self.settings.tx_wait))
     }
 
     /// Closes every context (see [`CoreContext::close`]); returns the frames dropped and
@@ -398,6 +412,7 @@ fn new_thread_rec() -> &'static ThreadRec {
         .ok()
         .and_then(|mut v| v.pop())
         .unwrap_or_else(|| Box::leak(Box::new(ThreadRec::new())));
+    rec.bind(true);
     THREAD_REC.with(|c| c.set(Some(rec)));
     // Registers the exit hook; during the thread's own teardown it may be gone already, and
     // then the record is simply not recycled.
@@ -422,6 +437,7 @@ impl Drop for ThreadExit {
                 }
             }
         });
+        rec.bind(false);
         if let Ok(mut v) = SPARE_RECS.lock() {
             v.push(rec);
         }
@@ -439,6 +455,7 @@ extern "C" fn at_exit() {
         {
             return;
         }
+        LIVE.store(std::ptr::null_mut(), Ordering::Release);
         if let Some(Ok(rt)) = RUNTIME.get() {
             let (dropped, _) = rt.close_contexts();
             report_dropped(dropped);
@@ -451,6 +468,7 @@ extern "C" fn at_exit() {
 /// so the child must never send, flush or free. Plain stores only.
 extern "C" fn in_forked_child() {
     STATE.store(FORKED, Ordering::Release);
+    LIVE.store(std::ptr::null_mut(), Ordering::Release);
     port::forget_eal_after_fork();
     if let Some(Ok(rt)) = RUNTIME.get() {
         for ctx in rt.contexts.iter() {
@@ -485,7 +503,7 @@ pub(crate) fn shutdown() -> ShutdownOutcome {
         released: false,
     };
     match STATE.compare_exchange(RUNNING, SHUTTING_DOWN, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {}
+        Ok(_) => LIVE.store(std::ptr::null_mut(), Ordering::Release),
         Err(FORKED) => return nothing,
         Err(_) => {
             // Another thread is shutting down (or did): wait for it, bounded.

@@ -301,11 +301,11 @@ fn kernel_answers_our_ack_with_rst_over_af_packet() {
         };
         let before = csum_errors();
         let o = stray_ack(7000);
-        let fields =
-            mtcp_sendpkt::internals::HeaderFields::parse(&o.bytes[..20], &o.bytes[20..o.payload_at]).unwrap();
+        let seg = mtcp_sendpkt::internals::SegmentView::new(&o.bytes[..20], &o.bytes[20..o.payload_at], &[])
+            .unwrap();
         let mut bad = [0u8; 66];
         let software = mtcp_sendpkt::internals::ChecksumMode::Software;
-        let len = mtcp_sendpkt::internals::write_frame(&fields, peer_mac, port.mac, &[], software, &mut bad);
+        let len = mtcp_sendpkt::internals::write_ack_frame(&seg, peer_mac, port.mac, software, &mut bad);
         assert_eq!(len, Ok(66));
         bad[50] ^= 0xff; // the TCP checksum
         inject(&std::env::var("OUTER_IFACE").unwrap(), &bad);

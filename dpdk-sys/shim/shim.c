@@ -31,6 +31,12 @@ int shim_rte_pktmbuf_alloc_bulk(struct rte_mempool *pool,
 	return rte_pktmbuf_alloc_bulk(pool, mbufs, count);
 }
 
+int shim_rte_mbuf_raw_alloc_bulk(struct rte_mempool *pool,
+                                 struct rte_mbuf **mbufs, unsigned count)
+{
+	return rte_mempool_get_bulk(pool, (void **)mbufs, count);
+}
+
 void shim_rte_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
 
 void shim_rte_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count)

@@ -29,6 +29,7 @@ static const uint64_t SHIM_MBUF_F_TX_IP_CKSUM = RTE_MBUF_F_TX_IP_CKSUM;
 static const uint64_t SHIM_MBUF_F_TX_TCP_CKSUM = RTE_MBUF_F_TX_TCP_CKSUM;
 static const uint32_t SHIM_LCORE_ID_ANY = LCORE_ID_ANY;
 static const uint16_t SHIM_MBUF_DEFAULT_BUF_SIZE = RTE_MBUF_DEFAULT_BUF_SIZE;
+static const uint16_t SHIM_PKTMBUF_HEADROOM = RTE_PKTMBUF_HEADROOM;
 
 /* Where the fast path's mbuf fields are, so that Rust can touch them without a call per field.
  * shim.c asserts their sizes; tx_offload holds l2_len in bits 0-6 and l3_len in bits 7-15. */
@@ -53,6 +54,11 @@ uint16_t shim_rte_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
 
 int shim_rte_pktmbuf_alloc_bulk(struct rte_mempool *pool,
                                 struct rte_mbuf **mbufs, unsigned count);
+/* Mbufs straight from the pool, not reset (rte_mbuf_raw_alloc, in bulk): DPDK keeps pooled mbufs
+ * with next NULL, nb_segs 1 and refcnt 1; the caller sets data_off, lengths and offload flags,
+ * as testpmd's txonly does. */
+int shim_rte_mbuf_raw_alloc_bulk(struct rte_mempool *pool,
+                                 struct rte_mbuf **mbufs, unsigned count);
 void shim_rte_pktmbuf_free(struct rte_mbuf *m);
 void shim_rte_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count);
 

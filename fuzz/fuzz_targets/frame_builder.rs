@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mtcp_sendpkt::internals::{self as frame, ChecksumMode, HeaderFields};
+use mtcp_sendpkt::internals::{self as frame, ChecksumMode, SegmentView};
 
 fuzz_target!(|data: &[u8]| {
     // Layout: [ip_len][tcp_len][mode] ip bytes, tcp bytes, payload.
@@ -15,15 +15,18 @@ fuzz_target!(|data: &[u8]| {
     }
     let (ip, rest) = rest.split_at(ip_len);
     let (tcp, payload) = rest.split_at(tcp_len);
-    let Ok(fields) = HeaderFields::parse(ip, tcp) else {
+    let Ok(seg) = SegmentView::new(ip, tcp, payload) else {
         assert!(frame::ipv4_header_len(ip).is_err() || frame::tcp_header_len(tcp).is_err());
         return;
     };
     let checksum = if mode & 1 == 0 { ChecksumMode::Software } else { ChecksumMode::Offload };
-    let mut out = vec![0u8; frame::frame_len(payload.len())];
-    let len = frame::write_frame(&fields, [1; 6], [2; 6], payload, checksum, &mut out).expect("fits");
+    // An odd-sized output buffer offset by `mode`, so that the payload lands at every alignment.
+    let shift = usize::from(mode >> 1) % 8;
+    let mut buf = vec![0u8; frame::frame_len(payload.len()) + shift];
+    let out = &mut buf[shift..];
+    let len = frame::write_ack_frame(&seg, [1; 6], [2; 6], checksum, out).expect("fits");
     assert_eq!(len, 66 + payload.len());
-    let p = etherparse::SlicedPacket::from_ethernet(&out).expect("our frame parses");
+    let p = etherparse::SlicedPacket::from_ethernet(out).expect("our frame parses");
     let Some(etherparse::NetSlice::Ipv4(ipv4)) = p.net else { panic!("not IPv4") };
     let h = ipv4.header().to_header();
     assert_eq!(h.total_len as usize, 52 + payload.len());

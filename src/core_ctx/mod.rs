@@ -100,7 +100,9 @@ struct PortTx<I: PacketIo> {
 }
 
 /// What only the holder of the context's exclusive access touches.
-struct TxState<I: PacketIo> {
+struct TxState<I: PacketIo, S> {
+    /// Whatever the frame builder wants to keep between the owner's calls (the route cache).
+    scratch: S,
     ports: Vec<PortTx<I>>,
     /// Free buffers taken from the pool in bulk, for the next frames.
     spare: Vec<I::Buf>,
@@ -161,7 +163,7 @@ struct InFlight<'a>(&'a AtomicUsize);
 
 impl<'a> InFlight<'a> {
     /// Enters, unless the context is closed: `close` then waits for the calls it let in.
-    fn enter<I: PacketIo>(ctx: &'a CoreContext<I>) -> Result<Self, SendError> {
+    fn enter<I: PacketIo, S>(ctx: &'a CoreContext<I, S>) -> Result<Self, SendError> {
         ctx.guests.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(&ctx.guests.in_flight);
         // Pairs with the fence in `close` between setting CLOSED and reading `in_flight`.
@@ -180,8 +182,8 @@ impl Drop for InFlight<'_> {
     }
 }
 
-pub(crate) struct CoreContext<I: PacketIo> {
-    tx: Exclusive<TxState<I>>,
+pub(crate) struct CoreContext<I: PacketIo, S = ()> {
+    tx: Exclusive<TxState<I, S>>,
     handoff: Box<[HandoffQueue<I::Buf>]>,
     params: TxParams,
     staging_limit: usize,
@@ -237,7 +239,15 @@ struct PortMemo {
     retry: Option<(Duration, u64)>,
 }
 
-impl<I: PacketIo> CoreContext<I> {
+/// Builds one frame: given the context's scratch and a buffer, writes the frame into the buffer
+/// and returns the index of the port it goes to.
+pub(crate) trait Build<I: PacketIo, S>:
+    FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>
+{
+}
+impl<I: PacketIo, S, F: FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>> Build<I, S> for F {}
+
+impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     /// A context sending on `queues` (one per port, in port order).
     pub(crate) fn new(queues: Vec<I::Queue>, params: TxParams, signal: Arc<FlushSignal>) -> Self {
         let staging_limit = params.staging_limit();
@@ -255,6 +265,7 @@ impl<I: PacketIo> CoreContext<I> {
             .collect();
         Self {
             tx: Exclusive::new(TxState {
+                scratch: S::default(),
                 ports,
                 spare: Vec::with_capacity(SPARE_MBUFS),
                 staged: 0,
@@ -272,20 +283,19 @@ impl<I: PacketIo> CoreContext<I> {
         }
     }
 
-    /// Builds a frame with `write` and sends it on port `port` (see the module docs for the
-    /// paths). `me` is the calling thread's record.
-    #[inline]
+    /// Builds a frame with `build` and sends it on the port `build` names (see the module docs
+    /// for the paths). `me` gives the calling thread's record when it is not the owner.
+    #[inline(always)]
     pub(crate) fn send(
         &self,
         io: &I,
-        me: &'static ThreadRec,
-        port: usize,
-        write: impl FnOnce(&mut I::Buf) -> Result<(), SendError>,
+        me: impl FnOnce() -> &'static ThreadRec,
+        build: impl Build<I, S>,
     ) -> Result<(), SendError> {
-        match self.tx.enter(me) {
-            Entry::Owner(mut st) => self.send_owned(&mut st, io, port, write),
-            Entry::Taken => self.send_after_taker(io, me, port, write),
-            Entry::Elsewhere => self.send_handed_off(io, port, write, self.params.holder_deadline()),
+        match self.tx.enter_with(me) {
+            Entry::Owner(mut st) => self.send_owned(&mut st, io, build),
+            Entry::Taken(me) => self.send_after_taker(io, me, build),
+            Entry::Elsewhere => self.send_handed_off(io, build, self.params.holder_deadline()),
             Entry::Closed => Err(SendError::NotInitialized),
         }
     }
@@ -293,48 +303,45 @@ impl<I: PacketIo> CoreContext<I> {
     /// The owner found a taker inside: it waits for it to leave (takers stay a short, bounded
     /// time) rather than send its frame the long way; past the holder deadline, it hands over.
     #[cold]
+    #[inline(never)]
     fn send_after_taker(
         &self,
         io: &I,
         me: &'static ThreadRec,
-        port: usize,
-        write: impl FnOnce(&mut I::Buf) -> Result<(), SendError>,
+        build: impl Build<I, S>,
     ) -> Result<(), SendError> {
         let deadline = self.params.holder_deadline();
         let mut backoff = Backoff::new();
         loop {
             backoff.wait();
             match self.tx.enter(me) {
-                Entry::Owner(mut st) => return self.send_owned(&mut st, io, port, write),
-                Entry::Taken if !deadline.expired() => {}
-                Entry::Taken | Entry::Elsewhere => return self.send_handed_off(io, port, write, deadline),
+                Entry::Owner(mut st) => return self.send_owned(&mut st, io, build),
+                Entry::Taken(_) if !deadline.expired() => {}
+                Entry::Taken(_) | Entry::Elsewhere => return self.send_handed_off(io, build, deadline),
                 Entry::Closed => return Err(SendError::NotInitialized),
             }
         }
     }
 
-    #[inline]
-    fn send_owned(
-        &self,
-        st: &mut TxState<I>,
-        io: &I,
-        port: usize,
-        write: impl FnOnce(&mut I::Buf) -> Result<(), SendError>,
-    ) -> Result<(), SendError> {
+    #[inline(always)]
+    fn send_owned(&self, st: &mut TxState<I, S>, io: &I, build: impl Build<I, S>) -> Result<(), SendError> {
         // Acquire pairs with the guests' increment after their push: the pops below see the
         // frames counted.
         if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
             self.drain(st);
         }
-        let was_empty = st.ports[port].staged.is_empty();
         let mut buf = match st.spare.pop() {
             Some(b) => b,
             None => self.refill(st, io)?,
         };
-        if let Err(e) = write(&mut buf) {
-            st.spare.push(buf);
-            return Err(e);
-        }
+        let port = match build(&mut st.scratch, &mut buf) {
+            Ok(port) => port,
+            Err(e) => {
+                st.spare.push(buf);
+                return Err(e);
+            }
+        };
+        let was_empty = st.ports[port].staged.is_empty();
         if st.ports[port].staged.len() >= self.staging_limit {
             self.wait_for_room(st, port)?;
         }
@@ -352,8 +359,8 @@ impl<I: PacketIo> CoreContext<I> {
     }
 
     /// Takes spares from the pool in one bulk allocation (or one buffer when it has fewer).
-    #[cold]
-    fn refill(&self, st: &mut TxState<I>, io: &I) -> Result<I::Buf, SendError> {
+    #[inline(never)]
+    fn refill(&self, st: &mut TxState<I, S>, io: &I) -> Result<I::Buf, SendError> {
         let r = if io.alloc_bulk(&mut st.spare, SPARE_MBUFS) {
             st.spare.pop().ok_or(SendError::NoMbuf)
         } else {
@@ -365,7 +372,8 @@ impl<I: PacketIo> CoreContext<I> {
 
     /// A port's staging is full: its TX queue is not taking frames. Retry until `tx_wait`.
     #[cold]
-    fn wait_for_room(&self, st: &mut TxState<I>, port: usize) -> Result<(), SendError> {
+    #[inline(never)]
+    fn wait_for_room(&self, st: &mut TxState<I, S>, port: usize) -> Result<(), SendError> {
         let deadline = Deadline::after(self.params.tx_wait);
         let mut backoff = Backoff::new();
         loop {
@@ -383,8 +391,8 @@ impl<I: PacketIo> CoreContext<I> {
 
     /// Publishes a port's staged count for the flusher; when its staging just became non-empty,
     /// stamps the batch first. The caller then wakes the flusher if it dozes (invariant 2).
-    #[inline]
-    fn publish_port(&self, st: &TxState<I>, port: usize, was_empty: bool) {
+    #[inline(always)]
+    fn publish_port(&self, st: &TxState<I, S>, port: usize, was_empty: bool) {
         let n = st.ports[port].staged.len();
         let p = &self.published.ports[port];
         if was_empty && n > 0 {
@@ -395,7 +403,7 @@ impl<I: PacketIo> CoreContext<I> {
 
     /// One `rte_eth_tx_burst` of everything staged for `port`.
     #[inline]
-    fn burst(&self, st: &mut TxState<I>, port: usize) {
+    fn burst(&self, st: &mut TxState<I, S>, port: usize) {
         let p = &mut st.ports[port];
         if p.staged.is_empty() {
             return;
@@ -407,7 +415,8 @@ impl<I: PacketIo> CoreContext<I> {
 
     /// Moves handed-over frames into staging, as far as each port's staging has room.
     #[cold]
-    fn drain(&self, st: &mut TxState<I>) {
+    #[inline(never)]
+    fn drain(&self, st: &mut TxState<I, S>) {
         for port in 0..st.ports.len() {
             let p = &mut st.ports[port];
             let was_empty = p.staged.is_empty();
@@ -431,7 +440,7 @@ impl<I: PacketIo> CoreContext<I> {
 
     /// Drains the hand-offs and bursts every port, repeating while hand-offs remain and the TX
     /// queues take everything (at most a full hand-off queue's worth). Returns the frames left.
-    fn drain_and_burst(&self, st: &mut TxState<I>) -> FlushOutcome {
+    fn drain_and_burst(&self, st: &mut TxState<I, S>) -> FlushOutcome {
         let before = self.published.transmitted.load(Ordering::Relaxed);
         let mut refused = false;
         for _ in 0..=HANDOFF_CAPACITY / self.staging_limit {
@@ -466,16 +475,11 @@ impl<I: PacketIo> CoreContext<I> {
     /// A frame from a thread that does not own the context (or an owner kept out): onto the
     /// hand-off queue. While it is full, waits for room until `deadline` (the holder deadline),
     /// or only `tx_wait` once the port's staging is full too (its TX queue refuses frames).
-    fn send_handed_off(
-        &self,
-        io: &I,
-        port: usize,
-        write: impl FnOnce(&mut I::Buf) -> Result<(), SendError>,
-        deadline: Deadline,
-    ) -> Result<(), SendError> {
+    #[inline(never)]
+    fn send_handed_off(&self, io: &I, build: impl Build<I, S>, deadline: Deadline) -> Result<(), SendError> {
         let _in = InFlight::enter(self)?;
         let mut buf = io.alloc().ok_or(SendError::NoMbuf)?;
-        write(&mut buf)?;
+        let port = build(&mut S::default(), &mut buf)?;
         // Counted before the push: once pushed, the frame may be transmitted at once.
         self.guests.accepted.fetch_add(1, Ordering::Relaxed);
         let refusing = Deadline::after(self.params.tx_wait);
@@ -516,13 +520,13 @@ impl<I: PacketIo> CoreContext<I> {
     /// until `deadline`, and gives the spare buffers back to the pool.
     pub(crate) fn flush(
         &self,
-        me: &'static ThreadRec,
+        me: impl FnOnce() -> &'static ThreadRec,
         deadline: &Deadline,
     ) -> Result<FlushOutcome, SendError> {
-        match self.tx.enter(me) {
+        match self.tx.enter_with(me) {
             Entry::Owner(mut st) => Ok(self.flush_all(&mut st, deadline)),
             Entry::Closed => Err(SendError::NotInitialized),
-            Entry::Taken | Entry::Elsewhere => {
+            Entry::Taken(_) | Entry::Elsewhere => {
                 let _in = InFlight::enter(self)?;
                 match self.tx.take(deadline) {
                     Ok(mut st) => Ok(self.flush_all(&mut st, deadline)),
@@ -533,7 +537,7 @@ impl<I: PacketIo> CoreContext<I> {
         }
     }
 
-    fn flush_all(&self, st: &mut TxState<I>, deadline: &Deadline) -> FlushOutcome {
+    fn flush_all(&self, st: &mut TxState<I, S>, deadline: &Deadline) -> FlushOutcome {
         st.spare.clear();
         self.published.spares.store(0, Ordering::Relaxed);
         let mut total = 0;
@@ -707,6 +711,8 @@ impl<I: PacketIo> CoreContext<I> {
     }
 
     /// Counts a call that returned -1 for this context.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn note_rejected(&self, e: SendError) {
         self.guests.rejected.fetch_add(1, Ordering::Relaxed);
         if e == SendError::NoMbuf {
@@ -772,11 +778,16 @@ mod tests {
         )
     }
 
-    /// A frame writer that numbers the frame.
-    fn id(n: u32) -> impl FnOnce(&mut u32) -> Result<(), SendError> {
-        move |b| {
+    /// A frame builder that numbers the frame, for port 0.
+    fn id(n: u32) -> impl FnOnce(&mut (), &mut u32) -> Result<usize, SendError> {
+        on(0, n)
+    }
+
+    /// A frame builder that numbers the frame, for `port`.
+    fn on(port: usize, n: u32) -> impl FnOnce(&mut (), &mut u32) -> Result<usize, SendError> {
+        move |_, b| {
             *b = n;
-            Ok(())
+            Ok(port)
         }
     }
 
@@ -796,21 +807,21 @@ mod tests {
         let c = ctx(4, 6);
         let t = me();
         for i in 0..3u32 {
-            c.send(&io, t, 0, id(i)).unwrap();
+            c.send(&io, || t, on(0, i)).unwrap();
         }
         assert_eq!((c.stats().accepted, c.stats().transmitted), (3, 0), "staged");
-        c.send(&io, t, 0, id(3)).unwrap();
+        c.send(&io, || t, on(0, 3)).unwrap();
         assert_eq!(c.stats().transmitted, 4, "one burst of 4");
         // The queue holds 6: two more go out, then staging fills to its limit of 64, then EAGAIN.
         let mut ok = 0;
-        while c.send(&io, t, 0, id(9)).is_ok() {
+        while c.send(&io, || t, on(0, 9)).is_ok() {
             ok += 1;
         }
         assert_eq!(ok, 2 + 64);
         let s = c.stats();
         assert_eq!((s.transmitted, s.pending, s.tx_busy), (6, 64, 1));
         // The other port is not blocked by the stalled one.
-        c.send(&io, t, 1, id(1)).unwrap();
+        c.send(&io, || t, on(1, 1)).unwrap();
     }
 
     #[test]
@@ -818,10 +829,10 @@ mod tests {
         let io = Fake;
         let c = ctx(1, 100);
         let (owner, guest) = (me(), me());
-        c.send(&io, owner, 0, id(1)).unwrap();
-        c.send(&io, guest, 0, id(2)).unwrap();
+        c.send(&io, || owner, on(0, 1)).unwrap();
+        c.send(&io, || guest, on(0, 2)).unwrap();
         assert_eq!(c.stats().transmitted, 1, "handed over, not sent yet");
-        c.send(&io, owner, 0, id(3)).unwrap();
+        c.send(&io, || owner, on(0, 3)).unwrap();
         let st = c.stats();
         assert_eq!((st.accepted, st.transmitted, st.pending), (3, 3, 0));
     }
@@ -831,8 +842,8 @@ mod tests {
         let io = Fake;
         let c = ctx(32, 100);
         let (owner, guest) = (me(), me());
-        c.send(&io, owner, 0, id(1)).unwrap();
-        c.send(&io, guest, 1, id(2)).unwrap();
+        c.send(&io, || owner, on(0, 1)).unwrap();
+        c.send(&io, || guest, on(1, 2)).unwrap();
         let o = c.close(&Deadline::after(Duration::from_millis(10)));
         assert_eq!(
             o,
@@ -842,7 +853,7 @@ mod tests {
             }
         );
         assert_eq!(c.stats().transmitted, 2);
-        assert_eq!(c.send(&io, owner, 0, |_| Ok(())), Err(SendError::NotInitialized));
-        assert_eq!(c.send(&io, guest, 0, |_| Ok(())), Err(SendError::NotInitialized));
+        assert_eq!(c.send(&io, || owner, id(7)), Err(SendError::NotInitialized));
+        assert_eq!(c.send(&io, || guest, id(8)), Err(SendError::NotInitialized));
     }
 }

@@ -130,10 +130,14 @@ impl Setup {
     }
 
     fn send(&self, me: &'static ThreadRec, id: u32) -> Result<(), SendError> {
-        self.ctx().send(&self.io, me, 0, |f| {
-            f.id = id;
-            Ok(())
-        })
+        self.ctx().send(
+            &self.io,
+            || me,
+            |_, f| {
+                f.id = id;
+                Ok(0)
+            },
+        )
     }
 
     /// Runs `f` on a new model thread with a clone of this set-up.
