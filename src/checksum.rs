@@ -26,10 +26,12 @@ pub(crate) const fn dword(b: [u8; 4]) -> u64 {
 /// Folds an unfolded sum to 16 bits, end-around carries included; still in native order.
 #[inline(always)]
 pub(crate) fn fold(sum: u64) -> u16 {
-    let s = (sum & 0xffff_ffff) + (sum >> 32);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    ((s & 0xffff) + (s >> 16)) as u16
+    // Each add's carry goes back in; the second add cannot carry again (the first left at most
+    // 0xffff_fffe when it carried).
+    let (s, c) = (sum as u32).overflowing_add((sum >> 32) as u32);
+    let s = s + u32::from(c);
+    let (t, c) = (s as u16).overflowing_add((s >> 16) as u16);
+    t + u16::from(c)
 }
 
 /// The checksum field's wire bytes for an unfolded sum: the complement of its fold.

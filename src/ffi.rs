@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use crate::abi::{mctx_t, mtcp_sendpkt_stats, pkt_info, rte_mempool};
 use crate::api;
 use crate::error::SendError;
-use crate::frame;
+use crate::frame::{self, SegmentView};
 use crate::port::Mempool;
 use crate::request::{EthDstHint, SendRequest};
 use crate::runtime::{self, InitOutcome};
@@ -69,11 +69,13 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
     if pi.iph.is_null() || pi.tcph.is_null() {
         return Err(SendError::NoHeaders);
     }
-    // SAFETY: iph is non-NULL and points to an IPv4 header, which is at least 20 bytes.
-    let ip = unsafe { bytes(pi.iph, frame::IPV4_LEN) };
-    let ihl_len = frame::ipv4_header_len(ip).map_err(|_| SendError::NoHeaders)?;
+    // SAFETY: iph is non-NULL and points to an IPv4 header, which is at least 20 bytes (a byte
+    // array: any alignment).
+    let ip: &[u8; 20] = unsafe { &*pi.iph.cast() };
     // How much of the TCP header may be read: its data offset, cut where the IP packet ends when
-    // the caller told us its length and the TCP header follows the IP header in it.
+    // the caller told us its length and the TCP header follows the IP header in it. (The
+    // header's fields themselves are checked once, by SendRequest::from_parts.)
+    let ihl_len = usize::from(ip[0] & 0x0f) * 4;
     let in_packet = pi.ip_len != 0 && (pi.iph as usize).wrapping_add(ihl_len) == pi.tcph as usize;
     let limit = if in_packet {
         usize::from(pi.ip_len).saturating_sub(ihl_len)
@@ -84,21 +86,22 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
         return Err(SendError::NoHeaders);
     }
     // SAFETY: tcph is non-NULL and points to a TCP header of at least 20 bytes, inside the packet.
-    let tcp20 = unsafe { bytes(pi.tcph, 20) };
-    let doff_len = frame::tcp_header_len(tcp20).map_err(|_| SendError::NoHeaders)?;
-    // SAFETY: doff_len bytes are the header the caller claims; `limit` keeps us inside the packet.
-    let tcp = unsafe { bytes(pi.tcph, doff_len.min(limit)) };
-    let payload: &[u8] = match (pi.payloadlen, pi.payload.is_null()) {
-        (0, _) => &[],
-        (_, true) => return Err(SendError::NullPayload),
+    let tcp: &[u8; 20] = unsafe { &*pi.tcph.cast() };
+    let options_len = SegmentView::options_len(tcp).min(limit - 20);
+    // SAFETY: the option bytes the data offset claims (the caller's header), cut by `limit` to
+    // stay inside the packet.
+    let options = unsafe { bytes(pi.tcph.cast::<u8>().add(20), options_len) };
+    let payload = || match (pi.payloadlen, pi.payload.is_null()) {
+        (0, _) => Some(&[][..]),
+        (_, true) => None,
         // SAFETY: payload points to payloadlen readable bytes.
-        (n, false) => unsafe { bytes(pi.payload, usize::from(n)) },
+        (n, false) => Some(unsafe { bytes(pi.payload, usize::from(n)) }),
     };
     // Not read here: only when the ARP table has no entry.
     // SAFETY: ethh is NULL or points to an Ethernet header whose first 6 bytes are h_dest, valid
     // for the call.
     let eth_dst_hint = unsafe { EthDstHint::from_ptr(pi.ethh.cast::<[u8; 6]>()) };
-    SendRequest::new(ip, tcp, payload, eth_dst_hint)
+    SendRequest::from_parts(ip, tcp, options, payload, eth_dst_hint)
 }
 
 /// Sends one TCP packet built from `pinfo` (mOS's `mtcp_sendpkt`): an Ethernet/IPv4/TCP frame with

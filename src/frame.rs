@@ -104,20 +104,56 @@ impl<'a> SegmentView<'a> {
     /// the payload's length.
     #[inline(always)]
     pub fn new(ip: &'a [u8], tcp: &'a [u8], payload: &'a [u8]) -> Result<Self, FrameError> {
-        ipv4_header_len(ip)?;
-        let doff = tcp_header_len(tcp)?;
+        let ip = ip.first_chunk().ok_or(FrameError::BadIpv4Header)?;
+        let (head, rest) = tcp.split_first_chunk().ok_or(FrameError::BadTcpHeader)?;
+        let options = &rest[..Self::options_len(head).min(rest.len())];
+        Self::from_parts(ip, head, options, payload)
+    }
+
+    /// How many option bytes the TCP header's data offset claims (0 when it is below 5: then
+    /// [`SegmentView::from_parts`] refuses the header).
+    #[inline(always)]
+    pub fn options_len(tcp: &[u8; 20]) -> usize {
+        (usize::from(tcp[12] >> 4) * 4).saturating_sub(20)
+    }
+
+    /// Checks the pieces of an input: the IPv4 header's first 20 bytes (version 4, IHL at least
+    /// 5), the TCP header's first 20 bytes (data offset at least 5), its readable options, the
+    /// payload's length. The checks happen here only.
+    #[inline(always)]
+    pub fn from_parts(
+        ip: &'a [u8; IPV4_LEN],
+        tcp: &'a [u8; 20],
+        options: &'a [u8],
+        payload: &'a [u8],
+    ) -> Result<Self, FrameError> {
+        Self::headers(ip, tcp, options)?.with_payload(payload)
+    }
+
+    /// [`SegmentView::from_parts`] in two steps: the headers (with no payload yet) ...
+    #[inline(always)]
+    pub fn headers(ip: &'a [u8; IPV4_LEN], tcp: &'a [u8; 20], options: &'a [u8]) -> Result<Self, FrameError> {
+        if ip[0] >> 4 != 4 || ip[0] & 0x0f < 5 {
+            return Err(FrameError::BadIpv4Header);
+        }
+        if tcp[12] >> 4 < 5 {
+            return Err(FrameError::BadTcpHeader);
+        }
+        Ok(Self {
+            ip,
+            tcp,
+            options,
+            payload: &[],
+        })
+    }
+
+    /// ... then the payload.
+    #[inline(always)]
+    pub fn with_payload(self, payload: &'a [u8]) -> Result<Self, FrameError> {
         if payload.len() > MAX_PAYLOAD {
             return Err(FrameError::PayloadTooLong);
         }
-        let (tcp, options) = tcp[..doff.min(tcp.len())]
-            .split_first_chunk()
-            .ok_or(FrameError::BadTcpHeader)?;
-        Ok(Self {
-            ip: ip.first_chunk().ok_or(FrameError::BadIpv4Header)?,
-            tcp,
-            options,
-            payload,
-        })
+        Ok(Self { payload, ..self })
     }
 
     /// Destination address as a host-order integer, for route and ARP lookups.
@@ -200,11 +236,9 @@ pub fn write_ack_frame(
     let tcp_len = ((TCP_LEN + seg.payload.len()) as u16).to_be_bytes();
     let total_len = ((IPV4_LEN + TCP_LEN + seg.payload.len()) as u16).to_be_bytes();
     let id = [ip[4], ip[5]];
-    let saddr = [ip[12], ip[13], ip[14], ip[15]];
-    let daddr = [ip[16], ip[17], ip[18], ip[19]];
-    let ports = [tcp[0], tcp[1], tcp[2], tcp[3]];
-    let seq = [tcp[4], tcp[5], tcp[6], tcp[7]];
-    let ack = [tcp[8], tcp[9], tcp[10], tcp[11]];
+    // Copied as they are, in runs: the addresses (8 bytes); ports, seq and ack (12).
+    let addresses: &[u8; 8] = ip[12..20].try_into().expect("fixed range");
+    let ports_seq_ack: &[u8; 12] = tcp[0..12].try_into().expect("fixed range");
     let window = [tcp[14], tcp[15]];
     let (tsval, tsecr) = seg.timestamp();
 
@@ -217,13 +251,10 @@ pub fn write_ack_frame(
     h[18..20].copy_from_slice(&id);
     h[20..22].copy_from_slice(&FLAGS_DF);
     h[22..24].copy_from_slice(&TTL_PROTO);
-    h[26..30].copy_from_slice(&saddr);
-    h[30..34].copy_from_slice(&daddr);
+    h[26..34].copy_from_slice(addresses);
     // TCP: ports, seq, ack, data offset 8, ACK only, window, checksum (below), urgent pointer 0,
     // NOP, NOP, Timestamp.
-    h[34..38].copy_from_slice(&ports);
-    h[38..42].copy_from_slice(&seq);
-    h[42..46].copy_from_slice(&ack);
+    h[34..46].copy_from_slice(ports_seq_ack);
     h[46..48].copy_from_slice(&DOFF_FLAGS);
     h[48..50].copy_from_slice(&window);
     h[52..54].copy_from_slice(&[0, 0]);
@@ -232,13 +263,14 @@ pub fn write_ack_frame(
     h[62..66].copy_from_slice(&tsecr);
     let payload_sum = checksum::copy_and_sum(data, seg.payload);
 
-    let addresses = dword(saddr) + dword(daddr);
+    let dw = |b: &[u8], at: usize| dword([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let addresses = dw(addresses, 0) + dw(addresses, 4);
     let pseudo = addresses + word(tcp_len) + TCP_CONST_SUM;
     let (ip_sum, tcp_sum) = match checksum {
         ChecksumMode::Software => {
             let ip_sum = IPV4_CONST_SUM + word(total_len) + word(id) + addresses;
-            let tcp_sum =
-                pseudo + dword(ports) + dword(seq) + dword(ack) + word(window) + dword(tsval) + dword(tsecr);
+            let ports_seq_ack = dw(ports_seq_ack, 0) + dw(ports_seq_ack, 4) + dw(ports_seq_ack, 8);
+            let tcp_sum = pseudo + ports_seq_ack + word(window) + dword(tsval) + dword(tsecr);
             (checksum::finish(ip_sum), checksum::finish(tcp_sum + payload_sum))
         }
         // The NIC wants the pseudo-header sum alone (no header words, not complemented).

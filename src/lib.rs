@@ -90,13 +90,10 @@ pub mod internals {
             l2_len: 14,
             l3_len: 20,
         });
-        let mut room = (std::ptr::null(), 0);
-        m.fill(offload, |r| {
-            room = (r.as_ptr(), r.len());
-            write(r);
-            Ok::<_, crate::port::MbufTooSmall>(len)
-        })
-        .ok()?;
-        Some(inspect(m.as_ptr(), room.0, room.1))
+        let room = m.room();
+        let room_at = (room.as_ptr(), room.len());
+        write(room);
+        m.finish(len, offload).ok()?;
+        Some(inspect(m.as_ptr(), room_at.0, room_at.1))
     }
 }

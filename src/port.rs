@@ -304,34 +304,36 @@ impl Mbuf {
         unsafe { self.0.as_ptr().cast::<u8>().add(usize::from(offset)).cast::<T>() }
     }
 
-    /// Makes this a single-segment frame: `write` fills the buffer's room (from the standard
-    /// headroom to the end) and returns the frame's length; then the lengths and the checksum
-    /// offload request are set. Sets every field `rte_pktmbuf_reset` would that a TX path reads
-    /// (pooled mbufs already have `next` NULL and `nb_segs` 1), so raw mbufs need no reset.
+    /// Starts a single-segment frame: the buffer's room, from the standard headroom to the end,
+    /// for the frame to be written into; [`Mbuf::finish`] then sets its length. Together they
+    /// set every field `rte_pktmbuf_reset` would that a TX path reads (pooled mbufs already have
+    /// `next` NULL and `nb_segs` 1), so raw mbufs need no reset.
     #[inline(always)]
-    pub(crate) fn fill<E: From<MbufTooSmall>>(
-        &mut self,
-        offload: Option<TxOffload>,
-        write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
-    ) -> Result<(), E> {
+    pub(crate) fn room(&mut self) -> &mut [u8] {
         // SAFETY: a single-segment mbuf this Mbuf owns exclusively. buf_addr + data_off is the
         // packet start once data_off is set to the headroom (bounded by buf_len), and the
         // buf_len - data_off bytes after it are inside the buffer. The fields are naturally
         // aligned (their sizes are asserted in shim.c).
-        let (room, data_off) = unsafe {
+        unsafe {
             let buf = *self.field::<*mut u8>(sys::SHIM_MBUF_OFF_BUF_ADDR);
             let buf_len = *self.field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN);
             let data_off = sys::SHIM_PKTMBUF_HEADROOM.min(buf_len);
-            let room = std::slice::from_raw_parts_mut(
-                buf.add(usize::from(data_off)),
-                usize::from(buf_len - data_off),
-            );
-            (room, data_off)
+            *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF) = data_off;
+            std::slice::from_raw_parts_mut(buf.add(usize::from(data_off)), usize::from(buf_len - data_off))
+        }
+    }
+
+    /// Ends the frame [`Mbuf::room`] started: its length (refused beyond the room) and the
+    /// checksum offload request.
+    #[inline(always)]
+    pub(crate) fn finish(&mut self, len: usize, offload: Option<TxOffload>) -> Result<(), MbufTooSmall> {
+        // SAFETY: as in `room`; data_off was set there, and is read back here.
+        let room = unsafe {
+            let buf_len = *self.field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN);
+            usize::from(buf_len - *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF))
         };
-        let room_len = room.len();
-        let len = write(room)?;
-        if len > room_len {
-            return Err(MbufTooSmall.into());
+        if len > room {
+            return Err(MbufTooSmall);
         }
         let (flags, tx_offload) = match offload {
             Some(o) => (
@@ -342,7 +344,6 @@ impl Mbuf {
         };
         // SAFETY: as above; len fits the room, which is below buf_len (a u16).
         unsafe {
-            *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF) = data_off;
             *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_LEN) = len as u16;
             *self.field::<u32>(sys::SHIM_MBUF_OFF_PKT_LEN) = len as u32;
             *self.field::<u64>(sys::SHIM_MBUF_OFF_OL_FLAGS) = flags;
@@ -358,7 +359,7 @@ impl Mbuf {
     }
 }
 
-/// A frame writer claimed a length beyond the mbuf's room ([`Mbuf::fill`]).
+/// A frame length beyond the mbuf's room ([`Mbuf::finish`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MbufTooSmall;
 

@@ -60,10 +60,32 @@ impl<'a> SendRequest<'a> {
         payload: &'a [u8],
         eth_dst_hint: Option<EthDstHint<'a>>,
     ) -> Result<Self, SendError> {
-        let seg = SegmentView::new(ip, tcp, payload).map_err(|e| match e {
-            FrameError::PayloadTooLong | FrameError::BufferTooSmall => SendError::TooLong,
-            FrameError::BadIpv4Header | FrameError::BadTcpHeader => SendError::NoHeaders,
-        })?;
+        let seg = SegmentView::new(ip, tcp, payload).map_err(send_error)?;
         Ok(Self { seg, eth_dst_hint })
+    }
+
+    /// As [`SendRequest::new`], from the pieces the C boundary reads (see
+    /// [`SegmentView::from_parts`]); the payload comes from `payload` once the headers passed
+    /// (`None`: a NULL payload pointer with a length, `EINVAL` after any header error).
+    #[inline(always)]
+    pub(crate) fn from_parts(
+        ip: &'a [u8; 20],
+        tcp: &'a [u8; 20],
+        options: &'a [u8],
+        payload: impl FnOnce() -> Option<&'a [u8]>,
+        eth_dst_hint: Option<EthDstHint<'a>>,
+    ) -> Result<Self, SendError> {
+        let seg = SegmentView::headers(ip, tcp, options).map_err(send_error)?;
+        let seg = seg
+            .with_payload(payload().ok_or(SendError::NullPayload)?)
+            .map_err(send_error)?;
+        Ok(Self { seg, eth_dst_hint })
+    }
+}
+
+fn send_error(e: FrameError) -> SendError {
+    match e {
+        FrameError::PayloadTooLong | FrameError::BufferTooSmall => SendError::TooLong,
+        FrameError::BadIpv4Header | FrameError::BadTcpHeader => SendError::NoHeaders,
     }
 }

@@ -278,28 +278,18 @@ impl Runtime {
                 .sum::<u64>()
     }
 
-    /// Builds the frame for `req` and sends it through `ctx`: route and ARP (cached per
-    /// context), the port's frame limit, the frame written straight into an mbuf.
+    /// Builds the frame for `req` and sends it through `ctx` (see [`AckFrame`]).
     #[inline(always)]
     pub(crate) fn send(
         &self,
         ctx: &CoreContext<Dpdk, HopCache>,
         req: &SendRequest<'_>,
     ) -> Result<(), SendError> {
-        let router = &self.router;
-        ctx.send(&self.io, thread_rec, |hops, m| {
-            let hop = router.resolve(hops, req.seg.daddr(), req.eth_dst_hint)?;
-            let port = &router.ports()[hop.port];
-            if req.seg.frame_len() > port.max_frame {
-                return Err(SendError::TooLong);
-            }
-            let (checksum, offload) = port.checksums();
-            m.fill(offload, |room| {
-                frame::write_ack_frame(&req.seg, hop.eth_dst, port.mac, checksum, room)
-                    .map_err(|_| SendError::TooLong)
-            })?;
-            Ok(hop.port)
-        })
+        let frame = AckFrame {
+            router: &self.router,
+            req,
+        };
+        ctx.send(&self.io, thread_rec, frame)
     }
 
     /// Flushes one context (see [`CoreContext::flush`]), waiting at most `tx_wait`.
@@ -337,6 +327,30 @@ impl Runtime {
             let _ = h.join();
         }
         true
+    }
+}
+
+/// The mOS ACK frame for a request: route and ARP (cached per context), the port's frame limit,
+/// the frame written straight into the mbuf.
+struct AckFrame<'r, 'a> {
+    router: &'r Router,
+    req: &'r SendRequest<'a>,
+}
+
+impl crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, '_> {
+    #[inline(always)]
+    fn build(self, hops: &mut HopCache, m: &mut port::Mbuf) -> Result<usize, SendError> {
+        let (router, req) = (self.router, self.req);
+        let hop = router.resolve(hops, req.seg.daddr(), req.eth_dst_hint)?;
+        let port = &router.ports()[hop.port];
+        if req.seg.frame_len() > port.max_frame {
+            return Err(SendError::TooLong);
+        }
+        let (checksum, offload) = port.checksums();
+        let len = frame::write_ack_frame(&req.seg, hop.eth_dst, port.mac, checksum, m.room())
+            .map_err(|_| SendError::TooLong)?;
+        m.finish(len, offload)?;
+        Ok(hop.port)
     }
 }
 

@@ -36,7 +36,9 @@ use crate::abi::mtcp_sendpkt_stats;
 use crate::error::SendError;
 use crate::exclusive::{Entry, Exclusive, TakeError, ThreadRec};
 use crate::flusher::FlushSignal;
-use crate::sync::{clock, fence, AtomicU64, AtomicUsize, Backoff, Deadline, HandoffQueue, Ordering};
+use crate::sync::{
+    clock, fence, AtomicBool, AtomicU64, AtomicUsize, Backoff, Deadline, HandoffQueue, Ordering,
+};
 
 /// What a core context needs from the packet I/O layer: DPDK (`port`) in the library, a
 /// recording fake in the loom model.
@@ -136,6 +138,8 @@ struct PortPublished {
     batch_start: AtomicU64,
     /// Hand-offs of this port moved into its staging so far.
     drained: AtomicU64,
+    /// The last burst left frames: the TX queue refuses (what makes callers wait only `tx_wait`).
+    refusing: AtomicBool,
 }
 
 /// Written by guests (and by anyone for errors): atomic read-modify-writes.
@@ -156,6 +160,14 @@ struct Guests {
 #[inline]
 fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// Records whether a port's TX queue refused frames at its last burst (stored only on change).
+#[inline(always)]
+fn note_refusal(p: &PortPublished, refused: bool) {
+    if p.refusing.load(Ordering::Relaxed) != refused {
+        p.refusing.store(refused, Ordering::Relaxed);
+    }
 }
 
 /// Counts a non-owner call in flight for as long as it lives.
@@ -240,12 +252,18 @@ struct PortMemo {
 }
 
 /// Builds one frame: given the context's scratch and a buffer, writes the frame into the buffer
-/// and returns the index of the port it goes to.
-pub(crate) trait Build<I: PacketIo, S>:
-    FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>
-{
+/// and returns the index of the port it goes to. (A trait rather than a closure so that the
+/// library's builder can be forced inline into the owner's path.)
+pub(crate) trait Build<I: PacketIo, S> {
+    fn build(self, scratch: &mut S, buf: &mut I::Buf) -> Result<usize, SendError>;
 }
-impl<I: PacketIo, S, F: FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>> Build<I, S> for F {}
+
+impl<I: PacketIo, S, F: FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>> Build<I, S> for F {
+    #[inline(always)]
+    fn build(self, scratch: &mut S, buf: &mut I::Buf) -> Result<usize, SendError> {
+        self(scratch, buf)
+    }
+}
 
 impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     /// A context sending on `queues` (one per port, in port order).
@@ -334,26 +352,39 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             Some(b) => b,
             None => self.refill(st, io)?,
         };
-        let port = match build(&mut st.scratch, &mut buf) {
+        let port = match build.build(&mut st.scratch, &mut buf) {
             Ok(port) => port,
             Err(e) => {
                 st.spare.push(buf);
                 return Err(e);
             }
         };
-        let was_empty = st.ports[port].staged.is_empty();
-        if st.ports[port].staged.len() >= self.staging_limit {
+        let published = &self.published.ports[port];
+        let mut staged = st.ports[port].staged.len();
+        if staged >= self.staging_limit {
             self.wait_for_room(st, port)?;
+            staged = st.ports[port].staged.len();
         }
-        st.ports[port].staged.push(buf);
+        let p = &mut st.ports[port];
+        p.staged.push(buf);
+        staged += 1;
         st.staged += 1;
         bump(&self.published.accepted, 1);
-        if st.ports[port].staged.len() >= self.params.burst {
-            self.burst(st, port);
+        if staged >= self.params.burst {
+            let took = I::burst(&mut p.queue, &mut p.staged);
+            st.staged -= took;
+            staged -= took;
+            bump(&self.published.transmitted, took as u64);
+            note_refusal(published, staged > 0);
         }
-        self.publish_port(st, port, was_empty);
-        if was_empty && !st.ports[port].staged.is_empty() {
+        // Staging just became non-empty: stamp the batch, publish, wake the flusher if it dozes
+        // (invariant 2). Otherwise only the count changes.
+        if staged == 1 {
+            published.batch_start.store(clock::now_ns(), Ordering::Release);
+            published.staged.store(staged, Ordering::Release);
             self.signal.notify_from_owner();
+        } else {
+            published.staged.store(staged, Ordering::Release);
         }
         Ok(())
     }
@@ -411,6 +442,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         let took = I::burst(&mut p.queue, &mut p.staged);
         st.staged -= took;
         bump(&self.published.transmitted, took as u64);
+        note_refusal(&self.published.ports[port], !p.staged.is_empty());
     }
 
     /// Moves handed-over frames into staging, as far as each port's staging has room.
@@ -474,12 +506,12 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
 
     /// A frame from a thread that does not own the context (or an owner kept out): onto the
     /// hand-off queue. While it is full, waits for room until `deadline` (the holder deadline),
-    /// or only `tx_wait` once the port's staging is full too (its TX queue refuses frames).
+    /// or only `tx_wait` while the port's TX queue refuses frames.
     #[inline(never)]
     fn send_handed_off(&self, io: &I, build: impl Build<I, S>, deadline: Deadline) -> Result<(), SendError> {
         let _in = InFlight::enter(self)?;
         let mut buf = io.alloc().ok_or(SendError::NoMbuf)?;
-        let port = build(&mut S::default(), &mut buf)?;
+        let port = build.build(&mut S::default(), &mut buf)?;
         // Counted before the push: once pushed, the frame may be transmitted at once.
         self.guests.accepted.fetch_add(1, Ordering::Relaxed);
         let refusing = Deadline::after(self.params.tx_wait);
@@ -495,7 +527,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             // interval if the owner went idle: wait for room. (Taking over here would make an
             // active owner wait for us, and for as long as we are preempted.)
             self.signal.notify();
-            let stalled = self.published.ports[port].staged.load(Ordering::Relaxed) >= self.staging_limit;
+            let stalled = self.published.ports[port].refusing.load(Ordering::Relaxed);
             let refused = if self.tx.is_closed() {
                 Some(SendError::NotInitialized)
             } else if deadline.expired() || (stalled && refusing.expired()) {

@@ -133,7 +133,7 @@ impl Setup {
         self.ctx().send(
             &self.io,
             || me,
-            |_, f| {
+            |_: &mut (), f: &mut Frame| {
                 f.id = id;
                 Ok(0)
             },
