@@ -188,7 +188,7 @@ impl Runtime {
         let params = TxParams {
             burst: settings.burst,
             tx_wait: settings.tx_wait,
-            flush_after: settings.flush_interval,
+            flush_interval: settings.flush_interval,
         };
         // Core context k gets TX queue k of every port.
         let mut per_port: Vec<std::vec::IntoIter<TxQueue>> =
@@ -219,12 +219,7 @@ impl Runtime {
                     port::ensure_lcore();
                     // A panic (a bug) ends the flusher, not the process; shutdown then sees it done.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        flusher::run(
-                            &rt.contexts,
-                            &rt.signal,
-                            &rt.stop_flusher,
-                            rt.settings.flush_interval,
-                        )
+                        flusher::run(&rt.contexts, &rt.signal, &rt.stop_flusher, &rt.settings)
                     }));
                 }
                 done.store(true, Ordering::Release);

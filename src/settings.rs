@@ -19,12 +19,16 @@ pub struct Settings {
     pub conf_paths: Vec<PathBuf>,
     /// `MTCP_SENDPKT_CORES`: number of core contexts (default: as the netdev core masks imply, else 1).
     pub cores: Option<usize>,
-    /// `MTCP_SENDPKT_BURST` (default 1): frames staged before a burst. 1 sends within the call.
+    /// `MTCP_SENDPKT_BURST` (default 32): frames staged per port before a burst; 1 sends within
+    /// the call.
     pub burst: usize,
-    /// `MTCP_SENDPKT_FLUSH_US` (default 100): with `burst > 1`, the longest a staged frame waits.
+    /// `MTCP_SENDPKT_FLUSH_US` (default 100): the longest a staged frame waits; a frame after
+    /// this long a quiet spell is sent within the call.
     pub flush_interval: Duration,
     /// `MTCP_SENDPKT_TX_WAIT_US` (default 1000): how long a call waits for a full TX queue.
     pub tx_wait: Duration,
+    /// `MTCP_SENDPKT_FLUSHER_NICE` (default 19): the flusher thread's nice value.
+    pub flusher_nice: libc::c_int,
     /// `MTCP_SENDPKT_MBUFS` (default 8191): mbufs in the library's mempool.
     pub mbufs: u32,
     /// `MTCP_SENDPKT_TX_DESC` (default 1024): descriptors per TX queue.
@@ -43,9 +47,10 @@ impl Default for Settings {
             eal_args: Vec::new(),
             conf_paths: Vec::new(),
             cores: None,
-            burst: 1,
+            burst: 32,
             flush_interval: Duration::from_micros(100),
             tx_wait: Duration::from_micros(1000),
+            flusher_nice: 19,
             mbufs: 8191,
             tx_desc: 1024,
             tx_queue_base: None,
@@ -97,6 +102,9 @@ impl Settings {
         if let Some(n) = num("MTCP_SENDPKT_TX_WAIT_US", 0, 10_000_000)? {
             s.tx_wait = Duration::from_micros(n);
         }
+        if let Some(n) = num("MTCP_SENDPKT_FLUSHER_NICE", 0, 19)? {
+            s.flusher_nice = n as libc::c_int;
+        }
         if let Some(n) = num("MTCP_SENDPKT_MBUFS", 63, 1 << 24)? {
             s.mbufs = n as u32;
         }
@@ -122,10 +130,10 @@ mod tests {
     }
 
     #[test]
-    fn defaults_send_within_the_call() {
+    fn defaults_batch_32_with_a_100_us_bound() {
         let s = with(&[]).unwrap();
         assert_eq!(s, Settings::default());
-        assert_eq!(s.burst, 1);
+        assert_eq!((s.burst, s.flush_interval), (32, Duration::from_micros(100)));
     }
 
     #[test]

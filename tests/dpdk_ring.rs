@@ -42,6 +42,7 @@ fn ring_loopback_returns_the_frames_byte_for_byte() {
             for o in &mut inputs {
                 send(0, 3, &o.pkt_info()).unwrap();
             }
+            flush(0);
             let frames = drain_rx();
             assert_eq!(frames.len(), inputs.len());
             let mut mac = dpdk_sys::rte_ether_addr::default();
@@ -130,8 +131,10 @@ fn an_empty_mempool_gives_enobufs_then_recovers() {
         };
         assert_eq!(err, libc::ENOBUFS);
         assert_eq!(stats(0).no_mbuf, 1);
+        flush(0);
         assert_eq!(drain_rx().len(), accepted);
         send(0, 1, &pi).expect("mbufs are back");
+        flush(0);
         assert_eq!(drain_rx().len(), 1);
         assert_eq!(mtcp_sendpkt::api::free_mbufs(), Ok(initial), "no mbuf leaked");
     });

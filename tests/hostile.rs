@@ -275,6 +275,7 @@ fn hostile_headers_get_their_errno_and_never_a_read_past_them() {
             assert_eq!(mtcp_sendpkt::mtcp_sendpkt(&mut ctx, 1, null()), -1);
             assert_eq!(mtcp_sendpkt::mtcp_sendpkt(null_mut(), 1, null()), -1);
         }
+        flush(0);
         let st = stats(0);
         assert_eq!(st.accepted, accepted);
         assert_eq!(st.transmitted, accepted);

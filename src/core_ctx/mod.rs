@@ -76,13 +76,21 @@ pub(crate) struct TxParams {
     pub burst: usize,
     /// How long a call waits for a TX queue that does not take frames, before `EAGAIN`.
     pub tx_wait: Duration,
-    /// The age at which the flusher sends a staged batch (or collects hand-offs) itself.
-    pub flush_after: Duration,
+    /// The longest a staged frame may wait (`MTCP_SENDPKT_FLUSH_US`). The flusher sends a
+    /// batch (or collects hand-offs) at half that age, leaving the rest for its own wake-up;
+    /// and a frame that starts a batch this long after the previous one began (a quiet spell)
+    /// is sent at once, since batching pays only while frames keep coming.
+    pub flush_interval: Duration,
 }
 
 impl TxParams {
     fn staging_limit(&self) -> usize {
         MIN_STAGING.max(2 * self.burst)
+    }
+
+    /// The age at which the flusher acts (see `flush_interval`).
+    fn flush_after(&self) -> Duration {
+        self.flush_interval / 4
     }
 
     /// The deadline for waiting on another thread (see [`HOLDER_WAIT`]); none with `tx_wait` 0.
@@ -244,6 +252,9 @@ pub(crate) struct VisitMemo {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct PortMemo {
+    /// The batch (its start) the flusher last saw waiting on this port. When the next look
+    /// finds a newer batch, the owner sent that one itself: it is active.
+    batch_seen: Option<u64>,
     /// The port's `drained` count, and when hand-offs were first seen waiting with that count.
     handoffs_seen: Option<(u64, u64)>,
     /// The retry interval and next retry time of a TX queue that refused frames. Hand-offs for
@@ -365,26 +376,31 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             self.wait_for_room(st, port)?;
             staged = st.ports[port].staged.len();
         }
+        let was_empty = staged == 0;
         let p = &mut st.ports[port];
         p.staged.push(buf);
         staged += 1;
         st.staged += 1;
         bump(&self.published.accepted, 1);
-        if staged >= self.params.burst {
+        let mut flush = staged >= self.params.burst;
+        if was_empty {
+            // A new batch: stamped for the flusher. After a quiet spell it goes out at once.
+            let now = clock::now_ns();
+            let last = published.batch_start.load(Ordering::Relaxed);
+            flush |= now.wrapping_sub(last) >= self.params.flush_interval.as_nanos() as u64;
+            published.batch_start.store(now, Ordering::Release);
+        }
+        if flush {
             let took = I::burst(&mut p.queue, &mut p.staged);
             st.staged -= took;
             staged -= took;
             bump(&self.published.transmitted, took as u64);
             note_refusal(published, staged > 0);
         }
-        // Staging just became non-empty: stamp the batch, publish, wake the flusher if it dozes
-        // (invariant 2). Otherwise only the count changes.
-        if staged == 1 {
-            published.batch_start.store(clock::now_ns(), Ordering::Release);
-            published.staged.store(staged, Ordering::Release);
+        published.staged.store(staged, Ordering::Release);
+        if was_empty && staged > 0 {
+            // Staging just became non-empty: wake the flusher if it dozes (invariant 2).
             self.signal.notify_from_owner();
-        } else {
-            published.staged.store(staged, Ordering::Release);
         }
         Ok(())
     }
@@ -590,7 +606,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     /// The flusher's look at this context (`now` from `clock::now_ns`): sends what is due,
     /// and says when to look again.
     pub(crate) fn visit(&self, now: u64, memo: &mut VisitMemo) -> Visit {
-        let flush_after = self.params.flush_after.as_nanos() as u64;
+        let flush_after = self.params.flush_after().as_nanos() as u64;
         memo.ports.resize(self.published.ports.len(), PortMemo::default());
         // In the order that makes them consistent (see `Published`).
         let handed = self.guests.handed_off.load(Ordering::Acquire);
@@ -610,6 +626,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             }
             if staged == 0 && !handoffs {
                 m.retry = None;
+                m.batch_seen = None;
                 continue;
             }
             if let Some((_, at)) = m.retry {
@@ -617,10 +634,15 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
                 continue;
             }
             if staged > 0 {
-                due = earliest(
-                    due,
-                    p.batch_start.load(Ordering::Relaxed).saturating_add(flush_after),
-                );
+                // A batch behind one the owner sent itself (an active owner) is looked at after
+                // half the interval; others (a first batch, one the owner left) after a quarter.
+                let start = p.batch_start.load(Ordering::Relaxed);
+                let active = m.batch_seen.is_some_and(|seen| seen != start);
+                let after = if active { 2 * flush_after } else { flush_after };
+                m.batch_seen = Some(start);
+                due = earliest(due, start.saturating_add(after));
+            } else {
+                m.batch_seen = None;
             }
             if handoffs {
                 let since = match m.handoffs_seen {
@@ -643,9 +665,11 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
                 return next;
             }
         }
-        // Due. Take over, unless the owner is inside: it is active then; look again soon.
+        // Due. Take over, unless the owner is inside: it is active then, and likely to send the
+        // batch itself; look again one interval later (sooner would keep the flusher busy on
+        // the CPU the owner needs).
         let Ok(mut st) = self.tx.take(&Deadline::now()) else {
-            return Visit::At(now.saturating_add(flush_after / 4));
+            return Visit::At(now.saturating_add(flush_after));
         };
         let progress = (self.published.accepted.load(Ordering::Relaxed), handed);
         if progress.0 == memo.progress.0 && progress.1 != memo.progress.1 {
@@ -664,9 +688,9 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
                 m.retry = None;
                 continue;
             }
-            let interval = m
-                .retry
-                .map_or(self.params.flush_after, |(i, _)| (i * 2).min(MAX_RETRY_INTERVAL));
+            let interval = m.retry.map_or(self.params.flush_after(), |(i, _)| {
+                (i * 2).min(MAX_RETRY_INTERVAL)
+            });
             let at = now.saturating_add(interval.as_nanos() as u64);
             m.retry = Some((interval, at));
             next = match next {
@@ -801,7 +825,7 @@ mod tests {
         let params = TxParams {
             burst,
             tx_wait: Duration::ZERO,
-            flush_after: Duration::from_micros(100),
+            flush_interval: Duration::from_secs(1),
         };
         CoreContext::new(
             vec![(room, Vec::new()), (room, Vec::new())],
@@ -838,18 +862,28 @@ mod tests {
         let io = Fake;
         let c = ctx(4, 6);
         let t = me();
-        for i in 0..3u32 {
+        c.send(&io, || t, on(0, 0)).unwrap();
+        assert_eq!(
+            c.stats().transmitted,
+            1,
+            "the first frame after a quiet spell goes at once"
+        );
+        for i in 1..4u32 {
             c.send(&io, || t, on(0, i)).unwrap();
         }
-        assert_eq!((c.stats().accepted, c.stats().transmitted), (3, 0), "staged");
-        c.send(&io, || t, on(0, 3)).unwrap();
-        assert_eq!(c.stats().transmitted, 4, "one burst of 4");
-        // The queue holds 6: two more go out, then staging fills to its limit of 64, then EAGAIN.
+        assert_eq!(
+            (c.stats().accepted, c.stats().transmitted),
+            (4, 1),
+            "the next ones are staged"
+        );
+        c.send(&io, || t, on(0, 4)).unwrap();
+        assert_eq!(c.stats().transmitted, 5, "one burst of 4");
+        // The queue holds 6: one more goes out, then staging fills to its limit of 64, then EAGAIN.
         let mut ok = 0;
         while c.send(&io, || t, on(0, 9)).is_ok() {
             ok += 1;
         }
-        assert_eq!(ok, 2 + 64);
+        assert_eq!(ok, 1 + 64);
         let s = c.stats();
         assert_eq!((s.transmitted, s.pending, s.tx_busy), (6, 64, 1));
         // The other port is not blocked by the stalled one.

@@ -110,7 +110,7 @@ impl Setup {
         let params = TxParams {
             burst,
             tx_wait: Duration::from_micros(1),
-            flush_after: Duration::from_micros(1),
+            flush_interval: Duration::from_micros(2),
         };
         let queue = FakeQueue {
             wire: wire.clone(),

@@ -243,6 +243,16 @@ pub fn send(cpu: i32, sockid: i32, pi: &mtcp_sendpkt::pkt_info) -> Result<(), i3
     }
 }
 
+/// Calls `mtcp_sendpkt_flush` (what a middlebox does when it wants staged frames out now) and
+/// returns how many frames the TX queues took; panics if it fails.
+pub fn flush(cpu: i32) -> i32 {
+    let mut ctx = mtcp_sendpkt::mtcp_context { cpu };
+    // SAFETY: valid mctx.
+    let n = unsafe { mtcp_sendpkt::mtcp_sendpkt_flush(&mut ctx) };
+    assert!(n >= 0, "mtcp_sendpkt_flush: {}", std::io::Error::last_os_error());
+    n
+}
+
 pub fn stats(cpu: i32) -> mtcp_sendpkt::mtcp_sendpkt_stats {
     let mut ctx = mtcp_sendpkt::mtcp_context { cpu };
     let mut st = mtcp_sendpkt::mtcp_sendpkt_stats::default();
