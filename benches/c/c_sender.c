@@ -8,6 +8,7 @@
  * Usage: c_sender PAYLOAD CALLS EAL-ARGS...   (port 0; prints "mpps <Mpps>")
  */
 #define _GNU_SOURCE
+#include "bench_port.h"
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
@@ -118,14 +119,8 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return 2;
 	long payload = atol(argv[1]), calls = atol(argv[2]);
-	if (rte_eal_init(argc - 2, argv + 2) < 0)
-		return 1;
-	struct rte_mempool *pool =
-		rte_pktmbuf_pool_create("c_sender", 8191, 512, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
-	struct rte_eth_conf conf;
-	memset(&conf, 0, sizeof conf);
-	if (!pool || rte_eth_dev_configure(0, 0, 1, &conf) || rte_eth_tx_queue_setup(0, 0, 1024, 0, NULL) ||
-	    rte_eth_dev_start(0))
+	struct rte_mempool *pool = bench_port0(argc, argv, "c_sender", 512);
+	if (!pool)
 		return 1;
 	struct rte_ether_addr src, dst = {{0x90, 0xe2, 0xba, 0x7c, 0x1f, 0xa4}};
 	rte_eth_macaddr_get(0, &src);
