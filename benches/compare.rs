@@ -11,7 +11,7 @@
 //! All DPDK cases run on `net_null`, one core. Then instructions per call outside the PMD
 //! (callgrind, stable on a noisy machine), ours against the C sender's, and 2-core scaling.
 //!
-//! Knobs: BENCH_ROUNDS (3), BENCH_CALLS (5 000 000 per DPDK case), BENCH_TESTPMD_SECS (4).
+//! Knobs: BENCH_ROUNDS (5), BENCH_CALLS (5 000 000 per DPDK case), BENCH_TESTPMD_SECS (4).
 //! The table is printed and written to target/bench.md.
 
 use std::collections::BTreeMap;
@@ -279,7 +279,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let rounds = env_num("BENCH_ROUNDS", 3);
+    let rounds = env_num("BENCH_ROUNDS", 5);
     let calls = env_num("BENCH_CALLS", 5_000_000);
     let tp_secs = env_num("BENCH_TESTPMD_SECS", 4);
     let dir = root().join("target/bench");
