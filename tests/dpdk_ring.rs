@@ -175,6 +175,23 @@ fn threads_sharing_one_mctx_lose_nothing() {
     });
 }
 
+/// The library's own mbuf code refuses to mark more bytes than the buffer holds (a safe
+/// function must not be able to make the PMD read past it).
+#[test]
+fn an_mbuf_cannot_be_given_a_length_beyond_its_buffer() {
+    Isolated::new("an_mbuf_cannot_be_given_a_length_beyond_its_buffer")
+        .with_port(RING)
+        .run(|_| {
+            assert!(mtcp_sendpkt::mtcp_sendpkt_cores() > 0, "running");
+            let room = mtcp_sendpkt::internals::with_finished_mbuf(0, false, |_| (), |_, _, room| room)
+                .expect("an mbuf");
+            let fits = mtcp_sendpkt::internals::with_finished_mbuf(room, false, |_| (), |_, _, _| ());
+            assert!(fits.is_some(), "exactly the room is fine");
+            let past = mtcp_sendpkt::internals::with_finished_mbuf(room + 1, false, |_| (), |_, _, _| ());
+            assert!(past.is_none(), "one byte past the room is refused");
+        });
+}
+
 #[test]
 fn mbuf_fields_written_from_rust_read_back_through_dpdk() {
     Isolated::new("mbuf_fields_written_from_rust_read_back_through_dpdk")
