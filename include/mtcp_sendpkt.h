@@ -130,9 +130,9 @@ extern "C" {
  dropped silently), or -1 with errno:
  - `EACCES`: `mctx` or `pinfo` is NULL, `mctx->cpu` is not a configured core, or the library is
    not initialized (initialization failed, see `mtcp_sendpkt_init_error`, or it was shut down);
- - `EBADF`: `sockid` < 0;
  - `ENODATA`: `iph` or `tcph` is NULL, IPv4 version is not 4, IHL < 5, TCP data offset < 5, or
    `ip_len` leaves no room for a TCP header;
+ - `EBADF`: `sockid` < 0;
  - `EINVAL`: `payloadlen` > 0 with `payload` NULL;
  - `EMSGSIZE`: the frame (66 + `payloadlen` bytes) is longer than the port's MTU + 14;
  - `EHOSTUNREACH`: no route, or no ARP entry and no `pinfo->ethh`;

@@ -150,6 +150,11 @@ impl Core {
         }
     }
 
+    /// `MTCP_SENDPKT_ERRORS=mos` is in force (the C call then returns 0 where mOS did).
+    pub(crate) fn mos_errors(&self) -> bool {
+        self.rt.mos_errors()
+    }
+
     pub fn stats(&self) -> mtcp_sendpkt_stats {
         self.ctx.stats()
     }

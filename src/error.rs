@@ -35,6 +35,15 @@ pub enum SendError {
 }
 
 impl SendError {
+    /// Whether mOS's `mtcp_sendpkt` returned 0 here, sending nothing (`MOS_COMPAT.md`, "What
+    /// mOS does with a call", 6): no route, no ARP entry, its TX batch full, a payload too long.
+    pub fn mos_returns_zero(self) -> bool {
+        matches!(
+            self,
+            SendError::NoRoute | SendError::NoArpEntry | SendError::TxBusy | SendError::TooLong
+        )
+    }
+
     /// The errno value the C API reports for this error.
     pub fn errno(self) -> libc::c_int {
         match self {
@@ -47,6 +56,17 @@ impl SendError {
             SendError::NoMbuf => libc::ENOBUFS,
             SendError::TxBusy => libc::EAGAIN,
             SendError::Internal => libc::EIO,
+        }
+    }
+}
+
+impl From<crate::frame::FrameError> for SendError {
+    /// Headers that are not IPv4/TCP are `ENODATA`; a frame that cannot fit, `EMSGSIZE`.
+    fn from(e: crate::frame::FrameError) -> Self {
+        use crate::frame::FrameError::*;
+        match e {
+            BadIpv4Header | BadTcpHeader => SendError::NoHeaders,
+            PayloadTooLong | BufferTooSmall => SendError::TooLong,
         }
     }
 }

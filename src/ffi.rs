@@ -64,8 +64,11 @@ unsafe fn core_of(mctx: mctx_t) -> Result<api::Core, SendError> {
 /// of IHL × 4 bytes, `tcph` to a TCP header of data-offset × 4 bytes (or fewer, when `ip_len` says
 /// the packet ends sooner and `tcph` follows `iph` in it), `ethh` to an Ethernet header, `payload`
 /// to `payloadlen` bytes.
+///
+/// The checks come in mOS's order: the headers (`ENODATA`), then what mOS does not check: a
+/// negative `sockid` (`EBADF`), a NULL payload (`EINVAL`), a payload too long (`EMSGSIZE`).
 #[inline(always)]
-unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
+unsafe fn read_request(pi: &pkt_info, sockid: c_int) -> Result<SendRequest<'_>, SendError> {
     if pi.iph.is_null() || pi.tcph.is_null() {
         return Err(SendError::NoHeaders);
     }
@@ -101,7 +104,12 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
     // SAFETY: ethh is NULL or points to an Ethernet header whose first 6 bytes are h_dest, valid
     // for the call.
     let eth_dst_hint = unsafe { EthDstHint::from_ptr(pi.ethh.cast::<[u8; 6]>()) };
-    SendRequest::from_parts(ip, tcp, options, payload, eth_dst_hint)
+    let seg = SegmentView::headers(ip, tcp, options)?;
+    if sockid < 0 {
+        return Err(SendError::BadSocket);
+    }
+    let seg = seg.with_payload(payload().ok_or(SendError::NullPayload)?)?;
+    Ok(SendRequest { seg, eth_dst_hint })
 }
 
 /// Sends one TCP packet built from `pinfo` (mOS's `mtcp_sendpkt`): an Ethernet/IPv4/TCP frame with
@@ -113,9 +121,9 @@ unsafe fn read_request(pi: &pkt_info) -> Result<SendRequest<'_>, SendError> {
 /// dropped silently), or -1 with errno:
 /// - `EACCES`: `mctx` or `pinfo` is NULL, `mctx->cpu` is not a configured core, or the library is
 ///   not initialized (initialization failed, see `mtcp_sendpkt_init_error`, or it was shut down);
-/// - `EBADF`: `sockid` < 0;
 /// - `ENODATA`: `iph` or `tcph` is NULL, IPv4 version is not 4, IHL < 5, TCP data offset < 5, or
 ///   `ip_len` leaves no room for a TCP header;
+/// - `EBADF`: `sockid` < 0;
 /// - `EINVAL`: `payloadlen` > 0 with `payload` NULL;
 /// - `EMSGSIZE`: the frame (66 + `payloadlen` bytes) is longer than the port's MTU + 14;
 /// - `EHOSTUNREACH`: no route, or no ARP entry and no `pinfo->ethh`;
@@ -138,14 +146,15 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
         let result = (|| {
             // SAFETY: pinfo is NULL or points to a valid pkt_info (caller contract).
             let pi = unsafe { pinfo.as_ref() }.ok_or(SendError::NullPktInfo)?;
-            if sockid < 0 {
-                return Err(SendError::BadSocket);
-            }
             // SAFETY: the pointers inside pinfo are valid as documented (caller contract).
-            let req = unsafe { read_request(pi) }?;
+            let req = unsafe { read_request(pi, sockid) }?;
             core.send_request(&req)
         })();
-        core.count(result).map(|()| 0)
+        match core.count(result) {
+            // MTCP_SENDPKT_ERRORS=mos: as mOS, 0 with nothing sent (still counted as rejected).
+            Err(e) if e.mos_returns_zero() && core.mos_errors() => Ok(0),
+            r => r.map(|()| 0),
+        }
     })
 }
 

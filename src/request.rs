@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use crate::error::SendError;
-use crate::frame::{FrameError, SegmentView};
+use crate::frame::SegmentView;
 
 /// A frame to send: the caller's headers and payload, and an Ethernet destination to fall back
 /// on when the ARP table has no entry.
@@ -60,32 +60,7 @@ impl<'a> SendRequest<'a> {
         payload: &'a [u8],
         eth_dst_hint: Option<EthDstHint<'a>>,
     ) -> Result<Self, SendError> {
-        let seg = SegmentView::new(ip, tcp, payload).map_err(send_error)?;
+        let seg = SegmentView::new(ip, tcp, payload)?;
         Ok(Self { seg, eth_dst_hint })
-    }
-
-    /// As [`SendRequest::new`], from the pieces the C boundary reads (see
-    /// [`SegmentView::from_parts`]); the payload comes from `payload` once the headers passed
-    /// (`None`: a NULL payload pointer with a length, `EINVAL` after any header error).
-    #[inline(always)]
-    pub(crate) fn from_parts(
-        ip: &'a [u8; 20],
-        tcp: &'a [u8; 20],
-        options: &'a [u8],
-        payload: impl FnOnce() -> Option<&'a [u8]>,
-        eth_dst_hint: Option<EthDstHint<'a>>,
-    ) -> Result<Self, SendError> {
-        let seg = SegmentView::headers(ip, tcp, options).map_err(send_error)?;
-        let seg = seg
-            .with_payload(payload().ok_or(SendError::NullPayload)?)
-            .map_err(send_error)?;
-        Ok(Self { seg, eth_dst_hint })
-    }
-}
-
-fn send_error(e: FrameError) -> SendError {
-    match e {
-        FrameError::PayloadTooLong | FrameError::BufferTooSmall => SendError::TooLong,
-        FrameError::BadIpv4Header | FrameError::BadTcpHeader => SendError::NoHeaders,
     }
 }

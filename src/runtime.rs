@@ -249,6 +249,10 @@ impl Runtime {
         self.contexts.get(cpu).ok_or(SendError::NoContext)
     }
 
+    pub(crate) fn mos_errors(&self) -> bool {
+        self.settings.mos_errors
+    }
+
     pub(crate) fn cores(&self) -> usize {
         self.contexts.len()
     }

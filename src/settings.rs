@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::InitError;
+#[cfg(doc)]
+use crate::error::SendError;
 
 /// Largest staging batch (frames per `rte_eth_tx_burst`).
 pub const MAX_BURST: usize = 512;
@@ -39,6 +41,8 @@ pub struct Settings {
     /// `MTCP_SENDPKT_MEMPOOL`: attached to a host's EAL, the name of the host's mempool to use
     /// (default: the library creates its own).
     pub mempool_name: Option<String>,
+    /// `MTCP_SENDPKT_ERRORS=mos`: the C call returns 0 where mOS did (see [`SendError::mos_returns_zero`]).
+    pub mos_errors: bool,
 }
 
 impl Default for Settings {
@@ -55,6 +59,7 @@ impl Default for Settings {
             tx_desc: 1024,
             tx_queue_base: None,
             mempool_name: None,
+            mos_errors: false,
         }
     }
 }
@@ -115,6 +120,19 @@ impl Settings {
             s.tx_queue_base = Some(n as u16);
         }
         s.mempool_name = var("MTCP_SENDPKT_MEMPOOL").filter(|n| !n.is_empty());
+        if let Some(v) = var("MTCP_SENDPKT_ERRORS") {
+            s.mos_errors = match v.trim() {
+                "mos" => true,
+                "report" | "" => false,
+                _ => {
+                    return Err(InitError::Setting {
+                        var: "MTCP_SENDPKT_ERRORS",
+                        value: v,
+                        reason: "expected 'report' (the default) or 'mos'".into(),
+                    })
+                }
+            };
+        }
         Ok(s)
     }
 }
@@ -153,8 +171,16 @@ mod tests {
     }
 
     #[test]
+    fn errors_are_reported_unless_mos_is_asked_for() {
+        assert!(!with(&[]).unwrap().mos_errors);
+        assert!(with(&[("MTCP_SENDPKT_ERRORS", "mos")]).unwrap().mos_errors);
+        assert!(!with(&[("MTCP_SENDPKT_ERRORS", "report")]).unwrap().mos_errors);
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (k, v) in [
+            ("MTCP_SENDPKT_ERRORS", "quiet"),
             ("MTCP_SENDPKT_BURST", "0"),
             ("MTCP_SENDPKT_BURST", "x"),
             ("MTCP_SENDPKT_CORES", "129"),

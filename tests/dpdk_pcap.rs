@@ -129,6 +129,19 @@ fn errno_contract_case_by_case() {
             Err(libc::EINVAL),
             "payload NULL"
         );
+        // mOS's order: headers (ENODATA) before anything mOS does not check (sockid, payload).
+        let mut o = Observed::new([10, 0, 0, 10], 7, &TS_OPTIONS, b"data");
+        let mut pi = o.pkt_info();
+        pi.iph = std::ptr::null_mut();
+        pi.payload = std::ptr::null_mut();
+        assert_eq!(send(0, -1, &pi), Err(libc::ENODATA), "iph NULL before sockid -1");
+        let mut pi = o.pkt_info();
+        pi.payload = std::ptr::null_mut();
+        assert_eq!(
+            send(0, -1, &pi),
+            Err(libc::EBADF),
+            "sockid -1 before payload NULL"
+        );
 
         let mut big = Observed::new([10, 0, 0, 10], 8, &TS_OPTIONS, &[0u8; 1449]);
         assert_eq!(
@@ -150,10 +163,42 @@ fn errno_contract_case_by_case() {
         flush(0);
         let st = stats(0);
         assert_eq!((st.accepted, st.transmitted, st.pending), (2, 2, 0));
-        // Counted on context 0: pinfo NULL, 2 x EBADF, 6 x ENODATA, EINVAL, EMSGSIZE, EHOSTUNREACH
+        // Counted on context 0: pinfo NULL, 3 x EBADF, 7 x ENODATA, EINVAL, EMSGSIZE, EHOSTUNREACH
         // (the NULL-mctx and bad-cpu calls have no context).
-        assert_eq!(st.rejected, 1 + 2 + 6 + 1 + 1 + 1);
+        assert_eq!(st.rejected, 1 + 3 + 7 + 1 + 1 + 1);
     });
+}
+
+/// `MTCP_SENDPKT_ERRORS=mos`: where mOS returned 0 with nothing sent (no route, no ARP entry,
+/// TX full, payload too long) the call returns 0 too, errno untouched; it is still counted as
+/// rejected and nothing reaches the wire. What mOS refused (EACCES, ENODATA) stays -1.
+#[test]
+fn mos_error_mode_returns_zero_where_mos_did() {
+    let t = Isolated::new("mos_error_mode_returns_zero_where_mos_did")
+        .with_port(PCAP)
+        .env("MTCP_SENDPKT_ERRORS", "mos");
+    let Some((dir, _)) = t.run(|_| {
+        let errno = || std::io::Error::last_os_error().raw_os_error().unwrap();
+        // Starting the library and this thread's first call make system calls of their own.
+        let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+        let mut pi = o.pkt_info();
+        pi.iph = std::ptr::null_mut();
+        assert_eq!(send(0, 1, &pi), Err(libc::ENODATA), "mOS refused this too");
+        let mut unrouted = Observed::new([10, 0, 9, 1], 9, &TS_OPTIONS, b"");
+        let mut big = Observed::new([10, 0, 0, 10], 8, &TS_OPTIONS, &[0u8; 1449]);
+        for (o, what) in [(&mut unrouted, "no route"), (&mut big, "payload too long")] {
+            // SAFETY: sets the calling thread's errno.
+            unsafe { *libc::__errno_location() = 12345 };
+            assert_eq!(send(0, 1, &o.pkt_info()), Ok(()), "{what}: 0 as in mOS");
+            assert_eq!(errno(), 12345, "{what}: errno untouched");
+        }
+        flush(0);
+        let st = stats(0);
+        assert_eq!((st.accepted, st.transmitted, st.rejected), (0, 0, 3));
+    }) else {
+        return;
+    };
+    assert!(read_pcap(&dir.join("out.pcap")).is_empty(), "nothing sent");
 }
 
 #[test]

@@ -367,3 +367,41 @@ fn ethh_at_a_guard_page_is_read_only_for_h_dest() {
     assert_eq!(frames.len(), 2);
     assert!(frames.iter().all(|f| f[..6] == [6, 5, 4, 3, 2, 1]));
 }
+
+/// mOS never reads `pinfo->ethh`; a middlebox may leave it pointing anywhere. With an ARP entry
+/// for the destination the library must not read it either: here it points into the guard page
+/// itself, so any read crashes the test.
+#[test]
+fn ethh_is_not_read_when_the_arp_table_answers() {
+    let conf = "mos {\n arp_table {\n 8.8.8.8/32 02:00:00:00:00:08\n }\n}\n";
+    let t = Isolated::new("ethh_is_not_read_when_the_arp_table_answers")
+        .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap")
+        .file("mos.conf", conf);
+    let Some((dir, _)) = t.run(|_| {
+        let unreadable = Guarded::new(&[]);
+        let c = case("x", ipv4(5, [8, 8, 8, 8]), tcp(5, &[]), None, Ok(()));
+        let g = Guarded::new(&c.packet);
+        let pi = mtcp_sendpkt::pkt_info {
+            cur_ts: 0,
+            in_ifidx: 0,
+            eth_len: 0,
+            ip_len: c.ip_len,
+            offset: 0,
+            payloadlen: 0,
+            seq: 0,
+            ack_seq: 0,
+            window: 0,
+            ethh: unreadable.at(0).cast(),
+            iph: g.at(0).cast(),
+            tcph: g.at(20).cast(),
+            payload: null_mut(),
+        };
+        assert_eq!(send(0, 1, &pi), Ok(()));
+        flush(0);
+    }) else {
+        return;
+    };
+    let frames = read_pcap(&dir.join("out.pcap"));
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0][..6], [2, 0, 0, 0, 0, 8], "the ARP table's MAC");
+}
