@@ -6,7 +6,7 @@
  *   cc -Iinclude examples/ack_from_pcap.c -Ltarget/release -lmtcp_sendpkt -lpcap
  *   MTCP_SENDPKT_CONF=examples/demo.conf MTCP_SENDPKT_EAL_ARGS="..." ./a.out observed.pcap
  */
-#define _DEFAULT_SOURCE /* struct tcphdr with Linux field names */
+#define _DEFAULT_SOURCE /* u_int and u_char, which <pcap/pcap.h> uses */
 #include "mtcp_sendpkt.h"
 
 #include <arpa/inet.h>

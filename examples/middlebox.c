@@ -6,7 +6,6 @@
  * Build: cc -Iinclude examples/middlebox.c -Ltarget/release -lmtcp_sendpkt
  * Run:   MTCP_SENDPKT_CONF=examples/demo.conf MTCP_SENDPKT_EAL_ARGS="... --vdev net_pcap0,tx_pcap=out.pcap"
  */
-#define _DEFAULT_SOURCE /* struct tcphdr with Linux field names */
 #include "mtcp_sendpkt.h"
 
 #include <arpa/inet.h>

@@ -6,12 +6,25 @@
 #ifndef MTCP_SENDPKT_H
 #define MTCP_SENDPKT_H
 
+/* The system headers mOS's mtcp_api.h and mos_api.h include, in their order: struct tcphdr and
+ * struct ethhdr are the kernel's (<linux/tcp.h>, <linux/if_ether.h>; glibc's only under DARWIN),
+ * struct iphdr glibc's. Code written for mOS then sees the same types with or without mOS's
+ * headers; glibc's <netinet/tcp.h> cannot be included beside them, in mOS as here. */
 #include <stdint.h>
-#include <stddef.h>
-#include <netinet/ip.h>
+#include <netinet/in.h>
+#include <sys/uio.h>
+#ifdef DARWIN
 #include <netinet/tcp.h>
+#include <netinet/if_ether.h>
+#else
+#include <linux/tcp.h>
 #include <linux/if_ether.h>
-/* struct ethhdr, iphdr, tcphdr come from the Linux headers above, as in mOS's mos_api.h. */
+#endif
+#include <arpa/inet.h>
+#include <netinet/ip.h>
+#include <stddef.h>
+#include <stdbool.h>
+
 struct rte_mempool; /* DPDK's, used only through a pointer */
 
 #if !defined(__MTCP_API_H_)

@@ -38,20 +38,46 @@ fn mos_include() -> String {
     format!("-I{}", manifest_dir().join("tests/c/mos").display())
 }
 
-/// Compiles mos_middlebox.c with `flags` and links it with `link`.
-fn build_mos_middlebox(dir: &Path, name: &str, flags: &[&str], link: Vec<String>) -> PathBuf {
+/// The languages a middlebox written for mOS's headers is compiled as, each with
+/// `-Wall -Wextra -Werror`: (compiler, flags).
+const LANGUAGES: [(&str, &[&str]); 4] = [
+    ("cc", &["-std=gnu99"]),
+    ("cc", &["-std=gnu11"]),
+    ("cc", &["-std=c11", "-pedantic"]),
+    ("c++", &["-x", "c++", "-std=c++11", "-pedantic"]),
+];
+
+/// Compiles mos_middlebox.c with `compiler` and `flags` and links it with `link`.
+fn build_mos_middlebox_as(
+    dir: &Path,
+    name: &str,
+    compiler: &str,
+    flags: &[&str],
+    link: Vec<String>,
+) -> PathBuf {
     let exe = dir.join(name);
-    let mut args = strings(&STRICT);
+    let mut args = strings(&["-Wall", "-Wextra", "-Werror"]);
     args.extend(strings(flags));
     args.extend([
         mos_include(),
         c_source("mos_middlebox.c"),
+        // Back to the linker's default language for what follows (`-x c++` applies onwards).
+        "-x".into(),
+        "none".into(),
         "-o".into(),
         exe.display().to_string(),
     ]);
     args.extend(link);
-    cc(&args);
+    tool(compiler, &args);
     exe
+}
+
+/// Compiles mos_middlebox.c as strict C11 with `flags` and links it with `link`.
+fn build_mos_middlebox(dir: &Path, name: &str, flags: &[&str], link: Vec<String>) -> PathBuf {
+    let mut all = strings(&STRICT);
+    all.extend(strings(flags));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    build_mos_middlebox_as(dir, name, "cc", &all, link)
 }
 
 #[test]
@@ -64,19 +90,25 @@ fn a_middlebox_built_against_mos_declarations_only_works() {
     check_mos_middlebox_frames(&pcap);
 }
 
+/// mOS's headers (stand-ins with the real include lines: mtcp_api.h, mtcp_epoll.h, mos_api.h,
+/// the kernel's `struct tcphdr` and `struct ethhdr`), then ours: compiles as C99, C11 and C++
+/// with warnings as errors, and each build sends.
 #[test]
 fn our_header_after_mos_headers_compiles_and_works() {
     let dir = test_dir("mos_headers_then_ours");
-    let exe = build_mos_middlebox(
-        &dir,
-        "box",
-        &["-DWITH_MTCP_SENDPKT_H", &include_flag()],
-        link_shared(),
-    );
-    let pcap = dir.join("out.pcap");
-    let out = run(&exe, &pcap_env("moshdr", &dir, &pcap));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("stats say 3 transmitted"));
-    check_mos_middlebox_frames(&pcap);
+    for (i, (compiler, lang)) in LANGUAGES.iter().enumerate() {
+        let mut flags = vec!["-DWITH_MTCP_SENDPKT_H".to_string(), include_flag()];
+        flags.extend(strings(lang));
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let exe = build_mos_middlebox_as(&dir, &format!("box{i}"), compiler, &flags, link_shared());
+        let pcap = dir.join(format!("out{i}.pcap"));
+        let out = run(&exe, &pcap_env(&format!("moshdr{i}"), &dir, &pcap));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("stats say 3 transmitted"),
+            "{compiler} {lang:?}"
+        );
+        check_mos_middlebox_frames(&pcap);
+    }
 }
 
 #[test]

@@ -2,11 +2,19 @@
  * A middlebox written against mOS's own headers (the stand-ins in tests/c/mos/). Built two ways:
  * as it is (it never heard of mtcp_sendpkt.h, yet links and works against our library), and with
  * -DWITH_MTCP_SENDPKT_H, including our header after mOS's to reach the mtcp_sendpkt_* extras.
- * Sends three frames; prints one line per call; exits 0 when all were accepted.
+ * Sends three frames; prints one line per call; exits 0 when all were accepted. Valid C99, C11 and
+ * C++11 with no feature-test macro, as code written for mOS's headers is; as C++ it wraps mOS's
+ * headers in extern "C", which a C++ user of mOS's C library has to do (mos_api.h has no such
+ * block).
  */
-#define _DEFAULT_SOURCE
+#ifdef __cplusplus
+extern "C" {
+#endif
 #include "mtcp_api.h"
 #include "mos_api.h"
+#ifdef __cplusplus
+}
+#endif
 #ifdef WITH_MTCP_SENDPKT_H
 #include "mtcp_sendpkt.h"
 #endif
@@ -23,12 +31,14 @@ const char *mtcp_stand_in_version(void);
 
 int main(void)
 {
-	struct mtcp_context core = {.cpu = 0};
+	struct mtcp_context core;
 	struct {
 		struct iphdr ip;
 		struct tcphdr tcp;
 	} hdr;
 	int ok = 0;
+
+	core.cpu = 0;
 
 #ifdef OLD_LIBRARY_VERSION
 	printf("mos_middlebox: linked with %s\n", mtcp_stand_in_version());
