@@ -45,7 +45,8 @@ build: deps
 # Installs the library (versioned soname, dev symlink, static archive), the header, the
 # pkg-config file and the manual pages. NO_BUILD=1 installs what $(LIBDIR) already holds.
 install: $(if $(NO_BUILD),,build)
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man3
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man3 \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(LIBDIR)/libmtcp_sendpkt.so $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.so.$(VERSION)
 	ln -sf libmtcp_sendpkt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.so
@@ -53,13 +54,16 @@ install: $(if $(NO_BUILD),,build)
 	install -m 644 include/mtcp_sendpkt.h $(DESTDIR)$(PREFIX)/include/mtcp_sendpkt.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' mtcp_sendpkt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mtcp_sendpkt.pc
 	install -m 644 man/mtcp_sendpkt.3 $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt.3
-	for f in flush init attach init_error cores stats shutdown; do \
+	install -m 755 $(LIBDIR)/mtcp-sendpkt $(DESTDIR)$(PREFIX)/bin/mtcp-sendpkt
+	install -m 644 man/mtcp-sendpkt.1 $(DESTDIR)$(PREFIX)/share/man/man1/mtcp-sendpkt.1
+	for f in flush init attach init_error config_warnings cores stats shutdown; do \
 	  echo '.so man3/mtcp_sendpkt.3' > $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt_$$f.3; done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.so* $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.a \
 	  $(DESTDIR)$(PREFIX)/include/mtcp_sendpkt.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/mtcp_sendpkt.pc \
-	  $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt*.3
+	  $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt*.3 \
+	  $(DESTDIR)$(PREFIX)/bin/mtcp-sendpkt $(DESTDIR)$(PREFIX)/share/man/man1/mtcp-sendpkt.1
 
 # build.rs regenerates include/mtcp_sendpkt.h with cbindgen on every build.
 header:
@@ -72,8 +76,9 @@ check-header: header
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	@warnings=$$(LC_ALL=C groff -ww -man -Tutf8 -z man/mtcp_sendpkt.3 2>&1); \
-	  [ -z "$$warnings" ] || { echo "man/mtcp_sendpkt.3: $$warnings"; exit 1; }; echo "man page: no groff warnings"
+	@for m in man/mtcp_sendpkt.3 man/mtcp-sendpkt.1; do \
+	  warnings=$$(LC_ALL=C groff -ww -man -Tutf8 -z $$m 2>&1); \
+	  [ -z "$$warnings" ] || { echo "$$m: $$warnings"; exit 1; }; done; echo "man pages: no groff warnings"
 
 # The last line adds up every test binary's "test result" line; a test that could not run here
 # (e.g. no network namespaces) says "SKIPPED:" and is counted as skipped, not passed.
@@ -128,7 +133,7 @@ demo: build
 	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude examples/middlebox.c \
 	  -L$(LIBDIR) -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lmtcp_sendpkt -o $(DEMO)/middlebox
 	@rm -f $(DEMO)/out.pcap
-	MTCP_SENDPKT_CONF=examples/demo.conf \
+	MTCP_SENDPKT_CONF=examples/demo.conf MTCP_SENDPKT_KERNEL_TABLES=0 \
 	MTCP_SENDPKT_EAL_ARGS="--no-huge -m 256 --no-pci --no-shconf --file-prefix mtcp-demo --log-level=lib.eal:warning --vdev net_pcap0,tx_pcap=$(DEMO)/out.pcap" \
 	  $(DEMO)/middlebox
 	@$(CARGO) run -q --release --example pcap_summary -- $(DEMO)/out.pcap

@@ -215,6 +215,15 @@ int mtcp_sendpkt_attach(const char *conf_path, uint16_t first_tx_queue, struct r
 const char *mtcp_sendpkt_init_error(void);
 
 /*
+ The warnings about the configuration read at initialization (lines mOS skips, blocks it does
+ not know, routes to devices that are not netdevs), one a line (`file:line: text\n`); an empty
+ string when there were none; NULL before initialization read the configuration (it does not
+ start the library). Each warning was also printed once to stderr. The string lives as long as
+ the process.
+ */
+const char *mtcp_sendpkt_config_warnings(void);
+
+/*
  Number of core contexts (valid `mctx->cpu` values are 0 to this minus 1), starting the library
  if needed; -1 with errno `EACCES` if it cannot run.
  */

@@ -274,6 +274,26 @@ pub extern "C" fn mtcp_sendpkt_init_error() -> *const c_char {
     .unwrap_or(std::ptr::null())
 }
 
+/// The warnings about the configuration read at initialization (lines mOS skips, blocks it does
+/// not know, routes to devices that are not netdevs), one a line (`file:line: text\n`); an empty
+/// string when there were none; NULL before initialization read the configuration (it does not
+/// start the library). Each warning was also printed once to stderr. The string lives as long as
+/// the process.
+#[no_mangle]
+pub extern "C" fn mtcp_sendpkt_config_warnings() -> *const c_char {
+    static TEXT: OnceLock<CString> = OnceLock::new();
+    catch_unwind(|| match runtime::config_warnings() {
+        Some(lines) => TEXT
+            .get_or_init(|| {
+                let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+                CString::new(text.replace('\0', " ")).unwrap_or_default()
+            })
+            .as_ptr(),
+        None => std::ptr::null(),
+    })
+    .unwrap_or(std::ptr::null())
+}
+
 /// Number of core contexts (valid `mctx->cpu` values are 0 to this minus 1), starting the library
 /// if needed; -1 with errno `EACCES` if it cannot run.
 #[no_mangle]

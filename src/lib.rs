@@ -35,6 +35,10 @@ pub mod abi;
 #[cfg(not(loom))]
 pub mod api;
 mod checksum;
+/// The `mtcp-sendpkt` command-line tool's code (its binary is a two-line `main`). Not an API.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod cli;
 mod config;
 mod core_ctx;
 pub mod error;
@@ -59,8 +63,8 @@ pub use abi::{ethhdr, iphdr, mctx_t, mtcp_context, mtcp_sendpkt_stats, pkt_info,
 pub use error::{InitError, SendError};
 #[cfg(not(loom))]
 pub use ffi::{
-    mtcp_sendpkt, mtcp_sendpkt_attach, mtcp_sendpkt_cores, mtcp_sendpkt_flush, mtcp_sendpkt_init,
-    mtcp_sendpkt_init_error, mtcp_sendpkt_shutdown, mtcp_sendpkt_stats,
+    mtcp_sendpkt, mtcp_sendpkt_attach, mtcp_sendpkt_config_warnings, mtcp_sendpkt_cores, mtcp_sendpkt_flush,
+    mtcp_sendpkt_init, mtcp_sendpkt_init_error, mtcp_sendpkt_shutdown, mtcp_sendpkt_stats,
 };
 
 /// Pieces the fuzz targets, the micro-benchmark and a few tests reach into (cargo feature

@@ -1,4 +1,4 @@
-//! Longest-prefix-match tables: the route table (destination → port) and the ARP table
+//! Longest-prefix-match tables: the route table (destination → port index) and the ARP table
 //! (destination → MAC), as mOS's `route_table` and `arp_table` describe them.
 //!
 //! Unlike mOS, a /0 entry matches every address and a /1 entry is a real prefix (mOS's two
@@ -89,8 +89,6 @@ impl<T> PrefixTable<T> {
     }
 }
 
-/// Destination → DPDK port id.
-pub type RouteTable = PrefixTable<u16>;
 /// Destination → next-hop MAC.
 pub type ArpTable = PrefixTable<[u8; 6]>;
 
@@ -107,7 +105,7 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins_whatever_the_insertion_order() {
-        let mut t = RouteTable::default();
+        let mut t = PrefixTable::<u16>::default();
         t.insert(p("10.0.0.0", 8), 1);
         t.insert(p("10.0.1.0", 24), 2);
         t.insert(p("10.0.1.7", 32), 3);
@@ -142,7 +140,7 @@ mod tests {
 
     #[test]
     fn first_of_equal_prefixes_wins() {
-        let mut t = RouteTable::default();
+        let mut t = PrefixTable::<u16>::default();
         t.insert(p("10.0.0.0", 24), 1);
         t.insert(p("10.0.0.0", 24), 2);
         assert_eq!(t.lookup(a("10.0.0.1")), Some(&1));

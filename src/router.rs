@@ -20,8 +20,9 @@ pub(crate) struct Router {
     /// Tells this router's cached hops from another's (see [`HopCache`]); never 0.
     id: u64,
     ports: Vec<PortInfo>,
-    /// Destination → index into `ports`; `None` without a route table (everything to port 0).
-    routes: Option<PrefixTable<usize>>,
+    /// Destination → index into `ports` (`None`: a route to a device that is not in use, whose
+    /// frames are refused); `None` without any route (everything to the first port).
+    routes: Option<PrefixTable<Option<usize>>>,
     arp: ArpTable,
 }
 
@@ -37,7 +38,11 @@ pub(crate) struct HopCache {
 }
 
 impl Router {
-    pub(crate) fn new(ports: Vec<PortInfo>, routes: Option<PrefixTable<usize>>, arp: ArpTable) -> Self {
+    pub(crate) fn new(
+        ports: Vec<PortInfo>,
+        routes: Option<PrefixTable<Option<usize>>>,
+        arp: ArpTable,
+    ) -> Self {
         static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
@@ -63,7 +68,7 @@ impl Router {
     ) -> Result<Hop, SendError> {
         if cache.router != self.id || cache.daddr != daddr {
             let port = match &self.routes {
-                Some(t) => *t.lookup(daddr).ok_or(SendError::NoRoute)?,
+                Some(t) => t.lookup(daddr).copied().flatten().ok_or(SendError::NoRoute)?,
                 None => 0,
             };
             *cache = HopCache {
@@ -104,8 +109,10 @@ mod tests {
     #[test]
     fn route_and_arp_decide_and_the_hint_fills_in() {
         let mut routes = PrefixTable::default();
-        routes.insert(prefix([10, 0, 1, 0], 24), 1);
-        routes.insert(prefix([10, 0, 0, 0], 16), 0);
+        routes.insert(prefix([10, 0, 1, 0], 24), Some(1));
+        routes.insert(prefix([10, 0, 0, 0], 16), Some(0));
+        // A route to a device not in use (a kernel route of eth0): matched, and refused.
+        routes.insert(prefix([10, 0, 3, 0], 24), None);
         let mut arp = ArpTable::default();
         arp.insert(prefix([10, 0, 1, 7], 32), [7; 6]);
         let r = Router::new(vec![port(0), port(1)], Some(routes), arp);
@@ -125,6 +132,7 @@ mod tests {
             Err(SendError::NoArpEntry)
         );
         assert_eq!(r.resolve(c, addr([11, 0, 0, 1]), hint), Err(SendError::NoRoute));
+        assert_eq!(r.resolve(c, addr([10, 0, 3, 1]), hint), Err(SendError::NoRoute));
     }
 
     #[test]

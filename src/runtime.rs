@@ -25,7 +25,6 @@ use crate::flusher::{self, FlushSignal};
 use crate::frame;
 use crate::port::{self, Dpdk, Mempool, PortInfo, TxQueue};
 use crate::request::SendRequest;
-use crate::route::PrefixTable;
 use crate::router::{HopCache, Router};
 use crate::settings::{Settings, MAX_CORES};
 use crate::sync::{self, Deadline};
@@ -125,6 +124,23 @@ pub(crate) fn init_with(settings: Result<Settings, InitError>, attach: Option<At
     }
 }
 
+static CONFIG_WARNINGS: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Prints the configuration's warnings (once: the configuration is read once per process) and
+/// keeps them for [`config_warnings`].
+fn publish_warnings(cfg: &MosConfig) {
+    let lines: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
+    for w in &lines {
+        eprintln!("mtcp_sendpkt: warning: {w}");
+    }
+    let _ = CONFIG_WARNINGS.set(lines);
+}
+
+/// The warnings of the configuration read at initialization, `None` before it was read.
+pub(crate) fn config_warnings() -> Option<&'static [String]> {
+    CONFIG_WARNINGS.get().map(Vec::as_slice)
+}
+
 /// Why initialization failed, if it did.
 pub(crate) fn init_error() -> Option<&'static InitError> {
     RUNTIME.get().and_then(|r| r.as_ref().err())
@@ -148,7 +164,8 @@ struct Ports {
 
 impl Runtime {
     fn start(settings: Settings, attach: Option<AttachRequest>) -> Result<Runtime, InitError> {
-        let cfg = MosConfig::load(&settings.conf_paths)?;
+        let cfg = MosConfig::load(&settings.conf_paths, settings.kernel_tables)?;
+        publish_warnings(&cfg);
         // An explicit MTCP_SENDPKT_CORES wins over what the netdev core masks imply.
         let cores = settings
             .cores
@@ -168,15 +185,32 @@ impl Runtime {
         } else {
             port::init_eal(&settings.eal_args)?;
         }
-        let port_ids: Vec<u16> = if cfg.netdevs.is_empty() {
-            (0..port::port_count()).collect()
-        } else {
-            cfg.netdevs.iter().map(|d| d.port).collect()
-        };
+        let port_ids: Vec<u16> = cfg.ports().unwrap_or_else(|| (0..port::port_count()).collect());
         if port_ids.is_empty() {
             return Err(InitError::NoPort);
         }
-        let routes = route_table(&cfg, &port_ids)?;
+        // Without a netdev block, a file's route to a port that is not there is a mistake to
+        // report, not a route to drop.
+        if !cfg.has_netdev {
+            for r in &cfg.routes {
+                if let (crate::config::Origin::File { path, line }, None) =
+                    (&r.origin, cfg.route_port(&r.device, &port_ids))
+                {
+                    return Err(crate::config::ConfigError {
+                        file: path.clone(),
+                        line: *line,
+                        reason: format!(
+                            "the route {} names {:?}, which is not one of the DPDK ports (dpdk0 to dpdk{})",
+                            r.prefix,
+                            r.device,
+                            port_ids.len().saturating_sub(1)
+                        ),
+                    }
+                    .into());
+                }
+            }
+        }
+        let routes = cfg.route_table(&port_ids);
         let pool = match (attach.and_then(|a| a.pool), &settings.mempool_name) {
             (Some(p), _) => p,
             (None, Some(name)) if attached => Mempool::lookup(name)?,
@@ -233,7 +267,7 @@ impl Runtime {
         }
         Ok(Runtime {
             io: Dpdk { pool },
-            router: Router::new(ports.info, routes, cfg.arp),
+            router: Router::new(ports.info, routes, cfg.arp_table()),
             contexts,
             signal,
             settings,
@@ -351,25 +385,6 @@ impl crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, '_> {
         m.finish(len, offload)?;
         Ok(hop.port)
     }
-}
-
-/// Destination → index into the ports in use; `None` without a route table.
-fn route_table(cfg: &MosConfig, port_ids: &[u16]) -> Result<Option<PrefixTable<usize>>, InitError> {
-    if cfg.routes.is_empty() {
-        return Ok(None);
-    }
-    let mut t = PrefixTable::default();
-    for (prefix, id) in cfg.routes.iter() {
-        let idx = port_ids
-            .iter()
-            .position(|p| p == id)
-            .ok_or_else(|| InitError::Port {
-                port: *id,
-                reason: format!("the route {prefix} names dpdk{id}, which is not one of the ports in use"),
-            })?;
-        t.insert(*prefix, idx);
-    }
-    Ok(Some(t))
 }
 
 /// Sets up (or, attached to a host's EAL, looks up) each port with one TX queue per core context.

@@ -43,6 +43,9 @@ pub struct Settings {
     pub mempool_name: Option<String>,
     /// `MTCP_SENDPKT_ERRORS=mos`: the C call returns 0 where mOS did (see [`SendError::mos_returns_zero`]).
     pub mos_errors: bool,
+    /// `MTCP_SENDPKT_KERNEL_TABLES` (default 1): take the kernel's ARP entries of `dpdk*`
+    /// devices and its routes, before the configuration's, as mOS does; 0 turns it off.
+    pub kernel_tables: bool,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             tx_queue_base: None,
             mempool_name: None,
             mos_errors: false,
+            kernel_tables: true,
         }
     }
 }
@@ -133,6 +137,19 @@ impl Settings {
                 }
             };
         }
+        if let Some(v) = var("MTCP_SENDPKT_KERNEL_TABLES") {
+            s.kernel_tables = match v.trim() {
+                "1" | "" => true,
+                "0" => false,
+                _ => {
+                    return Err(InitError::Setting {
+                        var: "MTCP_SENDPKT_KERNEL_TABLES",
+                        value: v,
+                        reason: "expected 1 (the default: read them, as mOS does) or 0".into(),
+                    })
+                }
+            };
+        }
         Ok(s)
     }
 }
@@ -178,9 +195,20 @@ mod tests {
     }
 
     #[test]
+    fn kernel_tables_are_read_unless_turned_off() {
+        assert!(with(&[]).unwrap().kernel_tables);
+        assert!(
+            !with(&[("MTCP_SENDPKT_KERNEL_TABLES", "0")])
+                .unwrap()
+                .kernel_tables
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (k, v) in [
             ("MTCP_SENDPKT_ERRORS", "quiet"),
+            ("MTCP_SENDPKT_KERNEL_TABLES", "no"),
             ("MTCP_SENDPKT_BURST", "0"),
             ("MTCP_SENDPKT_BURST", "x"),
             ("MTCP_SENDPKT_CORES", "129"),

@@ -348,25 +348,6 @@ fn no_port_fails_with_eacces() {
 }
 
 #[test]
-fn malformed_config_names_file_and_line() {
-    let conf = "mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n 10.0.0.10/32 not-a-mac\n }\n}\n";
-    let t = Isolated::new("malformed_config_names_file_and_line")
-        .with_port(PCAP)
-        .file("mos.conf", conf);
-    t.run(|dir| {
-        let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
-        assert_eq!(send(0, 1, &o.pkt_info()), Err(libc::EACCES));
-        // SAFETY: returns NULL or a static C string.
-        let why = unsafe { std::ffi::CStr::from_ptr(mtcp_sendpkt::mtcp_sendpkt_init_error()) };
-        let want = format!("{}:6: ", dir.join("mos.conf").display());
-        assert!(
-            why.to_string_lossy().starts_with(&want),
-            "{why:?} should start with {want}"
-        );
-    });
-}
-
-#[test]
 fn initialization_leaves_the_callers_cpu_affinity_alone() {
     let t = Isolated::new("initialization_leaves_the_callers_cpu_affinity_alone").with_port(PCAP);
     t.run(|_| {

@@ -295,9 +295,28 @@ fn installed_library_builds_with_pkg_config_alone() {
     );
     let dynamic = tool("readelf", &["-d".into(), lib.join(&real).display().to_string()]);
     assert!(String::from_utf8_lossy(&dynamic.stdout).contains("Library soname: [libmtcp_sendpkt.so.0]"));
-    for page in ["mtcp_sendpkt.3", "mtcp_sendpkt_flush.3", "mtcp_sendpkt_stats.3"] {
-        assert!(prefix.join("share/man/man3").join(page).exists(), "{page}");
+    for page in [
+        "man3/mtcp_sendpkt.3",
+        "man3/mtcp_sendpkt_flush.3",
+        "man3/mtcp_sendpkt_config_warnings.3",
+        "man1/mtcp-sendpkt.1",
+    ] {
+        assert!(prefix.join("share/man").join(page).exists(), "{page}");
     }
+    // The tool is installed with the library and runs from there.
+    let check = Command::new(prefix.join("bin/mtcp-sendpkt"))
+        .args([
+            "check",
+            &manifest_dir()
+                .join("tests/fixtures/mos/end-host.conf")
+                .display()
+                .to_string(),
+        ])
+        .env("MTCP_SENDPKT_KERNEL_TABLES", "0")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    assert!(String::from_utf8_lossy(&check.stdout).contains("core contexts: 2"));
 
     let flags = Command::new("pkg-config")
         .args(["--cflags", "--libs", "mtcp_sendpkt"])
@@ -358,6 +377,7 @@ fn only_the_documented_api_is_exported() {
     let documented = [
         "mtcp_sendpkt",
         "mtcp_sendpkt_attach",
+        "mtcp_sendpkt_config_warnings",
         "mtcp_sendpkt_cores",
         "mtcp_sendpkt_flush",
         "mtcp_sendpkt_init",

@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,27 +18,6 @@ use support::*;
 const PEER_IP: [u8; 4] = [10, 77, 0, 2];
 const OUR_IP: [u8; 4] = [10, 77, 0, 1];
 const PORT: u16 = 8080;
-
-fn sh(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args[0]))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        Err(format!(
-            "{}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Reports a skip where no test harness would: straight to the process's stderr.
-fn skip(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
-}
 
 /// A network namespace with a TCP listener on PEER_IP:PORT; deleted (with its links) on drop.
 struct Peer {

@@ -1,4 +1,5 @@
-//! The mOS config parser on arbitrary text: an error names a line inside the text, never a panic.
+//! The mOS config parser on arbitrary text: an error or a warning names a line inside the text,
+//! never a panic; what loads gives tables that answer lookups.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,9 +11,15 @@ fuzz_target!(|data: &[u8]| {
     let mut cfg = MosConfig::default();
     match cfg.parse_into(Path::new("fuzz.conf"), text) {
         Ok(()) => {
-            let _ = cfg.check_devices();
+            cfg.check_devices();
+            let lines = text.split('\n').count();
+            for w in &cfg.warnings {
+                assert!(w.line >= 1 && w.line <= lines, "{w}");
+            }
             let _ = cfg.cores_from_masks();
+            let _ = cfg.arp_table().lookup(0x0a00_0001);
+            let _ = cfg.route_table(&[0, 1]).map(|t| t.lookup(0x0a00_0001).copied());
         }
-        Err(e) => assert!(e.line <= text.lines().count(), "{e}"),
+        Err(e) => assert!(e.line <= text.split('\n').count(), "{e}"),
     }
 });

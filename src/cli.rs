@@ -1,0 +1,307 @@
+//! `mtcp-sendpkt`, the command-line tool for the person deploying the library: it reads the
+//! configuration exactly as the library does at start (same code, same environment variables)
+//! and shows what came of it. It never starts DPDK.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use crate::config::{MosConfig, Origin};
+use crate::route::PrefixTable;
+use crate::settings::{Settings, MAX_CORES};
+
+const USAGE: &str = "\
+usage: mtcp-sendpkt check [CONF...]
+       mtcp-sendpkt route ADDR [CONF...]
+       mtcp-sendpkt --help | --version
+
+Reads the configuration exactly as libmtcp_sendpkt does when it starts: the files CONF (default:
+the colon-separated list in MTCP_SENDPKT_CONF) and, unless MTCP_SENDPKT_KERNEL_TABLES=0, the
+kernel's ARP and route tables (/proc/net/arp, /proc/net/route), before the files' entries.
+
+  check       prints the ports and their core contexts, every route and ARP entry with where it
+              came from (file:line or kernel), and every warning. Exit status 1 when the library
+              would refuse to start.
+  route ADDR  prints the port and Ethernet destination a frame to the IPv4 address ADDR gets, and
+              which entries decide them. Exit status 1 when such a frame would be refused.
+
+Exit status 2: bad usage.
+";
+
+/// Runs the tool with `args` (without the program name); returns the exit status.
+pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let usage = |err: &mut dyn Write, why: &str| {
+        let _ = writeln!(err, "mtcp-sendpkt: {why}\n\n{USAGE}");
+        2
+    };
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "mtcp-sendpkt: {e}");
+            return 2;
+        }
+    };
+    let confs = |rest: &[String]| -> Vec<PathBuf> {
+        if rest.is_empty() {
+            settings.conf_paths.clone()
+        } else {
+            rest.iter().map(PathBuf::from).collect()
+        }
+    };
+    let r = match args.first().map(String::as_str) {
+        Some("-h" | "--help" | "help") => {
+            let _ = write!(out, "{USAGE}");
+            return 0;
+        }
+        Some("-V" | "--version") => {
+            let _ = writeln!(out, "mtcp-sendpkt {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Some("check") => check(&confs(&args[1..]), &settings, out),
+        Some("route") => match args.get(1).map(|a| a.parse::<Ipv4Addr>()) {
+            Some(Ok(addr)) => route(addr, &confs(&args[2..]), &settings, out),
+            Some(Err(_)) => return usage(err, &format!("{:?} is not an IPv4 address", args[1])),
+            None => return usage(err, "route needs an address"),
+        },
+        Some(other) => return usage(err, &format!("unknown command {other:?}")),
+        None => return usage(err, "no command"),
+    };
+    match r {
+        Ok(status) => status,
+        Err(e) => {
+            let _ = writeln!(err, "mtcp-sendpkt: error: {e}");
+            1
+        }
+    }
+}
+
+/// The configuration as the library would load it, with the ports it would use (without DPDK:
+/// with no netdev block, every `dpdkN` a route names is taken to exist).
+struct Loaded {
+    cfg: MosConfig,
+    ports: Vec<u16>,
+    all_ports: bool,
+    cores: usize,
+    cores_from: &'static str,
+}
+
+fn load(paths: &[PathBuf], settings: &Settings) -> Result<Loaded, crate::error::InitError> {
+    let cfg = MosConfig::load(paths, settings.kernel_tables)?;
+    let (ports, all_ports) = match cfg.ports() {
+        Some(p) => (p, false),
+        None => ((0..dpdk_sys::RTE_MAX_ETHPORTS as u16).collect(), true),
+    };
+    let (cores, cores_from) = match (settings.cores, cfg.cores_from_masks()) {
+        (Some(n), _) => (n, "MTCP_SENDPKT_CORES"),
+        (None, Some(n)) => (n.min(MAX_CORES), "the netdev core masks"),
+        (None, None) => (1, "the default"),
+    };
+    Ok(Loaded {
+        cfg,
+        ports,
+        all_ports,
+        cores,
+        cores_from,
+    })
+}
+
+fn mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+fn port_name(l: &Loaded, port: u16) -> String {
+    match l.cfg.netdevs.iter().find(|d| d.port == port) {
+        Some(d) => format!("port {port} ({})", d.name),
+        None => format!("port {port} (dpdk{port}, if DPDK has it)"),
+    }
+}
+
+fn check(
+    paths: &[PathBuf],
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> Result<i32, crate::error::InitError> {
+    let l = load(paths, settings)?;
+    let cfg = &l.cfg;
+    let mut w = String::new();
+    use std::fmt::Write as _;
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let _ = writeln!(
+        w,
+        "configuration: {}",
+        if files.is_empty() {
+            "(none)".into()
+        } else {
+            files.join(", ")
+        }
+    );
+    let _ = writeln!(
+        w,
+        "kernel tables: {}",
+        if settings.kernel_tables {
+            "read (MTCP_SENDPKT_KERNEL_TABLES=0 turns this off)"
+        } else {
+            "not read"
+        }
+    );
+    if l.all_ports {
+        let _ = writeln!(w, "ports: every DPDK port (no netdev block)");
+    } else {
+        let _ = writeln!(w, "ports:");
+        for d in &cfg.netdevs {
+            let _ = writeln!(
+                w,
+                "  port {:<3} {:<8} core mask {:#06x}   {}",
+                d.port, d.name, d.core_mask, d.origin
+            );
+        }
+    }
+    let _ = writeln!(
+        w,
+        "core contexts: {} (from {}): mctx->cpu 0 to {}; context k sends on TX queue k of every port",
+        l.cores,
+        l.cores_from,
+        l.cores - 1
+    );
+    if cfg.routes.is_empty() {
+        let _ = writeln!(w, "routes: none: every frame goes to the first port");
+    } else {
+        let _ = writeln!(
+            w,
+            "routes ({}, in the order mOS reads them; longest prefix wins, then the first):",
+            cfg.routes.len()
+        );
+        for r in &cfg.routes {
+            let to = match cfg.route_port(&r.device, &l.ports) {
+                Some(p) => port_name(&l, p),
+                None => "refused (not a netdev device)".into(),
+            };
+            let _ = writeln!(
+                w,
+                "  {:<18} {:<10} -> {:<30} {}",
+                r.prefix.to_string(),
+                r.device.escape_debug().to_string(),
+                to,
+                r.origin
+            );
+        }
+    }
+    if cfg.arp.is_empty() {
+        let _ = writeln!(w, "ARP entries: none: frames take pinfo->ethh->h_dest");
+    } else {
+        let _ = writeln!(w, "ARP entries ({}):", cfg.arp.len());
+        for a in &cfg.arp {
+            let _ = writeln!(w, "  {:<18} {}  {}", a.prefix.to_string(), mac(&a.mac), a.origin);
+        }
+    }
+    if !cfg.forward.is_empty() {
+        let _ = writeln!(w, "nic_forward pairs (read, not used by mtcp_sendpkt):");
+        for (a, b, origin) in &cfg.forward {
+            let _ = writeln!(w, "  {a} <-> {b}   {origin}");
+        }
+    }
+    let _ = writeln!(w, "warnings: {}", cfg.warnings.len());
+    for warning in &cfg.warnings {
+        let _ = writeln!(w, "  {warning}");
+    }
+    let _ = out.write_all(w.as_bytes());
+    Ok(0)
+}
+
+fn route(
+    addr: Ipv4Addr,
+    paths: &[PathBuf],
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> Result<i32, crate::error::InitError> {
+    let l = load(paths, settings)?;
+    let cfg = &l.cfg;
+    let a = u32::from(addr);
+    let mut w = String::new();
+    use std::fmt::Write as _;
+    // The same tables the library looks up, holding the index of each entry to explain it.
+    let mut routes = PrefixTable::default();
+    for (i, r) in cfg.routes.iter().enumerate() {
+        routes.insert(r.prefix, i);
+    }
+    let mut arp = PrefixTable::default();
+    for (i, e) in cfg.arp.iter().enumerate() {
+        arp.insert(e.prefix, i);
+    }
+    let port = if cfg.routes.is_empty() {
+        let first = l.ports.first().copied().unwrap_or(0);
+        let _ = writeln!(
+            w,
+            "{addr}: {}: no route at all, every frame goes to the first port",
+            port_name(&l, first)
+        );
+        Some(first)
+    } else {
+        match routes.lookup(a).map(|&i| &cfg.routes[i]) {
+            None => {
+                let _ = writeln!(w, "{addr}: refused (EHOSTUNREACH): no route matches");
+                None
+            }
+            Some(r) => match cfg.route_port(&r.device, &l.ports) {
+                Some(p) => {
+                    let _ = writeln!(
+                        w,
+                        "{addr}: {}: route {} {} ({})",
+                        port_name(&l, p),
+                        r.prefix,
+                        r.device,
+                        r.origin
+                    );
+                    Some(p)
+                }
+                None => {
+                    let _ = writeln!(
+                        w,
+                        "{addr}: refused (EHOSTUNREACH): route {} {} ({}) names a device that is not a netdev",
+                        r.prefix,
+                        r.device.escape_debug(),
+                        r.origin
+                    );
+                    None
+                }
+            },
+        }
+    };
+    let status = if port.is_some() {
+        match arp.lookup(a).map(|&i| &cfg.arp[i]) {
+            Some(e) => {
+                let _ = writeln!(
+                    w,
+                    "destination MAC {}: ARP entry {} ({})",
+                    mac(&e.mac),
+                    e.prefix,
+                    e.origin
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    w,
+                    "destination MAC: pinfo->ethh->h_dest (no ARP entry; without ethh: EHOSTUNREACH)"
+                );
+            }
+        }
+        0
+    } else {
+        1
+    };
+    if matches!(cfg.routes.first().map(|r| &r.origin), Some(Origin::Kernel { .. }))
+        || cfg.arp.iter().any(|e| matches!(e.origin, Origin::Kernel { .. }))
+    {
+        let _ = writeln!(
+            w,
+            "(kernel entries come first: MTCP_SENDPKT_KERNEL_TABLES=0 leaves them out)"
+        );
+    }
+    let _ = out.write_all(w.as_bytes());
+    Ok(status)
+}

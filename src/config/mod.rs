@@ -1,0 +1,457 @@
+//! An mOS deployment's configuration as mOS reads it: its `mos.conf` (any of the files mOS's
+//! `setup.sh` writes, `application` blocks and all), the kernel's ARP and route tables, and
+//! mTCP-style `arp.conf` / `route.conf` files (`ARP_ENTRY <n>` / `ROUTES <n>`, one entry a line).
+//!
+//! mOS skips a line it cannot read without a word; so does this module, with a warning naming the
+//! line ([`MosConfig::warnings`]). What mOS refuses (or crashes on) is an error naming the line.
+//! Every entry keeps where it came from ([`Origin`]), for `mtcp-sendpkt check`.
+
+mod cscan;
+pub(crate) mod kernel;
+mod mos_file;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::route::{ArpTable, Ipv4Prefix, PrefixTable};
+
+/// A configuration mOS refuses: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line number; 0 when the problem is the file as a whole.
+    pub line: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A line skipped (or read in a way its writer may not expect), as mOS would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub file: PathBuf,
+    pub line: usize,
+    pub text: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.text)
+    }
+}
+
+/// Where an entry came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File { path: PathBuf, line: usize },
+    Kernel { path: &'static str, line: usize },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::Kernel { path, line } => write!(f, "kernel ({path}:{line})"),
+        }
+    }
+}
+
+/// A device of the `netdev` block that names a DPDK port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetDev {
+    pub name: String,
+    pub port: u16,
+    pub core_mask: u64,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArpEntry {
+    pub prefix: Ipv4Prefix,
+    pub mac: [u8; 6],
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEntry {
+    pub prefix: Ipv4Prefix,
+    /// The device as written (a `netdev` name; the kernel's interface name).
+    pub device: String,
+    pub origin: Origin,
+}
+
+/// What the library takes from an mOS deployment, in mOS's order: kernel entries first, then the
+/// files' entries in the order read.
+#[derive(Debug, Clone, Default)]
+pub struct MosConfig {
+    /// The `netdev` devices that name DPDK ports; empty without a `netdev` block (every DPDK
+    /// port is then used).
+    pub netdevs: Vec<NetDev>,
+    /// Whether a `netdev` block was read (routes then name its devices).
+    pub has_netdev: bool,
+    pub arp: Vec<ArpEntry>,
+    pub routes: Vec<RouteEntry>,
+    /// `nic_forward_table` pairs (bump-in-the-wire): read, not used for sending (mOS uses them
+    /// for forwarded frames, not for `mtcp_sendpkt`).
+    pub forward: Vec<(String, String, Origin)>,
+    /// OR of every netdev core mask read.
+    pub cpu_mask: u64,
+    pub warnings: Vec<Warning>,
+    /// How many of `arp` / `routes` came from the kernel (they come first).
+    kernel_arp: usize,
+    kernel_routes: usize,
+}
+
+impl MosConfig {
+    /// Reads the files (each an mOS configuration, an `arp.conf` or a `route.conf`) and, with
+    /// `kernel_tables`, the kernel's ARP and route tables, as mOS does at start.
+    pub fn load(paths: &[PathBuf], kernel_tables: bool) -> Result<Self, crate::error::InitError> {
+        let mut cfg = MosConfig::default();
+        for path in paths {
+            let bytes = std::fs::read(path).map_err(|source| crate::error::InitError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            cfg.parse_into(path, &String::from_utf8_lossy(&bytes))?;
+        }
+        if kernel_tables {
+            let read = |path: &'static str, cfg: &mut MosConfig| match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) => {
+                    cfg.warnings.push(Warning {
+                        file: path.into(),
+                        line: 0,
+                        text: format!("cannot read the kernel's table ({e}): nothing taken from it"),
+                    });
+                    String::new()
+                }
+            };
+            let arp = read(kernel::ARP_PATH, &mut cfg);
+            let routes = read(kernel::ROUTE_PATH, &mut cfg);
+            cfg.seed_kernel(&arp, &routes);
+        }
+        cfg.check_devices();
+        Ok(cfg)
+    }
+
+    /// Parses one file's text into `self`.
+    pub fn parse_into(&mut self, file: &Path, text: &str) -> Result<(), ConfigError> {
+        let first_word = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or(""))
+            .find_map(|l| l.split_whitespace().next());
+        match first_word {
+            Some(w @ ("ARP_ENTRY" | "ROUTES")) => self.parse_flat(file, text, w == "ARP_ENTRY"),
+            Some(_) => self.parse_mos(file, text),
+            None => Err(ConfigError {
+                file: file.to_owned(),
+                line: 0,
+                reason: "empty configuration file".into(),
+            }),
+        }
+    }
+
+    fn parse_mos(&mut self, file: &Path, text: &str) -> Result<(), ConfigError> {
+        let err = |line: usize, reason: String| ConfigError {
+            file: file.to_owned(),
+            line,
+            reason,
+        };
+        let p = mos_file::parse(text.as_bytes()).map_err(|(line, reason)| err(line, reason))?;
+        let at = |line| Origin::File {
+            path: file.to_owned(),
+            line,
+        };
+        let mut warn = |line: usize, text: String| {
+            self.warnings.push(Warning {
+                file: file.to_owned(),
+                line,
+                text,
+            })
+        };
+        for (line, text) in p.warnings {
+            warn(line, text);
+        }
+        let Some(mos_line) = p.mos_line else {
+            return Err(err(0, "no `mos { ... }` block: not an mOS configuration".into()));
+        };
+        for app in &p.apps {
+            if app.run.is_none() {
+                return Err(err(
+                    app.line,
+                    "this `application` block has no `run = <program ...>`: mOS refuses to start".into(),
+                ));
+            }
+        }
+        for (present, block, meaning) in [
+            (p.has_netdev, "netdev", "every DPDK port is used"),
+            (
+                p.has_arp_table,
+                "arp_table",
+                "only the kernel's ARP entries are used",
+            ),
+            (
+                p.has_route_table,
+                "route_table",
+                "only the kernel's routes are used",
+            ),
+        ] {
+            if !present {
+                warn(
+                    mos_line,
+                    format!("`mos` has no `{block}` block (mOS crashes without one): {meaning}"),
+                );
+            }
+        }
+        self.cpu_mask |= p.cpu_mask;
+        self.has_netdev |= p.has_netdev;
+        for (line, name, core_mask) in p.netdevs {
+            match dpdk_port(&name) {
+                Some(port) if self.netdevs.iter().all(|d| d.port != port) => self.netdevs.push(NetDev {
+                    name,
+                    port,
+                    core_mask,
+                    origin: at(line),
+                }),
+                Some(_) => warn(
+                    line,
+                    format!("{name} is already a netdev of an earlier file: ignored"),
+                ),
+                None => warn(
+                    line,
+                    format!(
+                        "{name:?} is not `dpdkN` (N a DPDK port number): mtcp_sendpkt finds DPDK ports by \
+                         that name (mOS by the kernel device's MAC address); skipped"
+                    ),
+                ),
+            }
+        }
+        self.arp
+            .extend(p.arp.into_iter().map(|(line, prefix, mac)| ArpEntry {
+                prefix,
+                mac,
+                origin: at(line),
+            }));
+        self.routes
+            .extend(p.routes.into_iter().map(|(line, prefix, device)| RouteEntry {
+                prefix,
+                device,
+                origin: at(line),
+            }));
+        self.forward
+            .extend(p.forward.into_iter().map(|(line, a, b)| (a, b, at(line))));
+        Ok(())
+    }
+
+    /// An mTCP-style `arp.conf` or `route.conf`: a count header, then one entry a line.
+    fn parse_flat(&mut self, file: &Path, text: &str, arp: bool) -> Result<(), ConfigError> {
+        let lines: Vec<(usize, &str)> = text
+            .split('\n')
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("")))
+            .filter(|(_, l)| !l.trim().is_empty())
+            .collect();
+        let err = |line: usize, reason: String| ConfigError {
+            file: file.to_owned(),
+            line,
+            reason,
+        };
+        let (hline, header) = lines[0];
+        let words: Vec<&str> = header.split_whitespace().collect();
+        let count: usize = match words.as_slice() {
+            [_, n] => n
+                .parse()
+                .map_err(|_| err(hline, format!("bad entry count {n:?}")))?,
+            _ => return Err(err(hline, format!("expected `{} <count>`", words[0]))),
+        };
+        let entries = &lines[1..];
+        if entries.len() != count {
+            return Err(err(
+                hline,
+                format!("header says {count} entries, file has {}", entries.len()),
+            ));
+        }
+        for &(line, l) in entries {
+            let origin = Origin::File {
+                path: file.to_owned(),
+                line,
+            };
+            let (parsed, want) = if arp {
+                let r = mos_file::arp_entry(l.as_bytes()).map(|(prefix, mac)| {
+                    self.arp.push(ArpEntry { prefix, mac, origin });
+                });
+                (r, "<ipv4>/<len> <mac>")
+            } else {
+                let r = mos_file::route_entry(l.as_bytes()).map(|(prefix, device)| {
+                    self.routes.push(RouteEntry {
+                        prefix,
+                        device,
+                        origin,
+                    });
+                });
+                (r, "<ipv4>/<len> <device>")
+            };
+            if let Err(why) = parsed {
+                let why = why.map(|w| format!(" ({w})")).unwrap_or_default();
+                self.warnings.push(Warning {
+                    file: file.to_owned(),
+                    line,
+                    text: format!("`{}` is not `{want}`{why}: skipped", l.trim()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the kernel's entries (the texts of `/proc/net/arp` and `/proc/net/route`) before
+    /// the files' entries, as mOS does.
+    pub fn seed_kernel(&mut self, arp_text: &str, route_text: &str) {
+        let arp = kernel::read_arp(arp_text);
+        let routes = kernel::read_routes(route_text);
+        for (path, skipped) in [
+            (kernel::ARP_PATH, &arp.skipped),
+            (kernel::ROUTE_PATH, &routes.skipped),
+        ] {
+            for (line, text) in skipped {
+                self.warnings.push(Warning {
+                    file: path.into(),
+                    line: *line,
+                    text: format!("{text}: skipped"),
+                });
+            }
+        }
+        let origin = |path, line| Origin::Kernel { path, line };
+        let at = self.kernel_arp;
+        self.kernel_arp += arp.entries.len();
+        self.arp.splice(
+            at..at,
+            arp.entries.into_iter().map(|e| ArpEntry {
+                prefix: e.prefix,
+                mac: e.value,
+                origin: origin(kernel::ARP_PATH, e.line),
+            }),
+        );
+        let at = self.kernel_routes;
+        self.kernel_routes += routes.entries.len();
+        self.routes.splice(
+            at..at,
+            routes.entries.into_iter().map(|e| RouteEntry {
+                prefix: e.prefix,
+                device: e.value,
+                origin: origin(kernel::ROUTE_PATH, e.line),
+            }),
+        );
+    }
+
+    /// Warns about the files' routes and forward pairs that name no `netdev` device: mOS keeps
+    /// such a route, and frames it matches are not sent (mOS: "No route").
+    pub fn check_devices(&mut self) {
+        if !self.has_netdev {
+            return;
+        }
+        let mut warnings = Vec::new();
+        for r in &self.routes {
+            if let (Origin::File { path, line }, None) = (&r.origin, self.netdev_port(&r.device)) {
+                let hint = if r.device.ends_with('\r') {
+                    " (the line ends in \\r: a CRLF file?)"
+                } else {
+                    ""
+                };
+                warnings.push(Warning {
+                    file: path.clone(),
+                    line: *line,
+                    text: format!(
+                        "{:?} is not a netdev device{hint}: frames to {} are refused, as mOS drops them",
+                        r.device, r.prefix
+                    ),
+                });
+            }
+        }
+        for (a, b, origin) in &self.forward {
+            if let Origin::File { path, line } = origin {
+                for d in [a, b] {
+                    if self.netdev_port(d).is_none() {
+                        warnings.push(Warning {
+                            file: path.clone(),
+                            line: *line,
+                            text: format!("{d:?} is not a netdev device: the pair is not used"),
+                        });
+                    }
+                }
+            }
+        }
+        self.warnings.extend(warnings);
+    }
+
+    /// The DPDK port of a `netdev` device name.
+    fn netdev_port(&self, device: &str) -> Option<u16> {
+        self.netdevs.iter().find(|d| d.name == device).map(|d| d.port)
+    }
+
+    /// The DPDK port a route's device sends on, among `ports` (the ports in use): a `netdev`
+    /// device's port; without a `netdev` block, `dpdkN`'s port N. `None`: frames it matches are
+    /// refused.
+    pub fn route_port(&self, device: &str, ports: &[u16]) -> Option<u16> {
+        let port = if self.has_netdev {
+            self.netdev_port(device)?
+        } else {
+            dpdk_port(device)?
+        };
+        ports.contains(&port).then_some(port)
+    }
+
+    /// The ports the `netdev` block names, or `None` (every DPDK port).
+    pub fn ports(&self) -> Option<Vec<u16>> {
+        self.has_netdev
+            .then(|| self.netdevs.iter().map(|d| d.port).collect())
+    }
+
+    /// Number of core contexts the netdev core masks ask for: as in mOS, the number of bits set
+    /// across all of them (mask 0x0A: two, cores 0 and 1).
+    pub fn cores_from_masks(&self) -> Option<usize> {
+        (self.cpu_mask != 0).then(|| self.cpu_mask.count_ones() as usize)
+    }
+
+    /// The ARP table, in mOS's order.
+    pub fn arp_table(&self) -> ArpTable {
+        let mut t = ArpTable::default();
+        for e in &self.arp {
+            t.insert(e.prefix, e.mac);
+        }
+        t
+    }
+
+    /// The route table over `ports` (destination → index into `ports`, `None`: refused), or
+    /// `None` without any route (every frame then goes to the first port).
+    pub fn route_table(&self, ports: &[u16]) -> Option<PrefixTable<Option<usize>>> {
+        if self.routes.is_empty() {
+            return None;
+        }
+        let mut t = PrefixTable::default();
+        for r in &self.routes {
+            let idx = self
+                .route_port(&r.device, ports)
+                .and_then(|p| ports.iter().position(|&q| q == p));
+            t.insert(r.prefix, idx);
+        }
+        Some(t)
+    }
+}
+
+/// `dpdkN` → DPDK port N.
+fn dpdk_port(device: &str) -> Option<u16> {
+    device
+        .strip_prefix("dpdk")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<u16>().ok())
+        .filter(|n| usize::from(*n) < dpdk_sys::RTE_MAX_ETHPORTS as usize)
+}
+
+#[cfg(test)]
+mod tests;

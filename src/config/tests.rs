@@ -1,0 +1,250 @@
+use super::*;
+use std::net::Ipv4Addr;
+
+fn parse(text: &str) -> Result<MosConfig, ConfigError> {
+    let mut c = MosConfig::default();
+    c.parse_into(Path::new("t.conf"), text)?;
+    c.check_devices();
+    Ok(c)
+}
+fn ip(s: &str) -> u32 {
+    u32::from(s.parse::<Ipv4Addr>().unwrap())
+}
+fn fixture(name: &str) -> (PathBuf, String) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/mos")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    (path, text)
+}
+fn warned(c: &MosConfig, line: usize, needle: &str) -> bool {
+    c.warnings
+        .iter()
+        .any(|w| w.line == line && w.text.contains(needle))
+}
+
+/// The kernel tables of a deployment with dpdk-iface: dpdk0 and dpdk1 seen by the kernel, a
+/// management interface with the default route.
+const KERNEL_ARP: &str = "\
+IP address       HW type     Flags       HW address            Mask     Device
+10.0.0.10        0x1         0x2         02:00:00:00:00:10     *        dpdk0
+10.0.1.20        0x1         0x6         02:00:00:00:00:20     *        dpdk1
+10.0.0.99        0x1         0x0         00:00:00:00:00:00     *        dpdk0
+192.0.2.1        0x1         0x2         02:fc:00:00:00:05     *        eth0
+";
+const KERNEL_ROUTE: &str = "\
+Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0
+dpdk0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+dpdk1\t0001000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+";
+
+#[test]
+fn setup_sh_shapes_load_without_a_warning() {
+    for name in [
+        "end-host.conf",
+        "end-host-master.conf",
+        "end-host-slave.conf",
+        "standalone.conf",
+    ] {
+        let (path, text) = fixture(name);
+        let mut c = MosConfig::default();
+        c.parse_into(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+        c.check_devices();
+        assert!(c.warnings.is_empty(), "{name}: {:?}", c.warnings);
+        let ports: Vec<(String, u16)> = c.netdevs.iter().map(|d| (d.name.clone(), d.port)).collect();
+        assert_eq!(ports, [("dpdk0".into(), 0), ("dpdk1".into(), 1)], "{name}");
+        assert_eq!(c.cores_from_masks(), Some(2), "{name}: 0x0003 is two cores");
+        assert!(
+            c.arp.is_empty() && c.routes.is_empty(),
+            "{name}: the templates leave them empty"
+        );
+        assert_eq!(
+            c.netdevs[0].origin.to_string(),
+            format!(
+                "{}:{}",
+                path.display(),
+                if name == "standalone.conf" { 14 } else { 22 }
+            )
+        );
+    }
+}
+
+#[test]
+fn the_kernel_fills_empty_tables_first_as_in_mos() {
+    let (path, text) = fixture("end-host.conf");
+    let mut c = MosConfig::default();
+    c.parse_into(&path, &text).unwrap();
+    c.seed_kernel(KERNEL_ARP, KERNEL_ROUTE);
+    let arp = c.arp_table();
+    assert_eq!(arp.lookup(ip("10.0.0.10")), Some(&[2, 0, 0, 0, 0, 0x10]));
+    assert_eq!(arp.lookup(ip("10.0.1.20")), Some(&[2, 0, 0, 0, 0, 0x20]));
+    assert_eq!(
+        arp.lookup(ip("10.0.0.99")),
+        None,
+        "incomplete entries (flags 0) are not taken"
+    );
+    assert_eq!(arp.lookup(ip("192.0.2.1")), None, "only dpdk* devices");
+    assert_eq!(c.arp[0].origin.to_string(), "kernel (/proc/net/arp:2)");
+    if cfg!(target_endian = "little") {
+        let ports = [0, 1];
+        let t = c.route_table(&ports).unwrap();
+        assert_eq!(t.lookup(ip("10.0.0.7")), Some(&Some(0)));
+        assert_eq!(t.lookup(ip("10.0.1.7")), Some(&Some(1)));
+        assert_eq!(
+            t.lookup(ip("8.8.8.8")),
+            Some(&None),
+            "eth0's default route sends nowhere"
+        );
+        assert_eq!(t.lookup(ip("192.0.2.9")), Some(&None));
+        assert_eq!(c.routes.len(), 4);
+    }
+}
+
+#[test]
+fn kernel_entries_come_before_the_files_whatever_the_order_read() {
+    let mut c = parse("mos {\n netdev {\n dpdk0 1\n dpdk1 1\n }\n arp_table {\n 10.0.0.10/32 2:0:0:0:0:1\n }\n route_table {\n 10.0.0.0/24 dpdk1\n }\n}\n").unwrap();
+    c.seed_kernel(KERNEL_ARP, KERNEL_ROUTE);
+    // Equal prefixes: the first wins, and the kernel's come first, as in mOS.
+    assert_eq!(
+        c.arp_table().lookup(ip("10.0.0.10")),
+        Some(&[2, 0, 0, 0, 0, 0x10])
+    );
+    assert!(matches!(c.arp[0].origin, Origin::Kernel { .. }));
+    assert!(matches!(
+        c.arp.last().unwrap().origin,
+        Origin::File { line: 7, .. }
+    ));
+    if cfg!(target_endian = "little") {
+        assert_eq!(
+            c.route_table(&[0, 1]).unwrap().lookup(ip("10.0.0.1")),
+            Some(&Some(0))
+        );
+    }
+}
+
+#[test]
+fn every_quirk_of_the_quirks_fixture() {
+    let (path, text) = fixture("quirks.conf");
+    let mut c = MosConfig::default();
+    c.parse_into(&path, &text).unwrap();
+    c.check_devices();
+    assert_eq!(c.netdevs.len(), 1);
+    assert_eq!(c.netdevs[0].core_mask, 10, "`dpdk0 10` is ten");
+    assert_eq!(c.cores_from_masks(), Some(2));
+    let arp = c.arp_table();
+    assert_eq!(arp.lookup(ip("10.0.0.10")), Some(&[2, 0, 0, 0, 0, 0xa]));
+    assert_eq!(
+        arp.lookup(ip("10.0.0.11")),
+        Some(&[0x90, 0xe2, 0xba, 0x7c, 0x1f, 0xa5])
+    );
+    let t = c.route_table(&[0]).unwrap();
+    assert_eq!(t.lookup(ip("10.0.0.1")), Some(&Some(0)));
+    assert_eq!(
+        t.lookup(ip("10.0.1.1")),
+        None,
+        "the line without /prefix was skipped"
+    );
+    assert_eq!(t.lookup(ip("10.0.2.1")), Some(&None), "dpdk7 is no netdev");
+    let lines: Vec<usize> = c.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, [16, 21, 24, 22], "{:?}", c.warnings);
+    assert!(warned(&c, 16, "mOS skips it"));
+    assert!(warned(&c, 21, "mOS skips it"));
+    assert!(warned(&c, 22, "refused"));
+    assert!(warned(&c, 24, "`statistics` is not a block mOS knows"));
+    for w in &c.warnings {
+        assert!(w
+            .to_string()
+            .starts_with(&format!("{}:{}: ", path.display(), w.line)));
+    }
+}
+
+#[test]
+fn what_mos_refuses_is_an_error_naming_the_line() {
+    let cases = [
+        ("application {\n type = end\n}\nmos {\n}\n", 1, "no `run"),
+        ("route_table {\n}\nmos {\n}\n", 1, "inside `mos"),
+        ("mos {\n netdev {\n route_table {\n }\n }\n}\n", 3, "crashes"),
+        ("netdev {\n dpdk0 1\n}\n", 0, "no `mos"),
+        ("# nothing\n", 0, "empty"),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse(text).expect_err(text);
+        assert_eq!(e.line, line, "{text:?}: {e}");
+        assert!(e.reason.contains(needle), "{text:?}: {e}");
+        assert!(e.to_string().starts_with(&format!("t.conf:{line}: ")), "{e}");
+    }
+}
+
+#[test]
+fn missing_blocks_and_foreign_names_are_warnings() {
+    let c = parse("mos {\n netdev {\n dpdk0 1\n eth1 2\n }\n}\n").unwrap();
+    assert!(warned(&c, 1, "no `arp_table`"));
+    assert!(warned(&c, 1, "no `route_table`"));
+    assert!(warned(&c, 4, "not `dpdkN`"));
+    assert_eq!(
+        c.cores_from_masks(),
+        Some(2),
+        "eth1's mask still counts, as in mOS"
+    );
+    assert_eq!(c.ports(), Some(vec![0]));
+    let c = parse("mos {\n arp_table {\n }\n route_table {\n }\n}\n").unwrap();
+    assert!(warned(&c, 1, "every DPDK port is used"));
+    assert_eq!(c.ports(), None);
+}
+
+#[test]
+fn without_a_netdev_block_routes_name_dpdk_ports() {
+    let c = parse("mos {\n route_table {\n 10.0.0.0/8 dpdk1\n 11.0.0.0/8 dpdk5\n }\n arp_table {\n }\n}\n")
+        .unwrap();
+    let t = c.route_table(&[0, 1]).unwrap();
+    assert_eq!(t.lookup(ip("10.1.1.1")), Some(&Some(1)));
+    assert_eq!(t.lookup(ip("11.1.1.1")), Some(&None), "no port 5 in use");
+    assert!(parse("mos {\n netdev {\n dpdk0 1\n }\n}\n")
+        .unwrap()
+        .route_table(&[0])
+        .is_none());
+}
+
+#[test]
+fn reads_mtcp_style_arp_and_route_files() {
+    let mut c = MosConfig::default();
+    c.parse_into(
+        Path::new("arp.conf"),
+        "ARP_ENTRY 2\n10.0.0.10/32 90:e2:ba:7c:1f:a4\n10.0.1.0/24 90:e2:ba:7c:1f:a5\n",
+    )
+    .unwrap();
+    c.parse_into(Path::new("route.conf"), "# routes\nROUTES 1\n10.0.0.0/8 dpdk0\n")
+        .unwrap();
+    assert_eq!(c.arp.len(), 2);
+    assert_eq!(
+        c.route_table(&[0]).unwrap().lookup(ip("10.200.0.1")),
+        Some(&Some(0))
+    );
+    let e = MosConfig::default()
+        .parse_into(Path::new("route.conf"), "ROUTES 2\n10.0.0.0/8 dpdk0\n")
+        .unwrap_err();
+    assert_eq!((e.line, e.reason.contains("header says 2")), (1, true));
+    let mut c = MosConfig::default();
+    c.parse_into(Path::new("arp.conf"), "ARP_ENTRY 1\n10.0.0.1 aa:bb:cc:dd:ee:ff\n")
+        .unwrap();
+    assert_eq!((c.arp.len(), c.warnings[0].line), (0, 2));
+}
+
+#[test]
+fn a_route_file_is_checked_against_the_netdevs_of_a_mos_conf() {
+    let mut c = MosConfig::default();
+    c.parse_into(Path::new("mos.conf"), "mos {\n netdev {\n dpdk0 0x1\n }\n}\n")
+        .unwrap();
+    c.parse_into(Path::new("route.conf"), "ROUTES 1\n10.0.0.0/8 dpdk1\n")
+        .unwrap();
+    c.check_devices();
+    let w = c
+        .warnings
+        .iter()
+        .find(|w| w.text.contains("not a netdev"))
+        .unwrap();
+    assert_eq!((w.file.as_path(), w.line), (Path::new("route.conf"), 2));
+    assert_eq!(c.route_table(&[0]).unwrap().lookup(ip("10.0.0.1")), Some(&None));
+}
