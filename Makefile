@@ -56,7 +56,7 @@ install: $(if $(NO_BUILD),,build)
 	install -m 644 man/mtcp_sendpkt.3 $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt.3
 	install -m 755 $(LIBDIR)/mtcp-sendpkt $(DESTDIR)$(PREFIX)/bin/mtcp-sendpkt
 	install -m 644 man/mtcp-sendpkt.1 $(DESTDIR)$(PREFIX)/share/man/man1/mtcp-sendpkt.1
-	for f in flush init attach init_error config_warnings cores stats shutdown; do \
+	for f in flush init attach init_error config_warnings cores stats shutdown reset raw; do \
 	  echo '.so man3/mtcp_sendpkt.3' > $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt_$$f.3; done
 
 uninstall:
@@ -115,7 +115,7 @@ check-long: deps fuzz
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	@mkdir -p target
-	cd fuzz && for t in frame_builder config_parser; do \
+	cd fuzz && for t in frame_builder config_parser segment_builder; do \
 	  mkdir -p corpus/$$t; \
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t corpus/$$t seeds/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 > ../target/fuzz-$$t.log 2>&1 \

@@ -27,6 +27,16 @@
 
 struct rte_mempool; /* DPDK's, used only through a pointer */
 
+/* Directions of mtcp_sendpkt_reset(), which may be or-ed (src/abi.rs holds the same values; a
+ * test checks that they agree). */
+#define MTCP_SENDPKT_TO_SENDER 1   /* toward the host that sent `seen` */
+#define MTCP_SENDPKT_TO_RECEIVER 2 /* toward the host `seen` was addressed to */
+
+/*
+ Which ways [`Core::reset`] sends a RST.
+ */
+struct Directions;
+
 #if !defined(__MTCP_API_H_)
 /*
  `struct mtcp_context` of `mtcp_api.h`: the per-core handle; `cpu` selects the core context.
@@ -162,6 +172,41 @@ extern "C" {
  to as many readable bytes as their headers and `payloadlen` say.
  */
 int mtcp_sendpkt(mctx_t mctx, int sockid, const struct pkt_info *pinfo);
+
+/*
+ Resets the flow of a TCP segment the middlebox observed: a RST toward the sender
+ (`MTCP_SENDPKT_TO_SENDER`), the receiver (`MTCP_SENDPKT_TO_RECEIVER`) or both, numbered so that
+ the endpoint accepts it (RFC 5961's exact sequence number). `seen->iph` is IPv4 or IPv6 (told
+ apart by its version nibble), `seen->tcph` its TCP header, `seen->payloadlen` its payload
+ length; `seen->ethh` is optional: its addresses are the Ethernet destination when the ARP
+ table has no entry (its `h_dest` toward the receiver, its `h_source` toward the sender), and
+ the VLAN tags between it and `iph` go onto the RSTs.
+
+ Returns the number of frames put on a TX queue (1 or 2), or -1 with errno when none could be:
+ as for `mtcp_sendpkt` (`EACCES`, `ENODATA`, `EHOSTUNREACH`, `ENOBUFS`, `EAGAIN`, ...), and
+ `EINVAL` for `directions` outside 1 to 3.
+
+ # Safety
+ `mctx` and `seen` are NULL or valid; `seen`'s header pointers point to whole headers (see the
+ manual page), `ethh` to an Ethernet header or NULL.
+ */
+int mtcp_sendpkt_reset(mctx_t mctx, const struct pkt_info *seen, int directions);
+
+/*
+ Sends the caller's headers as they are: the IPv4 header with its options or the IPv6 header
+ with the extension headers between `iph` and `tcph`, the TCP header with every flag and
+ option, then `payloadlen` bytes of `payload`. Only the IPv4 total length / IPv6 payload length
+ and the checksums are fixed. A payload longer than the output port's MTU allows is cut into
+ several frames (sequence numbers advanced, IPv4 ids too, PSH and FIN on the last only).
+ Ethernet: the ARP table's entry for the destination, else `pkt->ethh->h_dest`, with the VLAN
+ tags between `ethh` and `iph`.
+
+ Returns the number of frames put on a TX queue, or -1 with errno as for `mtcp_sendpkt`.
+
+ # Safety
+ As for `mtcp_sendpkt_reset`, and `payload` points to `payloadlen` readable bytes.
+ */
+int mtcp_sendpkt_raw(mctx_t mctx, const struct pkt_info *pkt);
 
 /*
  Pushes everything core context `mctx->cpu` has staged to its TX queues now, and gives the

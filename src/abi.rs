@@ -18,6 +18,11 @@ pub struct mtcp_context {
     pub cpu: libc::c_int,
 }
 
+/// `mtcp_sendpkt_reset`: a RST toward the host that sent the observed segment.
+pub const MTCP_SENDPKT_TO_SENDER: libc::c_int = 1;
+/// `mtcp_sendpkt_reset`: a RST toward the host the observed segment was addressed to.
+pub const MTCP_SENDPKT_TO_RECEIVER: libc::c_int = 2;
+
 /// `mctx_t` of `mtcp_api.h`.
 #[cfg(not(mos_mtcp_api_h))]
 pub type mctx_t = *mut mtcp_context;
@@ -122,4 +127,19 @@ pub struct mtcp_sendpkt_stats {
     pub tx_busy: u64,
     /// Accepted frames freed unsent at shutdown because the TX queue never took them.
     pub dropped_at_shutdown: u64,
+}
+
+#[cfg(test)]
+mod header_constants {
+    /// The `#define`s cbindgen.toml writes into the header hold the values the library uses.
+    #[test]
+    fn the_headers_direction_defines_match() {
+        let h = include_str!("../include/mtcp_sendpkt.h");
+        for (name, value) in [
+            ("MTCP_SENDPKT_TO_SENDER", super::MTCP_SENDPKT_TO_SENDER),
+            ("MTCP_SENDPKT_TO_RECEIVER", super::MTCP_SENDPKT_TO_RECEIVER),
+        ] {
+            assert!(h.contains(&format!("#define {name} {value} ")), "{name}");
+        }
+    }
 }

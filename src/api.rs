@@ -15,9 +15,10 @@ use crate::core_ctx::CoreContext;
 use crate::error::SendError;
 use crate::frame;
 use crate::port::Dpdk;
-use crate::request::{EthDstHint, SendRequest};
+use crate::request::{EthDstHint, Ethernet, SegmentRequest, SendRequest};
 use crate::router::HopCache;
 use crate::runtime::{self, Runtime};
+use crate::segment::{self, Direction, IpVersion, Seen};
 
 /// The headers and payload of a TCP packet to send, as `struct pkt_info` would point to them.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +57,129 @@ impl TcpPacket<'_> {
     /// would.
     pub fn timestamp(&self) -> Option<([u8; 4], [u8; 4])> {
         frame::find_timestamp(self.tcp_header.get(20..)?)
+    }
+}
+
+/// Any TCP segment, for [`Core::reset`] (one the middlebox observed) and [`Core::send_raw`]
+/// (one to send as it is): what `struct pkt_info` points to for `mtcp_sendpkt_reset` and
+/// `mtcp_sendpkt_raw`.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    /// The frame's bytes before the IP header, when known: the Ethernet header and any 802.1Q /
+    /// 802.1ad tags (kept on the frames sent). Its addresses are the fallback Ethernet
+    /// destination when the ARP table has no entry.
+    pub ethernet: Option<&'a [u8]>,
+    /// The IPv4 header with its options, or the IPv6 header with every extension header before
+    /// TCP.
+    pub ip_header: &'a [u8],
+    /// The TCP header with its options.
+    pub tcp_header: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+impl<'a> Segment<'a> {
+    /// Splits an Ethernet frame (VLAN tags allowed) carrying IPv4 or IPv6 and TCP; the payload
+    /// ends where the IP length says.
+    pub fn from_ethernet(frame: &'a [u8]) -> Result<Self, SendError> {
+        let mut at = 12;
+        while let Some(t) = frame.get(at..at + 2) {
+            match u16::from_be_bytes([t[0], t[1]]) {
+                0x8100 | 0x88a8 | 0x9100 => at += 4,
+                _ => break,
+            }
+        }
+        let ip = frame.get(at + 2..).ok_or(SendError::NoHeaders)?;
+        let mut s = Self::from_ip(ip)?;
+        s.ethernet = Some(&frame[..at + 2]);
+        Ok(s)
+    }
+
+    /// Splits an IPv4 or IPv6 packet (IPv6 extension headers allowed) carrying TCP.
+    pub fn from_ip(packet: &'a [u8]) -> Result<Self, SendError> {
+        let version = packet
+            .first()
+            .and_then(|&b| IpVersion::of(b))
+            .ok_or(SendError::NoHeaders)?;
+        let (ip_len, total) = match version {
+            IpVersion::V4 => {
+                let ihl = segment::ip_header_len(packet).ok_or(SendError::NoHeaders)?;
+                let total = usize::from(u16::from_be_bytes([
+                    *packet.get(2).ok_or(SendError::NoHeaders)?,
+                    packet[3],
+                ]));
+                (ihl, total)
+            }
+            IpVersion::V6 => {
+                let fixed = packet.get(..40).ok_or(SendError::NoHeaders)?;
+                let total = 40 + usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
+                (
+                    segment::ipv6_headers_len(packet).ok_or(SendError::NoHeaders)?,
+                    total,
+                )
+            }
+        };
+        let packet = &packet[..total.min(packet.len())];
+        let tcp = packet.get(ip_len..).ok_or(SendError::NoHeaders)?;
+        let doff = frame::tcp_header_len(tcp).map_err(|_| SendError::NoHeaders)?;
+        let tcp_header = tcp.get(..doff).ok_or(SendError::NoHeaders)?;
+        Ok(Self {
+            ethernet: None,
+            ip_header: &packet[..ip_len],
+            tcp_header,
+            payload: &tcp[doff..],
+        })
+    }
+
+    /// The checked request: the headers, and the Ethernet header's addresses and tags.
+    pub(crate) fn request(&self) -> Result<SegmentRequest<'a>, SendError> {
+        self.request_with_len(self.payload.len())
+    }
+
+    /// As [`Segment::request`], for a payload of `payload_len` bytes that is not at hand (a
+    /// RST needs only its length).
+    pub(crate) fn request_with_len(&self, payload_len: usize) -> Result<SegmentRequest<'a>, SendError> {
+        let seen = Seen::new(self.ip_header, self.tcp_header, payload_len)?;
+        Ok(SegmentRequest {
+            seen,
+            payload: self.payload,
+            ethernet: self.ethernet.and_then(|l2| Ethernet::new(l2, seen.version())),
+        })
+    }
+}
+
+/// Which ways [`Core::reset`] sends a RST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Directions {
+    /// Toward the host that sent the observed segment.
+    pub to_sender: bool,
+    /// Toward the host the observed segment was addressed to.
+    pub to_receiver: bool,
+}
+
+impl Directions {
+    pub const BOTH: Directions = Directions {
+        to_sender: true,
+        to_receiver: true,
+    };
+
+    /// From the C flags (`MTCP_SENDPKT_TO_SENDER` | `MTCP_SENDPKT_TO_RECEIVER`).
+    pub fn from_bits(bits: i32) -> Result<Self, SendError> {
+        match bits {
+            1..=3 => Ok(Directions {
+                to_sender: bits & crate::abi::MTCP_SENDPKT_TO_SENDER != 0,
+                to_receiver: bits & crate::abi::MTCP_SENDPKT_TO_RECEIVER != 0,
+            }),
+            _ => Err(SendError::BadDirections),
+        }
+    }
+
+    fn list(self) -> ([Direction; 2], usize) {
+        match (self.to_receiver, self.to_sender) {
+            (true, true) => ([Direction::ToReceiver, Direction::ToSender], 2),
+            (true, false) => ([Direction::ToReceiver; 2], 1),
+            (false, true) => ([Direction::ToSender; 2], 1),
+            (false, false) => ([Direction::ToSender; 2], 0),
+        }
     }
 }
 
@@ -137,6 +261,40 @@ impl Core {
     #[inline(always)]
     pub(crate) fn send_request(&self, req: &SendRequest<'_>) -> Result<(), SendError> {
         self.rt.send(self.ctx, req)
+    }
+
+    /// Resets the flow of `seen` (a segment the middlebox observed) with a RST toward each of
+    /// `directions`, numbered so that Linux accepts it (see `mtcp_sendpkt_reset(3)`); returns the
+    /// number of frames put on a TX queue (1 or 2).
+    pub fn reset(&self, seen: &Segment<'_>, directions: Directions) -> Result<usize, SendError> {
+        let r = seen
+            .request()
+            .and_then(|req| self.reset_request(&req, directions));
+        self.count(r)
+    }
+
+    pub(crate) fn reset_request(
+        &self,
+        req: &SegmentRequest<'_>,
+        directions: Directions,
+    ) -> Result<usize, SendError> {
+        let (list, n) = directions.list();
+        if n == 0 {
+            return Err(SendError::BadDirections);
+        }
+        self.rt.reset(self.ctx, req, &list[..n])
+    }
+
+    /// Sends `segment` as it is (IPv4 options, IPv6 extension headers, every TCP flag and
+    /// option kept; lengths and checksums fixed), cut into frames that fit the port's MTU;
+    /// returns the number of frames put on a TX queue.
+    pub fn send_raw(&self, segment: &Segment<'_>) -> Result<usize, SendError> {
+        let r = segment.request().and_then(|req| self.raw_request(&req));
+        self.count(r)
+    }
+
+    pub(crate) fn raw_request(&self, req: &SegmentRequest<'_>) -> Result<usize, SendError> {
+        self.rt.send_raw(self.ctx, req)
     }
 
     /// Pushes what this core has staged to the TX queues now; returns how many frames they took.

@@ -20,6 +20,8 @@ pub enum SendError {
     NullPayload,
     #[error("an output argument is NULL")]
     NullOutput,
+    #[error("directions is not MTCP_SENDPKT_TO_SENDER, MTCP_SENDPKT_TO_RECEIVER or both")]
+    BadDirections,
     #[error("the frame (66 + payloadlen bytes) is longer than the output port's MTU + 14")]
     TooLong,
     #[error("no route to the destination")]
@@ -50,7 +52,7 @@ impl SendError {
             SendError::NoContext | SendError::NotInitialized | SendError::NullPktInfo => libc::EACCES,
             SendError::BadSocket => libc::EBADF,
             SendError::NoHeaders => libc::ENODATA,
-            SendError::NullPayload | SendError::NullOutput => libc::EINVAL,
+            SendError::NullPayload | SendError::NullOutput | SendError::BadDirections => libc::EINVAL,
             SendError::TooLong => libc::EMSGSIZE,
             SendError::NoRoute | SendError::NoArpEntry => libc::EHOSTUNREACH,
             SendError::NoMbuf => libc::ENOBUFS,

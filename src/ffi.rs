@@ -13,6 +13,7 @@ use crate::frame::{self, SegmentView};
 use crate::port::Mempool;
 use crate::request::{EthDstHint, SendRequest};
 use crate::runtime::{self, InitOutcome};
+use crate::segment::{self, IpVersion};
 use crate::settings::Settings;
 
 fn set_errno(e: c_int) {
@@ -155,6 +156,144 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
             Err(e) if e.mos_returns_zero() && core.mos_errors() => Ok(0),
             r => r.map(|()| 0),
         }
+    })
+}
+
+/// The segment a `pkt_info` describes for `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw`.
+///
+/// # Safety
+/// As for `mtcp_sendpkt`, and: `iph` points to a whole IPv4 header (IHL × 4 bytes) or IPv6 header
+/// (40 bytes, then any extension headers up to `tcph`, which follows it in the same buffer);
+/// `tcph` to a whole TCP header (data offset × 4 bytes); `ethh`, when not NULL, to an Ethernet
+/// header, which is followed by any VLAN tags and then `iph` when they are in one buffer;
+/// `payload`, read only when `with_payload`, to `payloadlen` bytes.
+unsafe fn read_segment(pi: &pkt_info, with_payload: bool) -> Result<api::Segment<'_>, SendError> {
+    if pi.iph.is_null() || pi.tcph.is_null() {
+        return Err(SendError::NoHeaders);
+    }
+    let iph = pi.iph.cast::<u8>();
+    // SAFETY: iph points to an IP header: at least its first byte is readable.
+    let first = unsafe { *iph };
+    let ip_len = match IpVersion::of(first) {
+        Some(IpVersion::V4) => usize::from(first & 0x0f) * 4,
+        // The extension headers are the bytes between the fixed header and tcph.
+        Some(IpVersion::V6) => (pi.tcph as usize)
+            .checked_sub(iph as usize)
+            .filter(|&d| (40..=40 + segment::MAX_IPV6_EXTENSIONS).contains(&d))
+            .ok_or(SendError::NoHeaders)?,
+        None => return Err(SendError::NoHeaders),
+    };
+    // As for mtcp_sendpkt: when the caller gives the packet's length and the TCP header follows
+    // the network header in it, nothing past that length is read.
+    let in_packet = pi.ip_len != 0 && (iph as usize).wrapping_add(ip_len) == pi.tcph as usize;
+    let tcp_room = if in_packet {
+        usize::from(pi.ip_len)
+            .checked_sub(ip_len)
+            .ok_or(SendError::NoHeaders)?
+    } else {
+        frame::MAX_TCP_HEADER
+    };
+    if ip_len < 20 || tcp_room < 20 {
+        return Err(SendError::NoHeaders);
+    }
+    // SAFETY: the whole network header (IHL × 4 bytes; for IPv6 up to tcph) is readable.
+    let ip_header = unsafe { bytes(iph, ip_len) };
+    // SAFETY: tcph points to a TCP header, at least 20 bytes (inside the packet, when its length
+    // is given).
+    let head = unsafe { bytes(pi.tcph, 20) };
+    let doff = frame::tcp_header_len(head)
+        .ok()
+        .filter(|&d| d <= tcp_room)
+        .ok_or(SendError::NoHeaders)?;
+    // SAFETY: the whole TCP header (data offset × 4 bytes) is readable.
+    let tcp_header = unsafe { bytes(pi.tcph, doff) };
+    let payload = match (with_payload, pi.payloadlen, pi.payload.is_null()) {
+        (true, 0, _) => &[][..],
+        (true, _, true) => return Err(SendError::NullPayload),
+        // SAFETY: payload points to payloadlen readable bytes.
+        (true, n, false) => unsafe { bytes(pi.payload, usize::from(n)) },
+        // A RST needs only the payload's length (`payloadlen`), never its bytes.
+        (false, ..) => &[][..],
+    };
+    // The bytes from ethh up to iph when iph follows it closely (VLAN tags in between), else the
+    // Ethernet header alone.
+    let ethernet = (!pi.ethh.is_null()).then(|| {
+        let gap = (iph as usize).wrapping_sub(pi.ethh as usize);
+        let len = if (14..=14 + 4 * segment::MAX_TAGS).contains(&gap) {
+            gap
+        } else {
+            14
+        };
+        // SAFETY: ethh points to an Ethernet header (14 bytes), followed by iph when `gap` says so.
+        unsafe { bytes(pi.ethh, len) }
+    });
+    Ok(api::Segment {
+        ethernet,
+        ip_header,
+        tcp_header,
+        payload,
+    })
+}
+
+/// Resets the flow of a TCP segment the middlebox observed: a RST toward the sender
+/// (`MTCP_SENDPKT_TO_SENDER`), the receiver (`MTCP_SENDPKT_TO_RECEIVER`) or both, numbered so that
+/// the endpoint accepts it (RFC 5961's exact sequence number). `seen->iph` is IPv4 or IPv6 (told
+/// apart by its version nibble), `seen->tcph` its TCP header, `seen->payloadlen` its payload
+/// length; `seen->ethh` is optional: its addresses are the Ethernet destination when the ARP
+/// table has no entry (its `h_dest` toward the receiver, its `h_source` toward the sender), and
+/// the VLAN tags between it and `iph` go onto the RSTs.
+///
+/// Returns the number of frames put on a TX queue (1 or 2), or -1 with errno when none could be:
+/// as for `mtcp_sendpkt` (`EACCES`, `ENODATA`, `EHOSTUNREACH`, `ENOBUFS`, `EAGAIN`, ...), and
+/// `EINVAL` for `directions` outside 1 to 3.
+///
+/// # Safety
+/// `mctx` and `seen` are NULL or valid; `seen`'s header pointers point to whole headers (see the
+/// manual page), `ethh` to an Ethernet header or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt_reset(mctx: mctx_t, seen: *const pkt_info, directions: c_int) -> c_int {
+    guarded(|| {
+        // SAFETY: mctx is NULL or valid (caller contract).
+        let core = unsafe { core_of(mctx) }?;
+        let result = (|| {
+            // SAFETY: seen is NULL or points to a valid pkt_info (caller contract).
+            let pi = unsafe { seen.as_ref() }.ok_or(SendError::NullPktInfo)?;
+            let directions = api::Directions::from_bits(directions)?;
+            // SAFETY: the pointers inside are valid as documented (caller contract).
+            let seg = unsafe { read_segment(pi, false) }?;
+            let req = seg.request_with_len(usize::from(pi.payloadlen))?;
+            core.reset_request(&req, directions)
+        })();
+        core.count(result).map(|n| n as c_int)
+    })
+}
+
+/// Sends the caller's headers as they are: the IPv4 header with its options or the IPv6 header
+/// with the extension headers between `iph` and `tcph`, the TCP header with every flag and
+/// option, then `payloadlen` bytes of `payload`. Only the IPv4 total length / IPv6 payload length
+/// and the checksums are fixed. A payload longer than the output port's MTU allows is cut into
+/// several frames (sequence numbers advanced, IPv4 ids too, PSH and FIN on the last only).
+/// Ethernet: the ARP table's entry for the destination, else `pkt->ethh->h_dest`, with the VLAN
+/// tags between `ethh` and `iph`.
+///
+/// Returns the number of frames put on a TX queue, or -1 with errno as for `mtcp_sendpkt`.
+///
+/// # Safety
+/// As for `mtcp_sendpkt_reset`, and `payload` points to `payloadlen` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt_raw(mctx: mctx_t, pkt: *const pkt_info) -> c_int {
+    guarded(|| {
+        // SAFETY: mctx is NULL or valid (caller contract).
+        let core = unsafe { core_of(mctx) }?;
+        let result = (|| {
+            // SAFETY: pkt is NULL or points to a valid pkt_info (caller contract).
+            let pi = unsafe { pkt.as_ref() }.ok_or(SendError::NullPktInfo)?;
+            // SAFETY: the pointers inside are valid as documented (caller contract).
+            let seg = unsafe { read_segment(pi, true) }?;
+            core.raw_request(&seg.request()?)
+        })();
+        core.count(result)
+            .map(|n| c_int::try_from(n).unwrap_or(c_int::MAX))
     })
 }
 

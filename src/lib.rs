@@ -56,6 +56,7 @@ mod route;
 mod router;
 #[cfg(not(loom))]
 mod runtime;
+mod segment;
 mod settings;
 mod sync;
 
@@ -64,7 +65,8 @@ pub use error::{InitError, SendError};
 #[cfg(not(loom))]
 pub use ffi::{
     mtcp_sendpkt, mtcp_sendpkt_attach, mtcp_sendpkt_config_warnings, mtcp_sendpkt_cores, mtcp_sendpkt_flush,
-    mtcp_sendpkt_init, mtcp_sendpkt_init_error, mtcp_sendpkt_shutdown, mtcp_sendpkt_stats,
+    mtcp_sendpkt_init, mtcp_sendpkt_init_error, mtcp_sendpkt_raw, mtcp_sendpkt_reset, mtcp_sendpkt_shutdown,
+    mtcp_sendpkt_stats,
 };
 
 /// Pieces the fuzz targets, the micro-benchmark and a few tests reach into (cargo feature
@@ -76,6 +78,9 @@ pub mod internals {
     pub use crate::frame::{
         find_timestamp, frame_len, ipv4_header_len, tcp_header_len, write_ack_frame, ChecksumMode,
         FrameError, SegmentView,
+    };
+    pub use crate::segment::{
+        pieces, raw_frame_len, reset_frame_len, write_raw, write_reset, Direction, IpVersion, Link, Seen,
     };
 
     /// Takes an mbuf from the running library's pool, lets `write` fill its room, sets its

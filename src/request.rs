@@ -6,6 +6,7 @@ use std::ptr::NonNull;
 
 use crate::error::SendError;
 use crate::frame::SegmentView;
+use crate::segment::{IpVersion, Seen};
 
 /// A frame to send: the caller's headers and payload, and an Ethernet destination to fall back
 /// on when the ARP table has no entry.
@@ -62,5 +63,37 @@ impl<'a> SendRequest<'a> {
     ) -> Result<Self, SendError> {
         let seg = SegmentView::new(ip, tcp, payload)?;
         Ok(Self { seg, eth_dst_hint })
+    }
+}
+
+/// A request to send beyond mOS's ACK ([`crate::segment`]): the segment (observed, for a RST; to
+/// send as it is, for a raw one), its payload (raw only), and what the caller's Ethernet header
+/// says (its addresses, read as fallbacks, and the VLAN tags to keep).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentRequest<'a> {
+    pub seen: Seen<'a>,
+    pub payload: &'a [u8],
+    pub ethernet: Option<Ethernet<'a>>,
+}
+
+/// The caller's Ethernet header, with the VLAN tags between it and the IP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ethernet<'a> {
+    pub dst: [u8; 6],
+    pub src: [u8; 6],
+    pub tags: &'a [u8],
+}
+
+impl<'a> Ethernet<'a> {
+    /// From the bytes before the IP header (at least the 14 of an Ethernet header): the tags when
+    /// they are valid 802.1Q/802.1ad tags leading to `version`'s ethertype, else none.
+    pub(crate) fn new(l2: &'a [u8], version: IpVersion) -> Option<Self> {
+        let dst = l2.get(0..6)?.try_into().ok()?;
+        let src = l2.get(6..12)?.try_into().ok()?;
+        Some(Self {
+            dst,
+            src,
+            tags: crate::segment::vlan_tags(l2, version).unwrap_or(&[]),
+        })
     }
 }

@@ -75,17 +75,9 @@ impl<T> PrefixTable<T> {
             .map(|(_, v)| v)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &(Ipv4Prefix, T)> {
-        self.entries.iter()
     }
 }
 

@@ -87,6 +87,31 @@ impl Router {
             eth_dst,
         })
     }
+
+    /// The next hop for `dst` of any family, without the per-context cache (for the RST and raw
+    /// segments, which are rare): the route and ARP tables for IPv4; for IPv6 the first port (no
+    /// IPv6 tables yet). `fallback` is the Ethernet destination when no table entry answers.
+    pub(crate) fn next_hop(
+        &self,
+        dst: std::net::IpAddr,
+        fallback: Option<[u8; 6]>,
+    ) -> Result<Hop, SendError> {
+        let (port, mac) = match dst {
+            std::net::IpAddr::V4(a) => {
+                let a = u32::from(a);
+                let port = match &self.routes {
+                    Some(t) => t.lookup(a).copied().flatten().ok_or(SendError::NoRoute)?,
+                    None => 0,
+                };
+                (port, self.arp.lookup(a).copied())
+            }
+            std::net::IpAddr::V6(_) => (0, None),
+        };
+        Ok(Hop {
+            port,
+            eth_dst: mac.or(fallback).ok_or(SendError::NoArpEntry)?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@ use crate::exclusive::ThreadRec;
 use crate::flusher::{self, FlushSignal};
 use crate::frame;
 use crate::port::{self, Dpdk, Mempool, PortInfo, TxQueue};
-use crate::request::SendRequest;
+use crate::request::{SegmentRequest, SendRequest};
 use crate::router::{HopCache, Router};
+use crate::segment::{self, Direction, Link};
 use crate::settings::{Settings, MAX_CORES};
 use crate::sync::{self, Deadline};
 
@@ -323,6 +324,87 @@ impl Runtime {
             req,
         };
         ctx.send(&self.io, thread_rec, frame)
+    }
+
+    /// Sends the RST toward each of `directions` for the observed segment `req`; returns how
+    /// many frames were accepted. The first failure ends the call: it is the result when no
+    /// frame was accepted.
+    pub(crate) fn reset(
+        &self,
+        ctx: &CoreContext<Dpdk, HopCache>,
+        req: &SegmentRequest<'_>,
+        directions: &[Direction],
+    ) -> Result<usize, SendError> {
+        let mut sent = 0;
+        for &dir in directions {
+            let r = req.seen.reset(dir);
+            // Toward the receiver the observed frame's destination MAC is the receiver's; toward
+            // the sender, its source MAC is the sender's.
+            let fallback = req.ethernet.map(|e| match dir {
+                Direction::ToReceiver => e.dst,
+                Direction::ToSender => e.src,
+            });
+            let tags = req.ethernet.map_or(&[][..], |e| e.tags);
+            let result = self.router.next_hop(r.dst, fallback).and_then(|hop| {
+                let port = &self.router.ports()[hop.port];
+                let link = Link {
+                    dst: hop.eth_dst,
+                    src: port.mac,
+                    tags,
+                };
+                if segment::reset_frame_len(&link, req.seen.version()) - tags.len() > port.max_frame {
+                    return Err(SendError::TooLong);
+                }
+                ctx.send(&self.io, thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
+                    let len = segment::write_reset(&link, &r, m.room())?;
+                    m.finish(len, None)?;
+                    Ok(hop.port)
+                })
+            });
+            match result {
+                Ok(()) => sent += 1,
+                Err(e) if sent == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends the caller's segment as it is, cut into frames that fit the output port's MTU;
+    /// returns how many frames were accepted (the first failure ends the call, as for `reset`).
+    pub(crate) fn send_raw(
+        &self,
+        ctx: &CoreContext<Dpdk, HopCache>,
+        req: &SegmentRequest<'_>,
+    ) -> Result<usize, SendError> {
+        let hop = self
+            .router
+            .next_hop(req.seen.dst(), req.ethernet.map(|e| e.dst))?;
+        let port = &self.router.ports()[hop.port];
+        let tags = req.ethernet.map_or(&[][..], |e| e.tags);
+        let link = Link {
+            dst: hop.eth_dst,
+            src: port.mac,
+            tags,
+        };
+        // The IP packet of each frame fits the port's MTU (and its frame the mbuf).
+        let mtu = usize::from(port.mtu).min(port.max_frame.saturating_sub(14));
+        let pieces =
+            segment::pieces(req.payload.len(), req.seen.headers_len(), mtu).ok_or(SendError::TooLong)?;
+        let mut sent = 0;
+        for piece in pieces {
+            let result = ctx.send(&self.io, thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
+                let len = segment::write_raw(&link, &req.seen, req.payload, &piece, m.room())?;
+                m.finish(len, None)?;
+                Ok(hop.port)
+            });
+            match result {
+                Ok(()) => sent += 1,
+                Err(e) if sent == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(sent)
     }
 
     /// Flushes one context (see [`CoreContext::flush`]), waiting at most `tx_wait`.

@@ -382,6 +382,8 @@ fn only_the_documented_api_is_exported() {
         "mtcp_sendpkt_flush",
         "mtcp_sendpkt_init",
         "mtcp_sendpkt_init_error",
+        "mtcp_sendpkt_raw",
+        "mtcp_sendpkt_reset",
         "mtcp_sendpkt_shutdown",
         "mtcp_sendpkt_stats",
     ];

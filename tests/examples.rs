@@ -1,6 +1,7 @@
 //! The examples, run as a user would: `examples/ack_from_pcap.c` (C, libpcap) and
 //! `examples/ack_from_rust.rs` (the Rust API) read the same capture of observed traffic and must
-//! acknowledge exactly its data segments, with identical frames.
+//! acknowledge exactly its data segments, with identical frames; `examples/rst_injector.c` (a
+//! small IPS) must reset exactly the flows to its port, once each, both ways.
 
 mod support;
 
@@ -171,5 +172,127 @@ fn c_and_rust_examples_ack_every_data_segment_identically() {
     assert_eq!(
         c_frames, rust_frames,
         "C and Rust middleboxes put the same bytes on the wire"
+    );
+}
+
+/// The IPS example: flows to port 80 (one IPv4 with two segments, one IPv6 in a VLAN) are reset
+/// once each, both ways; the flow to port 443 and a UDP datagram are left alone.
+#[test]
+fn the_rst_injector_resets_each_flow_to_its_port_once_both_ways() {
+    let dir = test_dir("rst_injector");
+    let observed = dir.join("observed.pcap");
+    let (client, server) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut frames = Vec::new();
+    let mut push = |b: etherparse::PacketBuilderStep<etherparse::TcpHeader>, payload: &[u8]| {
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        frames.push(out);
+    };
+    let v4 = |sport, dport, seq, ack| {
+        PacketBuilder::ethernet2(client, server)
+            .ipv4([10, 0, 0, 10], [192, 168, 1, 80], 64)
+            .tcp(sport, dport, seq, 4000)
+            .ack(ack)
+    };
+    push(v4(40000, 80, 1000, 50), b"GET / HTTP/1.1\r\n\r\n");
+    push(v4(40000, 80, 1018, 50), b"more");
+    push(v4(40002, 443, 7, 8), b"tls");
+    push(
+        PacketBuilder::ethernet2(client, server)
+            .single_vlan(etherparse::VlanId::try_new(7).unwrap())
+            .ipv6(
+                [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10],
+                [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80],
+                64,
+            )
+            .tcp(40001, 80, 300, 4000)
+            .ack(900),
+        b"hello",
+    );
+    let mut udp = Vec::new();
+    PacketBuilder::ethernet2(client, server)
+        .ipv4([10, 0, 0, 10], [1, 1, 1, 1], 9)
+        .udp(5, 80)
+        .write(&mut udp, b"x")
+        .unwrap();
+    frames.push(udp);
+    let mut w = PcapWriter::new(std::fs::File::create(&observed).unwrap()).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write_packet(&PcapPacket::new(
+            std::time::Duration::from_millis(i as u64),
+            f.len() as u32,
+            f,
+        ))
+        .unwrap();
+    }
+    drop(w);
+
+    let exe = dir.join("rst_injector");
+    let mut args = strings(&STRICT);
+    args.extend([
+        include_flag(),
+        manifest_dir()
+            .join("examples/rst_injector.c")
+            .display()
+            .to_string(),
+        "-o".into(),
+        exe.display().to_string(),
+    ]);
+    args.extend(link_shared());
+    args.push("-lpcap".into());
+    cc(&args);
+    let out_pcap = dir.join("rst.pcap");
+    let mut env = pcap_env("exrst", &dir, &out_pcap);
+    // Every destination on the one port; Ethernet addresses from the captured frames.
+    env.retain(|(k, _)| k != "MTCP_SENDPKT_CONF");
+    std::fs::write(
+        dir.join("ips.conf"),
+        "mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n }\n route_table {\n }\n}\n",
+    )
+    .unwrap();
+    env.push((
+        "MTCP_SENDPKT_CONF".into(),
+        dir.join("ips.conf").display().to_string(),
+    ));
+    let out = std::process::Command::new(&exe)
+        .args([observed.display().to_string(), "80".into()])
+        .envs(env)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && stdout.contains("3 segments to or from port 80, 2 flows reset with 4 RSTs, 0 failed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rsts = read_pcap(&out_pcap);
+    assert_eq!(rsts.len(), 4);
+    // (destination MAC, VLAN, source port, seq, ack) of each RST.
+    let got: Vec<([u8; 6], bool, u16, u32, u32)> = rsts
+        .iter()
+        .map(|f| {
+            let p = SlicedPacket::from_ethernet(f).unwrap();
+            let Some(TransportSlice::Tcp(t)) = p.transport else {
+                panic!()
+            };
+            assert!(t.rst() && t.ack());
+            (
+                f[..6].try_into().unwrap(),
+                p.vlan.is_some(),
+                t.source_port(),
+                t.sequence_number(),
+                t.acknowledgment_number(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (server, false, 40000, 1018, 50),
+            (client, false, 80, 50, 1018),
+            (server, true, 40001, 305, 900),
+            (client, true, 80, 900, 305),
+        ]
     );
 }

@@ -405,3 +405,89 @@ fn ethh_is_not_read_when_the_arp_table_answers() {
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0][..6], [2, 0, 0, 0, 0, 8], "the ARP table's MAC");
 }
+
+/// `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw` read the headers they were given and nothing
+/// more: each piece ends at a guard page (the IPv4 header, its TCP header, the payload, `ethh`
+/// apart from them; an IPv6 header with an extension header right before its TCP header). A TCP
+/// header claiming more than `ip_len` leaves is refused unread.
+#[test]
+fn resets_and_raw_segments_read_only_their_headers() {
+    let conf = "mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n }\n route_table {\n }\n}\n";
+    let t = Isolated::new("resets_and_raw_segments_read_only_their_headers")
+        .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap")
+        .file("mos.conf", conf);
+    let Some((dir, _)) = t.run(|_| {
+        let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
+        let reset = |pi: &mtcp_sendpkt::pkt_info, ctx: &mut mtcp_sendpkt::mtcp_context| {
+            // SAFETY: the pointers in pi are the layout under test.
+            let rc = unsafe { mtcp_sendpkt::mtcp_sendpkt_reset(ctx, pi, 3) };
+            (rc, std::io::Error::last_os_error().raw_os_error())
+        };
+        let raw = |pi: &mtcp_sendpkt::pkt_info, ctx: &mut mtcp_sendpkt::mtcp_context| {
+            // SAFETY: as above.
+            let rc = unsafe { mtcp_sendpkt::mtcp_sendpkt_raw(ctx, pi) };
+            (rc, std::io::Error::last_os_error().raw_os_error())
+        };
+        let eth = Guarded::new(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0]);
+        let ip = Guarded::new(&ipv4(6, [10, 0, 0, 2]));
+        let th = Guarded::new(&tcp(7, &[1; 8]));
+        let payload = Guarded::new(b"abc");
+        let mut pi = mtcp_sendpkt::pkt_info {
+            cur_ts: 0,
+            in_ifidx: 0,
+            eth_len: 0,
+            ip_len: 0,
+            offset: 0,
+            payloadlen: 3,
+            seq: 0,
+            ack_seq: 0,
+            window: 0,
+            ethh: eth.at(0).cast(),
+            iph: ip.at(0).cast(),
+            tcph: th.at(0).cast(),
+            payload: payload.at(0),
+        };
+        assert_eq!(reset(&pi, &mut ctx).0, 2);
+        assert_eq!(raw(&pi, &mut ctx).0, 1);
+        // IPv6 with a hop-by-hop header, then TCP, ending at the guard page.
+        let mut v6 = vec![0u8; 40];
+        v6[0] = 0x60;
+        v6[6] = 0;
+        v6[7] = 64;
+        v6[23] = 1;
+        v6[39] = 2;
+        v6.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+        let tcp_at = v6.len();
+        v6.extend_from_slice(&tcp(5, &[]));
+        let g6 = Guarded::new(&v6);
+        let mut pi6 = mtcp_sendpkt::pkt_info {
+            iph: g6.at(0).cast(),
+            tcph: g6.at(tcp_at).cast(),
+            payloadlen: 0,
+            payload: null_mut(),
+            ..pi
+        };
+        assert_eq!(reset(&pi6, &mut ctx).0, 2);
+        assert_eq!(raw(&pi6, &mut ctx).0, 1);
+        // The chain says 16 bytes of hop-by-hop, tcph says 8: refused.
+        let mut bad = v6.clone();
+        bad[41] = 1;
+        let gb = Guarded::new(&bad);
+        pi6.iph = gb.at(0).cast();
+        pi6.tcph = gb.at(tcp_at).cast();
+        assert_eq!(reset(&pi6, &mut ctx), (-1, Some(libc::ENODATA)));
+        // Data offset 15 in a packet whose ip_len leaves 20 bytes: refused unread.
+        let packet = [ipv4(5, [10, 0, 0, 2]), tcp(15, &[])].concat();
+        let gp = Guarded::new(&packet);
+        pi.iph = gp.at(0).cast();
+        pi.tcph = gp.at(20).cast();
+        pi.ip_len = 40;
+        pi.payloadlen = 0;
+        assert_eq!(reset(&pi, &mut ctx), (-1, Some(libc::ENODATA)));
+        assert_eq!(raw(&pi, &mut ctx), (-1, Some(libc::ENODATA)));
+        flush(0);
+    }) else {
+        return;
+    };
+    assert_eq!(read_pcap(&dir.join("out.pcap")).len(), 6);
+}
