@@ -4,11 +4,11 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::config::{MosConfig, Origin};
-use crate::route::PrefixTable;
+use crate::route::{IpPrefix, Prefix, PrefixTable};
 use crate::settings::{Settings, MAX_CORES};
 
 const USAGE: &str = "\
@@ -18,13 +18,15 @@ usage: mtcp-sendpkt check [CONF...]
 
 Reads the configuration exactly as libmtcp_sendpkt does when it starts: the files CONF (default:
 the colon-separated list in MTCP_SENDPKT_CONF) and, unless MTCP_SENDPKT_KERNEL_TABLES=0, the
-kernel's ARP and route tables (/proc/net/arp, /proc/net/route), before the files' entries.
+kernel's ARP and route tables (/proc/net/arp, /proc/net/route; for IPv6 /proc/net/ipv6_route and
+the neighbour table), before the files' entries.
 
   check       prints the ports and their core contexts, every route and ARP entry with where it
               came from (file:line or kernel), and every warning. Exit status 1 when the library
               would refuse to start.
-  route ADDR  prints the port and Ethernet destination a frame to the IPv4 address ADDR gets, and
-              which entries decide them. Exit status 1 when such a frame would be refused.
+  route ADDR  prints the port and Ethernet destination a frame to ADDR (IPv4, or IPv6 for
+              mtcp_sendpkt_reset/_raw) gets, and which entries decide them. Exit status 1 when
+              such a frame would be refused.
 
 Exit status 2: bad usage.
 ";
@@ -63,9 +65,9 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
             return 0;
         }
         Some("check") => check(&confs(&args[1..]), &settings, out),
-        Some("route") => match args.get(1).map(|a| a.parse::<Ipv4Addr>()) {
+        Some("route") => match args.get(1).map(|a| a.parse::<IpAddr>()) {
             Some(Ok(addr)) => route(addr, &confs(&args[2..]), &settings, out),
-            Some(Err(_)) => return usage(err, &format!("{:?} is not an IPv4 address", args[1])),
+            Some(Err(_)) => return usage(err, &format!("{:?} is not an IP address", args[1])),
             None => return usage(err, "route needs an address"),
         },
         Some(other) => return usage(err, &format!("unknown command {other:?}")),
@@ -213,36 +215,64 @@ fn check(
     Ok(0)
 }
 
+/// The same lookup the library makes, over a table of entry indices of one family: whether the
+/// family has any entry, and the index of the one that matches `addr`.
+fn lookup<'a, P: Prefix>(
+    prefixes: impl Iterator<Item = &'a IpPrefix>,
+    family: fn(&IpPrefix) -> Option<P>,
+    addr: P::Addr,
+) -> (bool, Option<usize>) {
+    let mut t = PrefixTable::<usize, P>::default();
+    let mut any = false;
+    for (i, p) in prefixes.enumerate() {
+        if let Some(p) = family(p) {
+            t.insert(p, i);
+            any = true;
+        }
+    }
+    (any, t.lookup(addr).copied())
+}
+
 fn route(
-    addr: Ipv4Addr,
+    addr: IpAddr,
     paths: &[PathBuf],
     settings: &Settings,
     out: &mut dyn Write,
 ) -> Result<i32, crate::error::InitError> {
     let l = load(paths, settings)?;
     let cfg = &l.cfg;
-    let a = u32::from(addr);
     let mut w = String::new();
     use std::fmt::Write as _;
-    // The same tables the library looks up, holding the index of each entry to explain it.
-    let mut routes = PrefixTable::default();
-    for (i, r) in cfg.routes.iter().enumerate() {
-        routes.insert(r.prefix, i);
+    let routes = cfg.routes.iter().map(|r| &r.prefix);
+    let arps = cfg.arp.iter().map(|e| &e.prefix);
+    let ((any_route, route), (_, arp), family) = match addr {
+        IpAddr::V4(a) => (
+            lookup(routes, IpPrefix::v4, u32::from(a)),
+            lookup(arps, IpPrefix::v4, u32::from(a)),
+            "",
+        ),
+        IpAddr::V6(a) => (
+            lookup(routes, IpPrefix::v6, u128::from(a)),
+            lookup(arps, IpPrefix::v6, u128::from(a)),
+            "IPv6 ",
+        ),
+    };
+    if addr.is_ipv6() {
+        let _ = writeln!(
+            w,
+            "(IPv6: for mtcp_sendpkt_reset and mtcp_sendpkt_raw; mtcp_sendpkt refuses it with ENODATA)"
+        );
     }
-    let mut arp = PrefixTable::default();
-    for (i, e) in cfg.arp.iter().enumerate() {
-        arp.insert(e.prefix, i);
-    }
-    let port = if cfg.routes.is_empty() {
+    let port = if !any_route {
         let first = l.ports.first().copied().unwrap_or(0);
         let _ = writeln!(
             w,
-            "{addr}: {}: no route at all, every frame goes to the first port",
+            "{addr}: {}: no {family}route at all, every {family}frame goes to the first port",
             port_name(&l, first)
         );
         Some(first)
     } else {
-        match routes.lookup(a).map(|&i| &cfg.routes[i]) {
+        match route.map(|i| &cfg.routes[i]) {
             None => {
                 let _ = writeln!(w, "{addr}: refused (EHOSTUNREACH): no route matches");
                 None
@@ -273,12 +303,17 @@ fn route(
         }
     };
     let status = if port.is_some() {
-        match arp.lookup(a).map(|&i| &cfg.arp[i]) {
+        match arp.map(|i| &cfg.arp[i]) {
             Some(e) => {
                 let _ = writeln!(
                     w,
-                    "destination MAC {}: ARP entry {} ({})",
+                    "destination MAC {}: {} {} ({})",
                     mac(&e.mac),
+                    if addr.is_ipv6() {
+                        "neighbour entry"
+                    } else {
+                        "ARP entry"
+                    },
                     e.prefix,
                     e.origin
                 );
@@ -286,7 +321,12 @@ fn route(
             None => {
                 let _ = writeln!(
                     w,
-                    "destination MAC: pinfo->ethh->h_dest (no ARP entry; without ethh: EHOSTUNREACH)"
+                    "destination MAC: from pinfo->ethh (no {}; without ethh: EHOSTUNREACH)",
+                    if addr.is_ipv6() {
+                        "neighbour entry"
+                    } else {
+                        "ARP entry"
+                    }
                 );
             }
         }

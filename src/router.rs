@@ -1,12 +1,12 @@
 //! Where a frame goes: the output port (route table, longest prefix match; port 0 without one)
 //! and the Ethernet destination (ARP table, else the caller's `ethh->h_dest`), as mOS decides
-//! them. Each core context remembers its last destination ([`HopCache`], kept with the owner's
+//! them; for IPv6 (RST and raw segments) the same from the IPv6 entries. Each core context remembers its last destination ([`HopCache`], kept with the owner's
 //! TX state), so a stream of frames to one peer costs one comparison instead of two table scans.
 
 use crate::error::SendError;
 use crate::port::PortInfo;
 use crate::request::EthDstHint;
-use crate::route::{ArpTable, PrefixTable};
+use crate::route::{Arp6Table, ArpTable, Ipv6Prefix, Prefix, PrefixTable};
 
 /// The next hop of one destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,14 +16,26 @@ pub(crate) struct Hop {
     pub eth_dst: [u8; 6],
 }
 
+/// The route and ARP tables of both families.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tables {
+    /// Destination → index into the ports (`None`: a route to a device that is not in use,
+    /// whose frames are refused); `None` without any IPv4 route (everything to the first port).
+    pub routes: Option<PrefixTable<Option<usize>>>,
+    pub arp: ArpTable,
+    /// The same for IPv6.
+    pub routes6: Option<PrefixTable<Option<usize>, Ipv6Prefix>>,
+    pub arp6: Arp6Table,
+}
+
 pub(crate) struct Router {
     /// Tells this router's cached hops from another's (see [`HopCache`]); never 0.
     id: u64,
     ports: Vec<PortInfo>,
-    /// Destination → index into `ports` (`None`: a route to a device that is not in use, whose
-    /// frames are refused); `None` without any route (everything to the first port).
     routes: Option<PrefixTable<Option<usize>>>,
     arp: ArpTable,
+    routes6: Option<PrefixTable<Option<usize>, Ipv6Prefix>>,
+    arp6: Arp6Table,
 }
 
 /// The last lookup: the destination, its port, its ARP entry (`None`: the caller's hint is used,
@@ -38,18 +50,16 @@ pub(crate) struct HopCache {
 }
 
 impl Router {
-    pub(crate) fn new(
-        ports: Vec<PortInfo>,
-        routes: Option<PrefixTable<Option<usize>>>,
-        arp: ArpTable,
-    ) -> Self {
+    pub(crate) fn new(ports: Vec<PortInfo>, tables: Tables) -> Self {
         static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
             id,
             ports,
-            routes,
-            arp,
+            routes: tables.routes,
+            arp: tables.arp,
+            routes6: tables.routes6,
+            arp6: tables.arp6,
         }
     }
 
@@ -89,23 +99,27 @@ impl Router {
     }
 
     /// The next hop for `dst` of any family, without the per-context cache (for the RST and raw
-    /// segments, which are rare): the route and ARP tables for IPv4; for IPv6 the first port (no
-    /// IPv6 tables yet). `fallback` is the Ethernet destination when no table entry answers.
+    /// segments, which are rare): the route and ARP tables of its family. `fallback` is the
+    /// Ethernet destination when no ARP/neighbour entry answers.
     pub(crate) fn next_hop(
         &self,
         dst: std::net::IpAddr,
         fallback: Option<[u8; 6]>,
     ) -> Result<Hop, SendError> {
+        fn lookup<P: Prefix>(
+            routes: &Option<PrefixTable<Option<usize>, P>>,
+            arp: &PrefixTable<[u8; 6], P>,
+            a: P::Addr,
+        ) -> Result<(usize, Option<[u8; 6]>), SendError> {
+            let port = match routes {
+                Some(t) => t.lookup(a).copied().flatten().ok_or(SendError::NoRoute)?,
+                None => 0,
+            };
+            Ok((port, arp.lookup(a).copied()))
+        }
         let (port, mac) = match dst {
-            std::net::IpAddr::V4(a) => {
-                let a = u32::from(a);
-                let port = match &self.routes {
-                    Some(t) => t.lookup(a).copied().flatten().ok_or(SendError::NoRoute)?,
-                    None => 0,
-                };
-                (port, self.arp.lookup(a).copied())
-            }
-            std::net::IpAddr::V6(_) => (0, None),
+            std::net::IpAddr::V4(a) => lookup(&self.routes, &self.arp, u32::from(a))?,
+            std::net::IpAddr::V6(a) => lookup(&self.routes6, &self.arp6, u128::from(a))?,
         };
         Ok(Hop {
             port,
@@ -140,7 +154,14 @@ mod tests {
         routes.insert(prefix([10, 0, 3, 0], 24), None);
         let mut arp = ArpTable::default();
         arp.insert(prefix([10, 0, 1, 7], 32), [7; 6]);
-        let r = Router::new(vec![port(0), port(1)], Some(routes), arp);
+        let r = Router::new(
+            vec![port(0), port(1)],
+            Tables {
+                routes: Some(routes),
+                arp,
+                ..Tables::default()
+            },
+        );
         let c = &mut HopCache::default();
         let (nine, eight) = ([9; 6], [8; 6]);
         let hint = Some(EthDstHint::new(&nine));
@@ -162,7 +183,7 @@ mod tests {
 
     #[test]
     fn without_a_route_table_everything_goes_to_port_0() {
-        let r = Router::new(vec![port(0)], None, ArpTable::default());
+        let r = Router::new(vec![port(0)], Tables::default());
         let one = [1; 6];
         let hop = r.resolve(
             &mut HopCache::default(),
@@ -182,13 +203,55 @@ mod tests {
     fn a_cached_hop_never_answers_for_another_router() {
         let mut arp = ArpTable::default();
         arp.insert(prefix([10, 0, 0, 1], 32), [1; 6]);
-        let a = Router::new(vec![port(0)], None, arp);
-        let b = Router::new(vec![port(0)], None, ArpTable::default());
+        let a = Router::new(
+            vec![port(0)],
+            Tables {
+                arp,
+                ..Tables::default()
+            },
+        );
+        let b = Router::new(vec![port(0)], Tables::default());
         let c = &mut HopCache::default();
         assert!(a.resolve(c, addr([10, 0, 0, 1]), None).is_ok());
         assert_eq!(
             b.resolve(c, addr([10, 0, 0, 1]), None),
             Err(SendError::NoArpEntry)
         );
+    }
+
+    #[test]
+    fn ipv6_takes_its_own_tables_and_port_0_without_routes() {
+        let p6 = |s: &str, len| Ipv6Prefix::new(s.parse().unwrap(), len).unwrap();
+        let a6 = |s: &str| std::net::IpAddr::V6(s.parse().unwrap());
+        let a4 = |s: &str| std::net::IpAddr::V4(s.parse().unwrap());
+        let mut routes6 = PrefixTable::default();
+        routes6.insert(p6("fd01::", 64), Some(1));
+        routes6.insert(p6("fd00::", 64), Some(0));
+        routes6.insert(p6("fd03::", 64), None);
+        let mut arp6 = Arp6Table::default();
+        arp6.insert(p6("fd01::9", 128), [9; 6]);
+        let mut arp = ArpTable::default();
+        arp.insert(prefix([10, 0, 0, 1], 32), [4; 6]);
+        let r = Router::new(
+            vec![port(0), port(1)],
+            Tables {
+                arp,
+                routes6: Some(routes6),
+                arp6,
+                ..Tables::default()
+            },
+        );
+        let hop = |port, eth_dst| Ok(Hop { port, eth_dst });
+        assert_eq!(r.next_hop(a6("fd01::9"), Some([1; 6])), hop(1, [9; 6]));
+        assert_eq!(r.next_hop(a6("fd00::7"), Some([1; 6])), hop(0, [1; 6]));
+        assert_eq!(r.next_hop(a6("fd00::7"), None), Err(SendError::NoArpEntry));
+        assert_eq!(r.next_hop(a6("fd02::7"), Some([1; 6])), Err(SendError::NoRoute));
+        assert_eq!(r.next_hop(a6("fd03::7"), Some([1; 6])), Err(SendError::NoRoute));
+        // IPv4 has no route table here: port 0; its ARP table is its own.
+        assert_eq!(r.next_hop(a4("10.0.0.1"), None), hop(0, [4; 6]));
+        assert_eq!(r.next_hop(a4("10.0.0.2"), None), Err(SendError::NoArpEntry));
+        // An IPv6 ARP entry does not answer for IPv4, nor the reverse.
+        let only6 = Router::new(vec![port(0)], Tables::default());
+        assert_eq!(only6.next_hop(a6("fd01::9"), Some([2; 6])), hop(0, [2; 6]));
     }
 }

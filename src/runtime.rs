@@ -211,7 +211,12 @@ impl Runtime {
                 }
             }
         }
-        let routes = cfg.route_table(&port_ids);
+        let tables = crate::router::Tables {
+            routes: cfg.route_table(&port_ids),
+            arp: cfg.arp_table(),
+            routes6: cfg.route6_table(&port_ids),
+            arp6: cfg.arp6_table(),
+        };
         let pool = match (attach.and_then(|a| a.pool), &settings.mempool_name) {
             (Some(p), _) => p,
             (None, Some(name)) if attached => Mempool::lookup(name)?,
@@ -268,7 +273,7 @@ impl Runtime {
         }
         Ok(Runtime {
             io: Dpdk { pool },
-            router: Router::new(ports.info, routes, cfg.arp_table()),
+            router: Router::new(ports.info, tables),
             contexts,
             signal,
             settings,

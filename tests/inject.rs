@@ -522,6 +522,76 @@ fn bad_calls_get_their_errno_and_mtcp_sendpkt_stays_ipv4() {
     );
 }
 
+/// IPv6 entries in the same `route_table`/`arp_table` blocks decide the port and the MAC of IPv6
+/// segments; IPv4 (no IPv4 route here) still goes to the first port.
+#[test]
+fn ipv6_segments_follow_the_ipv6_routes_and_neighbours() {
+    const CONF6: &str = "mos {\n netdev {\n dpdk0 0x1\n dpdk1 0x1\n }\n arp_table {\n \
+                         fd01::2/128 02:00:00:00:bb:02\n }\n route_table {\n fd01::/64 dpdk1\n \
+                         fd02::/64 dpdk0\n }\n}\n";
+    let t = Isolated::new("ipv6_segments_follow_the_ipv6_routes_and_neighbours")
+        .with_port("--vdev net_pcap0,tx_pcap={dir}/p0.pcap --vdev net_pcap1,tx_pcap={dir}/p1.pcap")
+        .file("mos.conf", CONF6);
+    let Some((dir, _)) = t.run(|_| {
+        let v6 = |src, dst| Spec {
+            v6: true,
+            src,
+            dst,
+            ..V4
+        };
+        let mut f = frame(&v6("fd01::1", "fd01::2"));
+        // Toward the receiver: its neighbour entry, port 1; toward the sender: ethh's source.
+        assert_eq!(reset(&f.pkt_info(true), 3), Ok(2));
+        assert_eq!(
+            reset(&f.pkt_info(false), 3),
+            Ok(1),
+            "without ethh only the receiver's entry answers"
+        );
+        let mut g = frame(&v6("fd01::1", "fd02::5"));
+        assert_eq!(raw(&g.pkt_info(true)), Ok(1), "fd02::/64 is dpdk0");
+        assert_eq!(
+            raw(&g.pkt_info(false)),
+            Err(libc::EHOSTUNREACH),
+            "no neighbour, no ethh"
+        );
+        let mut h = frame(&v6("fd01::1", "fd03::5"));
+        assert_eq!(
+            raw(&h.pkt_info(true)),
+            Err(libc::EHOSTUNREACH),
+            "no IPv6 route matches"
+        );
+        let mut four = frame(&V4);
+        assert_eq!(
+            raw(&four.pkt_info(true)),
+            Ok(1),
+            "IPv4: no route table, the first port"
+        );
+        flush(0);
+    }) else {
+        return;
+    };
+    let p0: Vec<Wire> = read_pcap(&dir.join("p0.pcap")).iter().map(|f| wire(f)).collect();
+    let p1: Vec<Wire> = read_pcap(&dir.join("p1.pcap")).iter().map(|f| wire(f)).collect();
+    let on =
+        |w: &[Wire]| -> Vec<([u8; 6], String)> { w.iter().map(|w| (w.dst_mac, w.dst.clone())).collect() };
+    let bb = [2, 0, 0, 0, 0xbb, 2];
+    assert_eq!(
+        on(&p1),
+        [
+            (bb, "fd01::2".to_string()),
+            (SENDER_MAC, "fd01::1".into()),
+            (bb, "fd01::2".into()),
+        ]
+    );
+    assert_eq!(
+        on(&p0),
+        [
+            (RECEIVER_MAC, "fd02::5".to_string()),
+            (RECEIVER_MAC, "10.1.0.2".into()),
+        ]
+    );
+}
+
 /// Three network namespaces: `cli` and `srv` (Linux endpoints) and `lab` (a bridge between
 /// them, and the veth the library's net_af_packet port is on, with MAC learning off); deleted
 /// on drop.

@@ -195,6 +195,52 @@ impl Drop for Netns {
 }
 
 const NEIGHBOUR: &str = "02:00:00:00:79:02";
+const NEIGHBOUR6: &str = "02:00:00:00:79:06";
+
+/// An IPv6 TCP segment seen from `fd00:79::1` to `dst` (Ethernet with `HINT` as destination),
+/// and a `pkt_info` pointing into it; sent with `mtcp_sendpkt_raw`.
+fn raw6(dst: &str, ethh: bool) -> Result<i32, i32> {
+    let mut f = vec![0u8; 14 + 40 + 20];
+    f[..6].copy_from_slice(&HINT);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    f[14] = 0x60;
+    f[18..20].copy_from_slice(&20u16.to_be_bytes());
+    f[20] = 6;
+    f[21] = 64;
+    f[22..38].copy_from_slice(&"fd00:79::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    f[38..54].copy_from_slice(&dst.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    f[54..56].copy_from_slice(&40000u16.to_be_bytes());
+    f[56..58].copy_from_slice(&80u16.to_be_bytes());
+    f[66] = 0x50;
+    f[67] = 0x10;
+    let base = f.as_mut_ptr();
+    // SAFETY: the offsets are inside `f`, which outlives the call.
+    let pi = unsafe {
+        mtcp_sendpkt::pkt_info {
+            cur_ts: 0,
+            in_ifidx: 0,
+            eth_len: 0,
+            ip_len: 0,
+            offset: 0,
+            payloadlen: 0,
+            seq: 0,
+            ack_seq: 0,
+            window: 0,
+            ethh: if ethh { base.cast() } else { std::ptr::null_mut() },
+            iph: base.add(14).cast(),
+            tcph: base.add(54).cast(),
+            payload: std::ptr::null_mut(),
+        }
+    };
+    let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
+    // SAFETY: ctx and pi are valid for the call.
+    let rc = unsafe { mtcp_sendpkt::mtcp_sendpkt_raw(&mut ctx, &pi) };
+    if rc >= 0 {
+        Ok(rc)
+    } else {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap())
+    }
+}
 
 /// As dpdk-iface does: the kernel sees the DPDK port as `dpdk0` (here a veth), with an address,
 /// a permanent neighbour and a route through a gateway; `eth9` (not a netdev, the other end of a
@@ -206,8 +252,12 @@ fn deployment(ns: &Netns) -> Result<(), String> {
     ns.exec(&[
         "ip", "link", "add", "eth9", "type", "veth", "peer", "name", "wire9",
     ])?;
-    for (dev, addr) in [("dpdk0", "10.79.0.1/24"), ("eth9", "10.80.0.1/24")] {
+    for (dev, addr, addr6) in [
+        ("dpdk0", "10.79.0.1/24", "fd00:79::1/64"),
+        ("eth9", "10.80.0.1/24", "fd00:80::1/64"),
+    ] {
         ns.exec(&["ip", "addr", "add", addr, "dev", dev])?;
+        ns.exec(&["ip", "-6", "addr", "add", addr6, "dev", dev, "nodad"])?;
         ns.exec(&["ip", "link", "set", dev, "up"])?;
     }
     ns.exec(&["ip", "link", "set", "wire0", "up"])?;
@@ -219,6 +269,19 @@ fn deployment(ns: &Netns) -> Result<(), String> {
         "10.79.0.2",
         "lladdr",
         NEIGHBOUR,
+        "dev",
+        "dpdk0",
+        "nud",
+        "permanent",
+    ])?;
+    ns.exec(&[
+        "ip",
+        "-6",
+        "neigh",
+        "replace",
+        "fd00:79::2",
+        "lladdr",
+        NEIGHBOUR6,
         "dev",
         "dpdk0",
         "nud",
@@ -286,6 +349,14 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
                     Err(libc::EHOSTUNREACH),
                     "no default route here"
                 );
+                // IPv6: /proc/net/ipv6_route and the neighbour table over rtnetlink.
+                assert_eq!(raw6("fd00:79::2", false), Ok(1), "the kernel's IPv6 neighbour");
+                assert_eq!(
+                    raw6("fd00:80::5", true),
+                    Err(libc::EHOSTUNREACH),
+                    "eth9 is no netdev"
+                );
+                assert_eq!(raw6("fd00:79::3", false), Err(libc::EHOSTUNREACH), "no neighbour");
             } else {
                 assert_eq!(to([10, 79, 0, 2], false), Err(libc::EHOSTUNREACH), "no ARP entry");
                 assert_eq!(
@@ -293,7 +364,10 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
                     Ok(()),
                     "no route at all: the first port"
                 );
+                assert_eq!(raw6("fd00:79::2", false), Err(libc::EHOSTUNREACH));
+                assert_eq!(raw6("fd00:80::5", true), Ok(1), "no IPv6 route: the first port");
             }
+            flush(0);
         }
     };
     if std::env::var("MTCP_SENDPKT_TEST_CHILD").is_ok() {
@@ -318,10 +392,11 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
         let frames = read_pcap(&dir.join("out.pcap"));
         let dst: Vec<[u8; 6]> = frames.iter().map(|f| f[..6].try_into().unwrap()).collect();
         let neighbour: [u8; 6] = [2, 0, 0, 0, 0x79, 2];
+        let neighbour6: [u8; 6] = [2, 0, 0, 0, 0x79, 6];
         if kernel {
-            assert_eq!(dst, [neighbour, HINT]);
+            assert_eq!(dst, [neighbour, HINT, neighbour6]);
         } else {
-            assert_eq!(dst, [HINT]);
+            assert_eq!(dst, [HINT, HINT]);
         }
     }
     // The tool, run where the middlebox runs, says the same and why.
@@ -339,6 +414,17 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
             "destination MAC {NEIGHBOUR}: ARP entry 10.79.0.2/32 (kernel (/proc/net/arp:"
         )),
         "{out}"
+    );
+    let out6 = ns.exec(&[tool, "route", "fd00:79::2", &conf_arg]).unwrap();
+    assert!(
+        out6.contains("port 0 (dpdk0): route fd00:79::/64 dpdk0 (kernel (/proc/net/ipv6_route:"),
+        "{out6}"
+    );
+    assert!(
+        out6.contains(&format!(
+            "destination MAC {NEIGHBOUR6}: neighbour entry fd00:79::2/128 (kernel (rtnetlink RTM_GETNEIGH:"
+        )),
+        "{out6}"
     );
     let err = ns.exec(&[tool, "route", "10.80.0.5", &conf_arg]).unwrap_err();
     assert!(

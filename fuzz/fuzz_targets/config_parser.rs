@@ -19,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
             let _ = cfg.cores_from_masks();
             let _ = cfg.arp_table().lookup(0x0a00_0001);
             let _ = cfg.route_table(&[0, 1]).map(|t| t.lookup(0x0a00_0001).copied());
+            let fd00 = 0xfd00_u128 << 112 | 1;
+            let _ = cfg.arp6_table().lookup(fd00);
+            let _ = cfg.route6_table(&[0, 1]).map(|t| t.lookup(fd00).copied());
         }
         Err(e) => assert!(e.line <= text.split('\n').count(), "{e}"),
     }

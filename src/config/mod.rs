@@ -13,7 +13,7 @@ mod mos_file;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::route::{ArpTable, Ipv4Prefix, PrefixTable};
+use crate::route::{Arp6Table, ArpTable, IpPrefix, Ipv6Prefix, Prefix, PrefixTable};
 
 /// A configuration mOS refuses: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,14 +73,14 @@ pub struct NetDev {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArpEntry {
-    pub prefix: Ipv4Prefix,
+    pub prefix: IpPrefix,
     pub mac: [u8; 6],
     pub origin: Origin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteEntry {
-    pub prefix: Ipv4Prefix,
+    pub prefix: IpPrefix,
     /// The device as written (a `netdev` name; the kernel's interface name).
     pub device: String,
     pub origin: Origin,
@@ -135,6 +135,20 @@ impl MosConfig {
             let arp = read(kernel::ARP_PATH, &mut cfg);
             let routes = read(kernel::ROUTE_PATH, &mut cfg);
             cfg.seed_kernel(&arp, &routes);
+            // IPv6 (our extension): a kernel without IPv6 has no such file, and no neighbours.
+            let routes6 = match std::fs::read_to_string(kernel::ROUTE6_PATH) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                _ => read(kernel::ROUTE6_PATH, &mut cfg),
+            };
+            let neighbours = kernel::read_neighbours6().unwrap_or_else(|e| {
+                cfg.warnings.push(Warning {
+                    file: kernel::NEIGH6_SOURCE.into(),
+                    line: 0,
+                    text: format!("cannot dump the kernel's IPv6 neighbours ({e}): nothing taken"),
+                });
+                Default::default()
+            });
+            cfg.seed_kernel6(&routes6, neighbours);
         }
         cfg.check_devices();
         Ok(cfg)
@@ -286,7 +300,7 @@ impl MosConfig {
                 let r = mos_file::arp_entry(l.as_bytes()).map(|(prefix, mac)| {
                     self.arp.push(ArpEntry { prefix, mac, origin });
                 });
-                (r, "<ipv4>/<len> <mac>")
+                (r, "<ip>/<len> <mac>")
             } else {
                 let r = mos_file::route_entry(l.as_bytes()).map(|(prefix, device)| {
                     self.routes.push(RouteEntry {
@@ -295,7 +309,7 @@ impl MosConfig {
                         origin,
                     });
                 });
-                (r, "<ipv4>/<len> <device>")
+                (r, "<ip>/<len> <device>")
             };
             if let Err(why) = parsed {
                 let why = why.map(|w| format!(" ({w})")).unwrap_or_default();
@@ -314,10 +328,22 @@ impl MosConfig {
     pub fn seed_kernel(&mut self, arp_text: &str, route_text: &str) {
         let arp = kernel::read_arp(arp_text);
         let routes = kernel::read_routes(route_text);
-        for (path, skipped) in [
-            (kernel::ARP_PATH, &arp.skipped),
-            (kernel::ROUTE_PATH, &routes.skipped),
-        ] {
+        self.put_kernel((kernel::ARP_PATH, arp), (kernel::ROUTE_PATH, routes));
+    }
+
+    /// The same for IPv6 (our extension): the text of `/proc/net/ipv6_route` and the neighbours
+    /// [`kernel::read_neighbours6`] dumped; after the kernel's IPv4 entries, before the files'.
+    pub(crate) fn seed_kernel6(&mut self, route_text: &str, neighbours: kernel::KernelRead<[u8; 6]>) {
+        let routes = kernel::read_ipv6_routes(route_text);
+        self.put_kernel((kernel::NEIGH6_SOURCE, neighbours), (kernel::ROUTE6_PATH, routes));
+    }
+
+    fn put_kernel(
+        &mut self,
+        (arp_path, arp): (&'static str, kernel::KernelRead<[u8; 6]>),
+        (route_path, routes): (&'static str, kernel::KernelRead<String>),
+    ) {
+        for (path, skipped) in [(arp_path, &arp.skipped), (route_path, &routes.skipped)] {
             for (line, text) in skipped {
                 self.warnings.push(Warning {
                     file: path.into(),
@@ -334,7 +360,7 @@ impl MosConfig {
             arp.entries.into_iter().map(|e| ArpEntry {
                 prefix: e.prefix,
                 mac: e.value,
-                origin: origin(kernel::ARP_PATH, e.line),
+                origin: origin(arp_path, e.line),
             }),
         );
         let at = self.kernel_routes;
@@ -344,7 +370,7 @@ impl MosConfig {
             routes.entries.into_iter().map(|e| RouteEntry {
                 prefix: e.prefix,
                 device: e.value,
-                origin: origin(kernel::ROUTE_PATH, e.line),
+                origin: origin(route_path, e.line),
             }),
         );
     }
@@ -418,29 +444,55 @@ impl MosConfig {
         (self.cpu_mask != 0).then(|| self.cpu_mask.count_ones() as usize)
     }
 
-    /// The ARP table, in mOS's order.
+    /// The IPv4 ARP table, in mOS's order.
     pub fn arp_table(&self) -> ArpTable {
-        let mut t = ArpTable::default();
+        self.arp_of(IpPrefix::v4)
+    }
+
+    /// The IPv6 neighbour table (IPv6 entries of `arp_table` blocks and the kernel's).
+    pub fn arp6_table(&self) -> Arp6Table {
+        self.arp_of(IpPrefix::v6)
+    }
+
+    /// The IPv4 route table over `ports` (destination → index into `ports`, `None`: refused),
+    /// or `None` without any IPv4 route (every IPv4 frame then goes to the first port).
+    pub fn route_table(&self, ports: &[u16]) -> Option<PrefixTable<Option<usize>>> {
+        self.routes_of(ports, IpPrefix::v4)
+    }
+
+    /// The IPv6 route table, as [`Self::route_table`]: `None` without any IPv6 route (IPv6
+    /// frames then go to the first port).
+    pub fn route6_table(&self, ports: &[u16]) -> Option<PrefixTable<Option<usize>, Ipv6Prefix>> {
+        self.routes_of(ports, IpPrefix::v6)
+    }
+
+    fn arp_of<P: Prefix>(&self, family: fn(&IpPrefix) -> Option<P>) -> PrefixTable<[u8; 6], P> {
+        let mut t = PrefixTable::default();
         for e in &self.arp {
-            t.insert(e.prefix, e.mac);
+            if let Some(p) = family(&e.prefix) {
+                t.insert(p, e.mac);
+            }
         }
         t
     }
 
-    /// The route table over `ports` (destination → index into `ports`, `None`: refused), or
-    /// `None` without any route (every frame then goes to the first port).
-    pub fn route_table(&self, ports: &[u16]) -> Option<PrefixTable<Option<usize>>> {
-        if self.routes.is_empty() {
-            return None;
-        }
+    fn routes_of<P: Prefix>(
+        &self,
+        ports: &[u16],
+        family: fn(&IpPrefix) -> Option<P>,
+    ) -> Option<PrefixTable<Option<usize>, P>> {
         let mut t = PrefixTable::default();
+        let mut any = false;
         for r in &self.routes {
-            let idx = self
-                .route_port(&r.device, ports)
-                .and_then(|p| ports.iter().position(|&q| q == p));
-            t.insert(r.prefix, idx);
+            if let Some(p) = family(&r.prefix) {
+                let idx = self
+                    .route_port(&r.device, ports)
+                    .and_then(|p| ports.iter().position(|&q| q == p));
+                t.insert(p, idx);
+                any = true;
+            }
         }
-        Some(t)
+        any.then_some(t)
     }
 }
 

@@ -12,8 +12,8 @@
 //! - Items are `key = value` (spaces optional); numbers are C's `%li`, MAC bytes `%hhx`.
 
 use super::cscan::{inet_addr, is_space, scan_int, scan_long, scan_mac, scan_set, skip_space};
-use crate::route::Ipv4Prefix;
-use std::net::Ipv4Addr;
+use crate::route::{IpPrefix, Ipv4Prefix, Ipv6Prefix};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One `application { }` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +33,8 @@ pub(crate) struct Parsed {
     pub netdevs: Vec<(usize, String, u64)>,
     /// OR of every netdev core mask read, inside `mos` or not (mOS counts them all).
     pub cpu_mask: u64,
-    pub arp: Vec<(usize, Ipv4Prefix, [u8; 6])>,
-    pub routes: Vec<(usize, Ipv4Prefix, String)>,
+    pub arp: Vec<(usize, IpPrefix, [u8; 6])>,
+    pub routes: Vec<(usize, IpPrefix, String)>,
     pub forward: Vec<(usize, String, String)>,
     /// Which blocks `mos` holds.
     pub has_netdev: bool,
@@ -394,17 +394,17 @@ impl Parser<'_> {
             Kind::Netdev { orphan } => self.netdev_line(line, l, &text, orphan),
             Kind::Arp => match arp_entry(l) {
                 Ok((prefix, mac)) => {
-                    self.note_address_form(line, l);
+                    self.note_address_form(line, l, prefix);
                     self.out.arp.push((line, prefix, mac));
                 }
-                Err(why) => self.skip(line, &text, "<ipv4>/<len> <mac>", why),
+                Err(why) => self.skip(line, &text, "<ip>/<len> <mac>", why),
             },
             Kind::Route => match route_entry(l) {
                 Ok((prefix, dev)) => {
-                    self.note_address_form(line, l);
+                    self.note_address_form(line, l, prefix);
                     self.out.routes.push((line, prefix, dev));
                 }
-                Err(why) => self.skip(line, &text, "<ipv4>/<len> <device>", why),
+                Err(why) => self.skip(line, &text, "<ip>/<len> <device>", why),
             },
             Kind::Forward => {
                 let at = skip_space(l, 0);
@@ -433,7 +433,10 @@ impl Parser<'_> {
 
     /// Addresses in `inet_addr`'s other forms (`010.1`: octal, short) mean what mOS makes of
     /// them; say so, since the reader of the file may not expect it.
-    fn note_address_form(&mut self, line: usize, l: &[u8]) {
+    fn note_address_form(&mut self, line: usize, l: &[u8], prefix: IpPrefix) {
+        if matches!(prefix, IpPrefix::V6(_)) {
+            return;
+        }
         let at = skip_space(l, 0);
         if let Some((addr, _)) = scan_set(l, at, |b| b.is_ascii_digit() || b == b'.') {
             let written = String::from_utf8_lossy(addr);
@@ -479,13 +482,15 @@ impl Parser<'_> {
     }
 }
 
-/// An ARP line, `%[0-9.]/%d %hhx:%hhx:%hhx:%hhx:%hhx:%hhx` (the same in mTCP's `arp.conf`).
-pub(crate) fn arp_entry(l: &[u8]) -> Result<(Ipv4Prefix, [u8; 6]), Option<String>> {
+/// An ARP line, `%[0-9.]/%d %hhx:%hhx:%hhx:%hhx:%hhx:%hhx` (the same in mTCP's `arp.conf`), or
+/// the same with an IPv6 prefix (our extension; mOS skips such a line).
+pub(crate) fn arp_entry(l: &[u8]) -> Result<(IpPrefix, [u8; 6]), Option<String>> {
     table_line(l, scan_mac)
 }
 
-/// A route line, `%[0-9.]/%d %[^ ^\n^\t]` (the same in mTCP's `route.conf`).
-pub(crate) fn route_entry(l: &[u8]) -> Result<(Ipv4Prefix, String), Option<String>> {
+/// A route line, `%[0-9.]/%d %[^ ^\n^\t]` (the same in mTCP's `route.conf`), or the same with an
+/// IPv6 prefix (our extension; mOS skips such a line).
+pub(crate) fn route_entry(l: &[u8]) -> Result<(IpPrefix, String), Option<String>> {
     table_line(l, |s, at| {
         scan_set(s, at, device_byte).map(|(d, end)| (String::from_utf8_lossy(d).into_owned(), end))
     })
@@ -519,12 +524,31 @@ fn key_is(key: &str, name: &str) -> bool {
         .is_some_and(|rest| !rest.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()))
 }
 
-/// `%[0-9.]/%d <value>` (an ARP or route line): the prefix and what `value` reads.
+/// `%[0-9.]/%d <value>` (an ARP or route line): the prefix and what `value` reads. An address
+/// with a `:` is an IPv6 prefix, read in full (`std`'s syntax, no zone) with a length 0 to 128.
 fn table_line<T>(
     l: &[u8],
     value: impl Fn(&[u8], usize) -> Option<(T, usize)>,
-) -> Result<(Ipv4Prefix, T), Option<String>> {
+) -> Result<(IpPrefix, T), Option<String>> {
     let at = skip_space(l, 0);
+    if let Some((word, end)) = scan_set(l, at, |b| !is_space(b) && b != b'/') {
+        if word.contains(&b':') {
+            let written = String::from_utf8_lossy(word);
+            let addr: Ipv6Addr = written
+                .parse()
+                .map_err(|_| Some(format!("{written} is not an IPv6 address")))?;
+            if l.get(end) != Some(&b'/') {
+                return Err(Some("no `/<len>` after the address".into()));
+            }
+            let (len, end) = scan_int(l, end + 1).ok_or(None)?;
+            let (v, _) = value(l, skip_space(l, end)).ok_or(None)?;
+            let prefix = u8::try_from(len)
+                .ok()
+                .and_then(|len| Ipv6Prefix::new(addr, len))
+                .ok_or_else(|| Some(format!("prefix length {len} is not 0 to 128")))?;
+            return Ok((prefix.into(), v));
+        }
+    }
     let (addr, end) = scan_set(l, at, |b| b.is_ascii_digit() || b == b'.').ok_or(None)?;
     if l.get(end) != Some(&b'/') {
         return Err(Some("no `/<len>` after the address".into()));
@@ -545,7 +569,7 @@ fn table_line<T>(
                 "prefix length {len} is not 0 to 32; mOS's mask for it is undefined"
             ))
         })?;
-    Ok((prefix, v))
+    Ok((prefix.into(), v))
 }
 
 #[cfg(test)]

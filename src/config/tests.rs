@@ -248,3 +248,90 @@ fn a_route_file_is_checked_against_the_netdevs_of_a_mos_conf() {
     assert_eq!((w.file.as_path(), w.line), (Path::new("route.conf"), 2));
     assert_eq!(c.route_table(&[0]).unwrap().lookup(ip("10.0.0.1")), Some(&None));
 }
+
+#[test]
+fn ipv6_prefixes_share_the_blocks_and_keep_the_families_apart() {
+    let c = parse(
+        "mos {\n netdev {\n dpdk0 0x1\n dpdk1 0x2\n }\n arp_table {\n 10.0.0.9/32 02:00:00:00:00:04\n \
+         fd00::9/128 02:00:00:00:00:09\n fd00::g/128 02:00:00:00:00:0a\n }\n route_table {\n \
+         fd00::/64 dpdk1\n fd00:1::/64 eth3\n 2001:db8::/129 dpdk0\n }\n}\n",
+    )
+    .unwrap();
+    let ports = [0, 1];
+    // IPv4 has no route: every IPv4 frame goes to the first port; IPv6 has its own table.
+    assert!(c.route_table(&ports).is_none());
+    let t6 = c.route6_table(&ports).unwrap();
+    let a6 = |s: &str| u128::from(s.parse::<std::net::Ipv6Addr>().unwrap());
+    assert_eq!(t6.lookup(a6("fd00::77")), Some(&Some(1)));
+    assert_eq!(t6.lookup(a6("fd00:1::1")), Some(&None), "eth3 is no netdev");
+    assert_eq!(t6.lookup(a6("2001:db8::1")), None);
+    assert_eq!(c.arp6_table().lookup(a6("fd00::9")), Some(&[2, 0, 0, 0, 0, 9]));
+    assert_eq!(c.arp_table().lookup(ip("10.0.0.9")), Some(&[2, 0, 0, 0, 0, 4]));
+    assert!(
+        warned(&c, 9, "fd00::g is not an IPv6 address"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        warned(&c, 14, "prefix length 129 is not 0 to 128"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        warned(&c, 13, "\"eth3\" is not a netdev device"),
+        "{:?}",
+        c.warnings
+    );
+    // No IPv6 line reads as an inet_addr short form.
+    assert!(
+        !c.warnings.iter().any(|w| w.text.contains("inet_addr")),
+        "{:?}",
+        c.warnings
+    );
+
+    // mTCP-style flat files take them too.
+    let mut flat = MosConfig::default();
+    flat.parse_into(
+        Path::new("arp.conf"),
+        "ARP_ENTRY 2\nfd00::9/128 02:00:00:00:00:09\n10.0.0.1/32 02:00:00:00:00:01\n",
+    )
+    .unwrap();
+    assert_eq!(flat.arp6_table().lookup(a6("fd00::9")), Some(&[2, 0, 0, 0, 0, 9]));
+    assert_eq!(flat.arp_table().lookup(ip("10.0.0.1")), Some(&[2, 0, 0, 0, 0, 1]));
+}
+
+#[test]
+fn kernel_ipv6_entries_come_after_the_kernels_ipv4_and_before_the_files() {
+    let mut c = parse("mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n fd00::9/128 02:00:00:00:00:99\n }\n route_table {\n }\n}\n").unwrap();
+    c.seed_kernel(KERNEL_ARP, KERNEL_ROUTE);
+    let route6 = "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001    dpdk0\n";
+    let neighbours = kernel::take_neighbours([kernel::Neighbour {
+        device: "dpdk0".into(),
+        state: 0x80,
+        addr: "fd00::9".parse().ok(),
+        lladdr: Some(vec![2, 0, 0, 0, 0, 0x19]),
+    }]);
+    c.seed_kernel6(route6, neighbours);
+    let origins: Vec<String> = c
+        .arp
+        .iter()
+        .map(|e| format!("{} {}", e.prefix, e.origin))
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            "10.0.0.10/32 kernel (/proc/net/arp:2)",
+            "10.0.1.20/32 kernel (/proc/net/arp:3)",
+            "fd00::9/128 kernel (rtnetlink RTM_GETNEIGH:1)",
+            "fd00::9/128 t.conf:6",
+        ]
+    );
+    // As for IPv4, the kernel's entry wins over the file's for the same prefix.
+    let a6 = u128::from("fd00::9".parse::<std::net::Ipv6Addr>().unwrap());
+    assert_eq!(c.arp6_table().lookup(a6), Some(&[2, 0, 0, 0, 0, 0x19]));
+    assert_eq!(c.route6_table(&[0]).unwrap().lookup(a6), Some(&Some(0)));
+    assert_eq!(
+        c.routes.last().unwrap().origin.to_string(),
+        "kernel (/proc/net/ipv6_route:1)"
+    );
+}
