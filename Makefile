@@ -12,7 +12,7 @@ DEMO    := demo-out
 # What a C program needs besides libmtcp_sendpkt.a (from `--print native-static-libs`).
 STATIC_LIBS = $(shell pkg-config --libs libdpdk) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
-DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make groff-base iproute2 python3 valgrind
+DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make groff-base iproute2 python3 valgrind tshark
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -28,7 +28,7 @@ deps:
 	@missing=; \
 	pkg-config --atleast-version=22.11 libdpdk 2>/dev/null || missing="$$missing libdpdk>=22.11"; \
 	ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing="$$missing libclang"; \
-	for t in clang cc c++ pkg-config groff ip python3 dpdk-testpmd valgrind; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in clang cc c++ pkg-config groff ip python3 dpdk-testpmd dpdk-telemetry.py valgrind tshark capinfos editcap; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -z "$$missing" ]; then \
 	  echo "deps: DPDK $$(pkg-config --modversion libdpdk), libclang and compilers present"; \
 	elif [ "$$(id -u)" != 0 ]; then \
@@ -56,7 +56,7 @@ install: $(if $(NO_BUILD),,build)
 	install -m 644 man/mtcp_sendpkt.3 $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt.3
 	install -m 755 $(LIBDIR)/mtcp-sendpkt $(DESTDIR)$(PREFIX)/bin/mtcp-sendpkt
 	install -m 644 man/mtcp-sendpkt.1 $(DESTDIR)$(PREFIX)/share/man/man1/mtcp-sendpkt.1
-	for f in flush init attach init_error config_warnings cores stats shutdown reset raw; do \
+	for f in flush init attach init_error config_warnings cores stats tap shutdown reset raw; do \
 	  echo '.so man3/mtcp_sendpkt.3' > $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt_$$f.3; done
 
 uninstall:

@@ -96,8 +96,13 @@ fn mpps(output: &str) -> f64 {
 }
 
 fn ours(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64) -> f64 {
+    ours_with(dir, payload, burst, threads, calls, &[])
+}
+
+fn ours_with(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64, env: &[(&str, &str)]) -> f64 {
     let out = run(Command::new(dir.join("ours"))
         .args([payload.to_string(), calls.to_string(), threads.to_string()])
+        .envs(env.iter().copied())
         .env("MTCP_SENDPKT_CONF", root().join("examples/demo.conf"))
         .env("MTCP_SENDPKT_KERNEL_TABLES", "0")
         .env("MTCP_SENDPKT_CORES", threads.to_string())
@@ -310,6 +315,7 @@ fn main() {
     const NAIVE: &str = "naive per-packet DPDK sender (mOS-like)";
     const AFP: &str = "Linux AF_PACKET sendto on a veth";
     const TWO: &str = "ours, default settings, 2 threads x 2 mctx (2 cores)";
+    const TAP: &str = "ours, pcapng tap on (MTCP_SENDPKT_PCAPNG=/dev/null)";
     for round in 0..rounds {
         eprintln!("bench: round {}/{rounds}", round + 1);
         for &(size, payload) in &SIZES {
@@ -324,6 +330,10 @@ fn main() {
             }
         }
         add(7, TWO, "66 B", ours(&dir, 0, 32, 2, calls));
+        for &(size, payload) in &SIZES {
+            let tap = [("MTCP_SENDPKT_PCAPNG", "/dev/null")];
+            add(8, TAP, size, ours_with(&dir, payload, 32, 1, calls, &tap));
+        }
     }
     drop(veth);
 
@@ -389,6 +399,11 @@ fn main() {
         "| ours with BURST=1 / hand-written C sender | {} | {} |\n",
         ratio(med(1, OURS_1, "66 B"), med(2, C_SENDER, "66 B")),
         ratio(med(1, OURS_1, "1514 B"), med(2, C_SENDER, "1514 B"))
+    );
+    t += &format!(
+        "| ours with the pcapng tap on / off | {} | {} |\n",
+        ratio(med(8, TAP, "66 B"), ours_default("66 B")),
+        ratio(med(8, TAP, "1514 B"), ours_default("1514 B"))
     );
     t += &format!(
         "| 2 cores / 1 core (ours, default) | {} | |\n",

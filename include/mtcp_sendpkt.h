@@ -269,6 +269,17 @@ const char *mtcp_sendpkt_init_error(void);
 const char *mtcp_sendpkt_config_warnings(void);
 
 /*
+ Starts the pcapng tap on the file `path` (replacing a running tap, whose file is completed
+ first), or stops it (`NULL`): a copy of every frame a TX queue takes is written to the file.
+ Returns 0, or -1 with errno: `EACCES` (the library cannot run), `EINVAL` (a path that is not
+ UTF-8), or the file's or DPDK's errno.
+
+ # Safety
+ `path` is NULL or a NUL-terminated string.
+ */
+int mtcp_sendpkt_tap(const char *path);
+
+/*
  Number of core contexts (valid `mctx->cpu` values are 0 to this minus 1), starting the library
  if needed; -1 with errno `EACCES` if it cannot run.
  */

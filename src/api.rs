@@ -235,6 +235,20 @@ pub fn ports() -> Result<Vec<PortSummary>, SendError> {
         .collect())
 }
 
+/// Starts the pcapng tap on `path` (replacing a running one, whose file is completed first), or
+/// stops it (`None`): from then on, a copy of every frame a TX queue takes is written to the file
+/// (one interface per port, nanosecond timestamps). Stopping, like shutdown and normal exit,
+/// returns once the file is complete. Errors carry their errno (`EACCES`: the library is not
+/// running; else the file's or DPDK's).
+pub fn tap(path: Option<&std::path::Path>) -> std::io::Result<()> {
+    let Some(path) = path else {
+        crate::tap::stop();
+        return Ok(());
+    };
+    let rt = runtime::get().ok_or_else(|| std::io::Error::from_raw_os_error(libc::EACCES))?;
+    crate::tap::start(path, rt.max_frame())
+}
+
 /// Free mbufs: those in the library's mempool and those the core contexts keep at hand (taken
 /// from the pool in bulk; [`Core::flush`] gives them back). With nothing in flight, it returns
 /// to its value after start-up: a leak check.
@@ -282,7 +296,9 @@ impl Core {
         if n == 0 {
             return Err(SendError::BadDirections);
         }
-        self.rt.reset(self.ctx, req, &list[..n])
+        let sent = self.rt.reset(self.ctx, req, &list[..n])?;
+        self.ctx.note_segments(true, sent);
+        Ok(sent)
     }
 
     /// Sends `segment` as it is (IPv4 options, IPv6 extension headers, every TCP flag and
@@ -294,7 +310,9 @@ impl Core {
     }
 
     pub(crate) fn raw_request(&self, req: &SegmentRequest<'_>) -> Result<usize, SendError> {
-        self.rt.send_raw(self.ctx, req)
+        let sent = self.rt.send_raw(self.ctx, req)?;
+        self.ctx.note_segments(false, sent);
+        Ok(sent)
     }
 
     /// Pushes what this core has staged to the TX queues now; returns how many frames they took.

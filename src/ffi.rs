@@ -433,6 +433,41 @@ pub extern "C" fn mtcp_sendpkt_config_warnings() -> *const c_char {
     .unwrap_or(std::ptr::null())
 }
 
+/// Starts the pcapng tap on the file `path` (replacing a running tap, whose file is completed
+/// first), or stops it (`NULL`): a copy of every frame a TX queue takes is written to the file.
+/// Returns 0, or -1 with errno: `EACCES` (the library cannot run), `EINVAL` (a path that is not
+/// UTF-8), or the file's or DPDK's errno.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt_tap(path: *const std::ffi::c_char) -> c_int {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let path = if path.is_null() {
+            None
+        } else {
+            // SAFETY: NUL-terminated (caller contract).
+            let s = unsafe { std::ffi::CStr::from_ptr(path) };
+            use std::os::unix::ffi::OsStrExt;
+            Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(
+                s.to_bytes(),
+            )))
+        };
+        api::tap(path.as_deref())
+    }));
+    match r {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            set_errno(e.raw_os_error().unwrap_or(libc::EIO));
+            -1
+        }
+        Err(_) => {
+            set_errno(SendError::Internal.errno());
+            -1
+        }
+    }
+}
+
 /// Number of core contexts (valid `mctx->cpu` values are 0 to this minus 1), starting the library
 /// if needed; -1 with errno `EACCES` if it cannot run.
 #[no_mangle]

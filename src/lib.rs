@@ -48,6 +48,8 @@ mod ffi;
 mod flusher;
 mod frame;
 #[cfg(not(loom))]
+mod log;
+#[cfg(not(loom))]
 mod port;
 #[cfg(not(loom))]
 mod request;
@@ -59,6 +61,10 @@ mod runtime;
 mod segment;
 mod settings;
 mod sync;
+#[cfg(not(loom))]
+mod tap;
+#[cfg(not(loom))]
+mod telemetry;
 
 pub use abi::{ethhdr, iphdr, mctx_t, mtcp_context, mtcp_sendpkt_stats, pkt_info, rte_mempool, tcphdr};
 pub use error::{InitError, SendError};
@@ -66,7 +72,7 @@ pub use error::{InitError, SendError};
 pub use ffi::{
     mtcp_sendpkt, mtcp_sendpkt_attach, mtcp_sendpkt_config_warnings, mtcp_sendpkt_cores, mtcp_sendpkt_flush,
     mtcp_sendpkt_init, mtcp_sendpkt_init_error, mtcp_sendpkt_raw, mtcp_sendpkt_reset, mtcp_sendpkt_shutdown,
-    mtcp_sendpkt_stats,
+    mtcp_sendpkt_stats, mtcp_sendpkt_tap,
 };
 
 /// Pieces the fuzz targets, the micro-benchmark and a few tests reach into (cargo feature
@@ -79,6 +85,11 @@ pub mod internals {
         find_timestamp, frame_len, ipv4_header_len, tcp_header_len, write_ack_frame, ChecksumMode,
         FrameError, SegmentView,
     };
+    /// Free mbufs in the pcapng tap's own pool (`None` before a first tap): all of them once a
+    /// tap stopped.
+    pub fn tap_pool_available() -> Option<u32> {
+        crate::tap::pool_available()
+    }
     pub use crate::segment::{
         pieces, raw_frame_len, reset_frame_len, write_raw, write_reset, Direction, IpVersion, Link, Seen,
     };

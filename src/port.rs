@@ -14,14 +14,14 @@ use dpdk_sys as sys;
 use crate::error::InitError;
 
 /// Text of a DPDK error number.
-fn rte_strerror(errnum: i32) -> String {
+pub(crate) fn rte_strerror(errnum: i32) -> String {
     // SAFETY: rte_strerror returns a pointer to a static or thread-local NUL-terminated string.
     unsafe { CStr::from_ptr(sys::rte_strerror(errnum.abs())) }
         .to_string_lossy()
         .into_owned()
 }
 
-fn rte_errno() -> i32 {
+pub(crate) fn rte_errno() -> i32 {
     // SAFETY: reads the calling thread's rte_errno through the shim (TLS is not reachable from Rust).
     unsafe { sys::shim_rte_errno() }
 }
@@ -31,8 +31,9 @@ fn rte_errno() -> i32 {
 /// `rte_eal_init` pins the calling thread to the main lcore's CPU; a library must not change its
 /// host thread's affinity behind its back, so the mask is saved and restored. Unless the user says
 /// otherwise, the EAL gets one lcore (the first CPU the caller may run on), so that it starts no
-/// idle worker threads, and `--no-telemetry`, so that it starts no telemetry thread.
-pub(crate) fn init_eal(user_args: &[String]) -> Result<(), InitError> {
+/// idle worker threads, and (unless `telemetry`) `--no-telemetry`, so that it starts no
+/// telemetry thread.
+pub(crate) fn init_eal(user_args: &[String], telemetry: bool) -> Result<(), InitError> {
     let saved = current_affinity();
     let mut args = vec!["mtcp_sendpkt".to_owned()];
     let has = |names: &[&str]| {
@@ -48,7 +49,7 @@ pub(crate) fn init_eal(user_args: &[String]) -> Result<(), InitError> {
         let cpu = saved.as_ref().and_then(first_cpu).unwrap_or(0);
         args.extend(["-l".to_owned(), cpu.to_string()]);
     }
-    if !has(&["--telemetry", "--no-telemetry"]) {
+    if !telemetry && !has(&["--telemetry", "--no-telemetry"]) {
         args.push("--no-telemetry".to_owned());
     }
     args.extend(user_args.iter().cloned());
@@ -352,8 +353,7 @@ impl Mbuf {
         Ok(())
     }
 
-    /// The mbuf, for reading it back through DPDK (tests). Ownership stays here.
-    #[cfg(feature = "internals")]
+    /// The mbuf, for reading it through DPDK (the tap's copy, tests). Ownership stays here.
     pub(crate) fn as_ptr(&self) -> *const sys::rte_mbuf {
         self.0.as_ptr()
     }
@@ -384,11 +384,20 @@ impl TxQueue {
     #[inline(always)]
     pub(crate) fn burst(&mut self, bufs: &mut Vec<Mbuf>) -> usize {
         let n = bufs.len().min(usize::from(u16::MAX));
+        // The pcapng tap copies before the burst: afterwards the driver may have freed them.
+        let copies = if crate::tap::on() {
+            crate::tap::copy(self.port, self.queue, &bufs[..n])
+        } else {
+            None
+        };
         // SAFETY: Mbuf is a transparent NonNull<rte_mbuf>, so `bufs` is an array of n owned mbuf
         // pointers; `&mut self` is the queue's only handle, so no other thread bursts on it.
         let took = usize::from(unsafe {
             sys::shim_rte_eth_tx_burst(self.port, self.queue, bufs.as_mut_ptr().cast(), n as u16)
         });
+        if let Some(c) = copies {
+            c.finish(took);
+        }
         let left = bufs.len() - took;
         // SAFETY: the first `took` mbufs belong to the driver now: they are dropped from the vector
         // without being freed (set_len(0) first, so a panic cannot double-free), and the rest

@@ -177,7 +177,6 @@ impl<T, P: Prefix> PrefixTable<T, P> {
             .map(|(_, v)| v)
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

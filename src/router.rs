@@ -67,6 +67,16 @@ impl Router {
         &self.ports
     }
 
+    /// Entries of each table: IPv4 routes, IPv4 ARP, IPv6 routes, IPv6 neighbours.
+    pub(crate) fn table_sizes(&self) -> [usize; 4] {
+        [
+            self.routes.as_ref().map_or(0, |t| t.len()),
+            self.arp.len(),
+            self.routes6.as_ref().map_or(0, |t| t.len()),
+            self.arp6.len(),
+        ]
+    }
+
     /// The next hop for `daddr` (host order), through `cache`; `hint` is the caller's Ethernet
     /// destination, read only when the ARP table has no entry.
     #[inline(always)]

@@ -29,6 +29,7 @@ use crate::router::{HopCache, Router};
 use crate::segment::{self, Direction, Link};
 use crate::settings::{Settings, MAX_CORES};
 use crate::sync::{self, Deadline};
+use crate::telemetry;
 
 pub(crate) struct Runtime {
     io: Dpdk,
@@ -98,6 +99,19 @@ pub(crate) fn running() -> Option<&'static Runtime> {
     RUNTIME.get().and_then(|r| r.as_ref().ok())
 }
 
+/// The runtime in whatever state it is (`running`, `shutting_down`, `shut_down`, `forked`), for
+/// observers (telemetry): its counters and descriptions stay readable after shutdown, since they
+/// live as long as the process; nothing DPDK owns is touched through it.
+pub(crate) fn observe() -> Option<(&'static str, &'static Runtime)> {
+    let state = match STATE.load(Ordering::Acquire) {
+        RUNNING => "running",
+        SHUTTING_DOWN => "shutting_down",
+        SHUT_DOWN => "shut_down",
+        _ => "forked",
+    };
+    RUNTIME.get()?.as_ref().ok().map(|rt| (state, rt))
+}
+
 /// An explicit request to attach to the host's EAL (`mtcp_sendpkt_attach`).
 pub(crate) struct AttachRequest {
     /// The host's mempool, when it passed one.
@@ -132,7 +146,7 @@ static CONFIG_WARNINGS: OnceLock<Vec<String>> = OnceLock::new();
 fn publish_warnings(cfg: &MosConfig) {
     let lines: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
     for w in &lines {
-        eprintln!("mtcp_sendpkt: warning: {w}");
+        crate::log::warning!("warning: {w}");
     }
     let _ = CONFIG_WARNINGS.set(lines);
 }
@@ -149,9 +163,37 @@ pub(crate) fn init_error() -> Option<&'static InitError> {
 
 fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Runtime, InitError> {
     let r = Runtime::start(settings, attach);
-    if let Err(e) = &r {
+    match &r {
         // Logged once: every later call fails with EACCES without a word.
-        eprintln!("mtcp_sendpkt: cannot initialize: {e}; every mtcp_sendpkt call will fail with EACCES");
+        Err(e) => crate::log::error!("cannot initialize: {e}; every mtcp_sendpkt call will fail with EACCES"),
+        Ok(rt) if crate::log::enabled(crate::log::Level::Debug) => {
+            for p in rt.router.ports() {
+                crate::log::debug!(
+                    "port {} ({}): MAC {}, MTU {}, checksums {}",
+                    p.id,
+                    p.name,
+                    p.mac
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                    p.mtu,
+                    if p.checksum_offload {
+                        "by the NIC"
+                    } else {
+                        "in software"
+                    }
+                );
+            }
+            crate::log::debug!(
+                "started: {} core contexts, burst {}, flush {:?}, TX wait {:?}",
+                rt.contexts.len(),
+                rt.settings.burst,
+                rt.settings.flush_interval,
+                rt.settings.tx_wait
+            );
+        }
+        Ok(_) => {}
     }
     r
 }
@@ -166,7 +208,6 @@ struct Ports {
 impl Runtime {
     fn start(settings: Settings, attach: Option<AttachRequest>) -> Result<Runtime, InitError> {
         let cfg = MosConfig::load(&settings.conf_paths, settings.kernel_tables)?;
-        publish_warnings(&cfg);
         // An explicit MTCP_SENDPKT_CORES wins over what the netdev core masks imply.
         let cores = settings
             .cores
@@ -177,15 +218,20 @@ impl Runtime {
         // A host that initialized DPDK itself keeps its EAL, its ports and their configuration: the
         // library only sends through the TX queues the host names (MTCP_SENDPKT_TXQ / attach).
         let attached = port::eal_running();
-        if attached {
+        let eal = if attached {
             if !settings.eal_args.is_empty() {
-                eprintln!("mtcp_sendpkt: the host initialized DPDK's EAL: MTCP_SENDPKT_EAL_ARGS is ignored");
+                crate::log::warning!("the host initialized DPDK's EAL: MTCP_SENDPKT_EAL_ARGS is ignored");
             }
+            Ok(())
         } else if attach.is_some() {
-            return Err(InitError::AttachWithoutEal);
+            Err(InitError::AttachWithoutEal)
         } else {
-            port::init_eal(&settings.eal_args)?;
-        }
+            port::init_eal(&settings.eal_args, settings.telemetry)
+        };
+        // After the EAL read `--log-level`, so that `mtcp_sendpkt:error` silences them.
+        publish_warnings(&cfg);
+        eal?;
+        telemetry::register();
         let port_ids: Vec<u16> = cfg.ports().unwrap_or_else(|| (0..port::port_count()).collect());
         if port_ids.is_empty() {
             return Err(InitError::NoPort);
@@ -245,8 +291,8 @@ impl Runtime {
 
         sync::clock::calibrate();
         if !sync::enable_asymmetric_barrier() {
-            eprintln!(
-                "mtcp_sendpkt: membarrier(PRIVATE_EXPEDITED) is not available: \
+            crate::log::warning!(
+                "membarrier(PRIVATE_EXPEDITED) is not available: \
                  the owner's path uses a full fence (slower)"
             );
         }
@@ -271,6 +317,12 @@ impl Runtime {
             libc::atexit(at_exit);
             libc::pthread_atfork(None, None, Some(in_forked_child));
         }
+        if let Some(path) = &settings.pcapng {
+            let max_frame = ports.info.iter().map(|p| p.max_frame).max().unwrap_or(1514);
+            if let Err(e) = crate::tap::start(path, max_frame) {
+                crate::log::error!("MTCP_SENDPKT_PCAPNG={}: no tap ({e})", path.display());
+            }
+        }
         Ok(Runtime {
             io: Dpdk { pool },
             router: Router::new(ports.info, tables),
@@ -287,6 +339,29 @@ impl Runtime {
     #[inline(always)]
     pub(crate) fn context(&self, cpu: usize) -> Result<&CoreContext<Dpdk, HopCache>, SendError> {
         self.contexts.get(cpu).ok_or(SendError::NoContext)
+    }
+
+    /// The longest frame any port sends.
+    pub(crate) fn max_frame(&self) -> usize {
+        self.router
+            .ports()
+            .iter()
+            .map(|p| p.max_frame)
+            .max()
+            .unwrap_or(1514)
+    }
+
+    /// Every context's counters, by context index.
+    pub(crate) fn counters(&self) -> Vec<crate::core_ctx::Counters> {
+        self.contexts.iter().map(|c| c.counters()).collect()
+    }
+
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub(crate) fn mos_errors(&self) -> bool {
@@ -573,6 +648,7 @@ extern "C" fn at_exit() {
         LIVE.store(std::ptr::null_mut(), Ordering::Release);
         if let Some(Ok(rt)) = RUNTIME.get() {
             let (dropped, _) = rt.close_contexts();
+            crate::tap::stop();
             report_dropped(dropped);
         }
         STATE.store(SHUT_DOWN, Ordering::Release);
@@ -585,6 +661,7 @@ extern "C" fn in_forked_child() {
     STATE.store(FORKED, Ordering::Release);
     LIVE.store(std::ptr::null_mut(), Ordering::Release);
     port::forget_eal_after_fork();
+    crate::tap::forget_after_fork();
     if let Some(Ok(rt)) = RUNTIME.get() {
         for ctx in rt.contexts.iter() {
             ctx.mark_closed();
@@ -594,8 +671,8 @@ extern "C" fn in_forked_child() {
 
 fn report_dropped(dropped: u64) {
     if dropped > 0 {
-        eprintln!(
-            "mtcp_sendpkt: {dropped} accepted frames were refused by their TX queue until the deadline and were freed"
+        crate::log::error!(
+            "{dropped} accepted frames were refused by their TX queue until the deadline and were freed"
         );
     }
 }
@@ -636,11 +713,13 @@ pub(crate) fn shutdown() -> ShutdownOutcome {
     };
     let (dropped, contexts_closed) = rt.close_contexts();
     let flusher_stopped = rt.stop_flusher();
+    // Every frame is on its TX queue: the tap's file can be completed.
+    crate::tap::stop();
     report_dropped(dropped);
     STATE.store(SHUT_DOWN, Ordering::Release);
     if !(contexts_closed && flusher_stopped) {
-        eprintln!(
-            "mtcp_sendpkt: shutdown: a thread stayed inside the library past the deadline; \
+        crate::log::error!(
+            "shutdown: a thread stayed inside the library past the deadline; \
              ports and mempool are left allocated"
         );
         return ShutdownOutcome {

@@ -46,6 +46,13 @@ pub struct Settings {
     /// `MTCP_SENDPKT_KERNEL_TABLES` (default 1): take the kernel's ARP entries of `dpdk*`
     /// devices and its routes, before the configuration's, as mOS does; 0 turns it off.
     pub kernel_tables: bool,
+    /// `MTCP_SENDPKT_TELEMETRY` (default 0): 1 starts DPDK's telemetry socket (the library's
+    /// EAL then gets no `--no-telemetry`), where `/mtcp_sendpkt/stats` and
+    /// `/mtcp_sendpkt/config` answer.
+    pub telemetry: bool,
+    /// `MTCP_SENDPKT_PCAPNG`: a pcapng file the tap writes every frame a TX queue takes to,
+    /// from start to shutdown (default: no tap).
+    pub pcapng: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -64,6 +71,8 @@ impl Default for Settings {
             mempool_name: None,
             mos_errors: false,
             kernel_tables: true,
+            telemetry: false,
+            pcapng: None,
         }
     }
 }
@@ -150,6 +159,22 @@ impl Settings {
                 }
             };
         }
+        s.pcapng = var("MTCP_SENDPKT_PCAPNG")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        if let Some(v) = var("MTCP_SENDPKT_TELEMETRY") {
+            s.telemetry = match v.trim() {
+                "1" => true,
+                "0" | "" => false,
+                _ => {
+                    return Err(InitError::Setting {
+                        var: "MTCP_SENDPKT_TELEMETRY",
+                        value: v,
+                        reason: "expected 0 (the default: no telemetry socket) or 1".into(),
+                    })
+                }
+            };
+        }
         Ok(s)
     }
 }
@@ -162,6 +187,14 @@ mod tests {
     fn with(vars: &[(&str, &str)]) -> Result<Settings, InitError> {
         let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn telemetry_is_off_unless_asked_for() {
+        assert!(!with(&[]).unwrap().telemetry);
+        assert!(with(&[("MTCP_SENDPKT_TELEMETRY", "1")]).unwrap().telemetry);
+        assert!(!with(&[("MTCP_SENDPKT_TELEMETRY", "0")]).unwrap().telemetry);
+        assert!(with(&[("MTCP_SENDPKT_TELEMETRY", "yes")]).is_err());
     }
 
     #[test]

@@ -386,6 +386,7 @@ fn only_the_documented_api_is_exported() {
         "mtcp_sendpkt_reset",
         "mtcp_sendpkt_shutdown",
         "mtcp_sendpkt_stats",
+        "mtcp_sendpkt_tap",
     ];
     assert_eq!(symbols, documented);
     // Each one is in the header and in the man page.

@@ -89,3 +89,13 @@ void shim_mbuf_get_tx(const struct rte_mbuf *m, uint16_t *data_len, uint32_t *pk
 	*l2_len = (uint8_t)m->l2_len;
 	*l3_len = (uint16_t)m->l3_len;
 }
+
+void shim_log(uint32_t level, uint32_t logtype, const char *msg)
+{
+	rte_log(level, logtype, "%s\n", msg);
+}
+
+uint64_t shim_rte_get_tsc_cycles(void)
+{
+	return rte_get_tsc_cycles();
+}

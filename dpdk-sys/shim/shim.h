@@ -20,6 +20,9 @@
 #include <rte_ip.h>
 #include <rte_log.h>
 #include <rte_ring.h>
+#include <rte_telemetry.h>
+#include <rte_pcapng.h>
+#include <rte_cycles.h>
 
 static const uint64_t SHIM_TX_OFFLOAD_IPV4_CKSUM = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 static const uint64_t SHIM_TX_OFFLOAD_TCP_CKSUM = RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
@@ -82,5 +85,11 @@ void shim_mbuf_get_tx(const struct rte_mbuf *m, uint16_t *data_len, uint32_t *pk
 uint16_t shim_rte_ipv4_cksum(const void *ipv4_hdr);
 uint16_t shim_rte_ipv4_udptcp_cksum(const void *ipv4_hdr, const void *l4_hdr);
 uint16_t shim_rte_ipv4_phdr_cksum(const void *ipv4_hdr, uint64_t ol_flags);
+
+/* The TSC, as rte_pcapng_copy wants its timestamp. */
+uint64_t shim_rte_get_tsc_cycles(void);
+
+/* rte_log is variadic: one message, already formatted, with a newline appended. */
+void shim_log(uint32_t level, uint32_t logtype, const char *msg);
 
 #endif

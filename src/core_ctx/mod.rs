@@ -162,6 +162,34 @@ struct Guests {
     rejected: AtomicU64,
     no_mbuf: AtomicU64,
     tx_busy: AtomicU64,
+    /// Of `rejected`: by errno, in [`REJECT_ERRNOS`] order.
+    rejected_by: [AtomicU64; REJECT_ERRNOS.len()],
+    /// Frames `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw` put on a TX queue (rare: atomics).
+    resets: AtomicU64,
+    raw_frames: AtomicU64,
+}
+
+/// The errno values a call on a context can fail with, as the telemetry names them.
+pub(crate) const REJECT_ERRNOS: [(libc::c_int, &str); 9] = [
+    (libc::EACCES, "EACCES"),
+    (libc::EBADF, "EBADF"),
+    (libc::ENODATA, "ENODATA"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::EMSGSIZE, "EMSGSIZE"),
+    (libc::EHOSTUNREACH, "EHOSTUNREACH"),
+    (libc::ENOBUFS, "ENOBUFS"),
+    (libc::EAGAIN, "EAGAIN"),
+    (libc::EIO, "EIO"),
+];
+
+/// What a context counted, beyond the C ABI's `mtcp_sendpkt_stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    pub stats: mtcp_sendpkt_stats,
+    /// Rejected calls by errno, in [`REJECT_ERRNOS`] order.
+    pub rejected_by: [u64; REJECT_ERRNOS.len()],
+    pub resets: u64,
+    pub raw_frames: u64,
 }
 
 /// A plain increment of a counter that has one writer at a time: no locked instruction.
@@ -773,6 +801,32 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         self.guests.rejected.fetch_add(1, Ordering::Relaxed);
         if e == SendError::NoMbuf {
             self.guests.no_mbuf.fetch_add(1, Ordering::Relaxed);
+        }
+        let errno = e.errno();
+        if let Some(i) = REJECT_ERRNOS.iter().position(|&(n, _)| n == errno) {
+            self.guests.rejected_by[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts frames a reset (`reset`) or raw call put on a TX queue.
+    #[cold]
+    pub(crate) fn note_segments(&self, reset: bool, frames: usize) {
+        let c = if reset {
+            &self.guests.resets
+        } else {
+            &self.guests.raw_frames
+        };
+        c.fetch_add(frames as u64, Ordering::Relaxed);
+    }
+
+    /// Everything this context counted.
+    pub(crate) fn counters(&self) -> Counters {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Counters {
+            stats: self.stats(),
+            rejected_by: std::array::from_fn(|i| get(&self.guests.rejected_by[i])),
+            resets: get(&self.guests.resets),
+            raw_frames: get(&self.guests.raw_frames),
         }
     }
 

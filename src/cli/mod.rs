@@ -1,6 +1,9 @@
 //! `mtcp-sendpkt`, the command-line tool for the person deploying the library: it reads the
 //! configuration exactly as the library does at start (same code, same environment variables)
-//! and shows what came of it. It never starts DPDK.
+//! and shows what came of it. It never starts DPDK. `stats` watches a running process through
+//! its DPDK telemetry socket (`stats.rs`).
+
+mod stats;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -14,6 +17,7 @@ use crate::settings::{Settings, MAX_CORES};
 const USAGE: &str = "\
 usage: mtcp-sendpkt check [CONF...]
        mtcp-sendpkt route ADDR [CONF...]
+       mtcp-sendpkt stats [--file-prefix P] [--interval S] [--count N] [--json]
        mtcp-sendpkt --help | --version
 
 Reads the configuration exactly as libmtcp_sendpkt does when it starts: the files CONF (default:
@@ -27,6 +31,10 @@ the neighbour table), before the files' entries.
   route ADDR  prints the port and Ethernet destination a frame to ADDR (IPv4, or IPv6 for
               mtcp_sendpkt_reset/_raw) gets, and which entries decide them. Exit status 1 when
               such a frame would be refused.
+  stats       shows the counters of a running process as rates per core context (frames/s,
+              errors/s by errno) every S seconds (default 1), N times (default: until stopped),
+              read from its DPDK telemetry socket (file prefix P, default rte; the process runs
+              with MTCP_SENDPKT_TELEMETRY=1). --json prints one JSON object per interval.
 
 Exit status 2: bad usage.
 ";
@@ -65,6 +73,12 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
             return 0;
         }
         Some("check") => check(&confs(&args[1..]), &settings, out),
+        Some("stats") => {
+            return match stats::Options::parse(&args[1..]) {
+                Ok(o) => stats::run(&o, out, err),
+                Err(why) => usage(err, &why),
+            }
+        }
         Some("route") => match args.get(1).map(|a| a.parse::<IpAddr>()) {
             Some(Ok(addr)) => route(addr, &confs(&args[2..]), &settings, out),
             Some(Err(_)) => return usage(err, &format!("{:?} is not an IP address", args[1])),

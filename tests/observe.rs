@@ -1,0 +1,447 @@
+//! What an operator sees of the library: its own DPDK log type, its telemetry commands (read
+//! through the socket as any client does, and with DPDK's `dpdk-telemetry.py`), and the
+//! `mtcp-sendpkt stats` live view against a running process.
+
+mod support;
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::*;
+
+/// The `--file-prefix` the child's EAL got (see `support::eal_args`).
+fn file_prefix() -> String {
+    let args = std::env::var("MTCP_SENDPKT_EAL_ARGS").expect("EAL args");
+    let mut it = args.split_whitespace();
+    it.find(|a| *a == "--file-prefix");
+    it.next().expect("a file prefix").to_owned()
+}
+
+fn socket_path(prefix: &str) -> String {
+    format!("/var/run/dpdk/{prefix}/dpdk_telemetry.v2")
+}
+
+/// A telemetry client of the test's own: `SOCK_SEQPACKET`, a greeting, then one JSON reply per
+/// command.
+struct Client(OwnedFd);
+
+impl Client {
+    fn connect(path: &str) -> (Client, Value) {
+        // SAFETY: zeroed sockaddr_un is valid; the path fits (checked by the assert).
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        assert!(path.len() < addr.sun_path.len());
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, s) in addr.sun_path.iter_mut().zip(path.bytes()) {
+            *d = s as libc::c_char;
+        }
+        // SAFETY: plain socket calls on a descriptor this function owns.
+        let fd = unsafe {
+            let raw = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0);
+            assert!(raw >= 0);
+            let fd = OwnedFd::from_raw_fd(raw);
+            let rc = libc::connect(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+            );
+            assert_eq!(rc, 0, "connect {path}: {}", std::io::Error::last_os_error());
+            fd
+        };
+        let c = Client(fd);
+        let hello = c.receive();
+        (c, hello)
+    }
+
+    fn receive(&self) -> Value {
+        let mut buf = vec![0u8; 1 << 16];
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        assert!(n > 0, "recv: {}", std::io::Error::last_os_error());
+        serde_json::from_slice(&buf[..n as usize]).expect("JSON")
+    }
+
+    fn ask(&self, cmd: &str) -> Value {
+        // SAFETY: cmd is readable for its length.
+        let n = unsafe { libc::send(self.0.as_raw_fd(), cmd.as_ptr().cast(), cmd.len(), 0) };
+        assert_eq!(n, cmd.len() as isize);
+        let mut v = self.receive();
+        v[cmd.split(',').next().unwrap()].take()
+    }
+}
+
+/// A config with one line mOS skips (a warning), on top of the standard one.
+fn conf_with_a_warning() -> String {
+    CONF.replace(
+        "        10.0.0.0/24  90:e2",
+        "        bogus line\n        10.0.0.0/24  90:e2",
+    )
+}
+
+/// `--log-level=mtcp_sendpkt:<level>` in the library's EAL arguments: `debug` shows its debug
+/// lines, `error` silences its warnings; without it, warnings show and debug lines do not.
+#[test]
+fn its_own_log_type_follows_log_level() {
+    const NAME: &str = "its_own_log_type_follows_log_level";
+    let conf = conf_with_a_warning();
+    for (level, warning, debug) in [
+        (None, true, false),
+        (Some("mtcp_sendpkt:debug"), true, true),
+        (Some("mtcp_sendpkt:error"), false, false),
+    ] {
+        let mut args = eal_args(NAME, "--vdev net_null0");
+        if let Some(l) = level {
+            args += &format!(" --log-level={l}");
+        }
+        let t = Isolated::new(NAME)
+            .env("MTCP_SENDPKT_EAL_ARGS", args)
+            .env("MTCP_SENDPKT_CONF", "{dir}/mos.conf")
+            .file("mos.conf", &conf);
+        let Some((_, out)) = t.run(|_| {
+            let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"x");
+            assert_eq!(send(0, 1, &o.pkt_info()), Ok(()));
+            flush(0);
+        }) else {
+            return;
+        };
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.contains("mtcp_sendpkt: warning:") && err.contains("bogus line"),
+            warning,
+            "{level:?}\n{err}"
+        );
+        assert_eq!(
+            err.contains("mtcp_sendpkt: started: 1 core contexts")
+                && err.contains("mtcp_sendpkt: port 0 (net_null0): MAC"),
+            debug,
+            "{level:?}\n{err}"
+        );
+    }
+}
+
+/// With MTCP_SENDPKT_TELEMETRY=1 the process's telemetry socket answers `/mtcp_sendpkt/stats`
+/// and `/mtcp_sendpkt/config` with exactly what the calls did; DPDK's own client reads them too.
+/// Without it there is no socket.
+#[test]
+fn telemetry_reports_what_the_calls_did() {
+    const NAME: &str = "telemetry_reports_what_the_calls_did";
+    let body = |telemetry: bool| {
+        move |_: &std::path::Path| {
+            let prefix = file_prefix();
+            if !telemetry {
+                assert!(
+                    !std::path::Path::new(&socket_path(&prefix)).exists(),
+                    "no socket unless asked for"
+                );
+                return;
+            }
+            // Core 0: 5 frames and one reset toward the receiver (its frame counts as accepted
+            // too); core 1: 3 frames and 2 calls
+            // without an IP header (ENODATA), 1 to an address without a route (EHOSTUNREACH).
+            for _ in 0..5 {
+                let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"abc");
+                assert_eq!(send(0, 1, &o.pkt_info()), Ok(()));
+            }
+            let mut seen = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+            let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
+            // SAFETY: valid context and pkt_info.
+            let n = unsafe { mtcp_sendpkt::mtcp_sendpkt_reset(&mut ctx, &seen.pkt_info(), 2) };
+            assert_eq!(n, 1);
+            for _ in 0..3 {
+                let mut o = Observed::new([10, 0, 0, 11], 1, &TS_OPTIONS, b"");
+                assert_eq!(send(1, 1, &o.pkt_info()), Ok(()));
+            }
+            for _ in 0..2 {
+                let mut o = Observed::new([10, 0, 0, 11], 1, &TS_OPTIONS, b"");
+                let mut pi = o.pkt_info();
+                pi.iph = std::ptr::null_mut();
+                assert_eq!(send(1, 1, &pi), Err(libc::ENODATA));
+            }
+            let mut far = Observed::new([192, 0, 2, 1], 1, &TS_OPTIONS, b"");
+            assert_eq!(send(1, 1, &far.pkt_info()), Err(libc::EHOSTUNREACH));
+            flush(0);
+            flush(1);
+
+            let (c, hello) = Client::connect(&socket_path(&prefix));
+            assert_eq!(hello["pid"], Value::from(std::process::id()));
+            let s = c.ask("/mtcp_sendpkt/stats");
+            eprintln!("measured: /mtcp_sendpkt/stats {s}");
+            assert_eq!(s["state"], "running");
+            assert_eq!(s["cores"], 2);
+            let want = [
+                ("accepted", 9, [6, 3]),
+                ("transmitted", 9, [6, 3]),
+                ("pending", 0, [0, 0]),
+                ("rejected", 3, [0, 3]),
+                ("rejected/ENODATA", 2, [0, 2]),
+                ("rejected/EHOSTUNREACH", 1, [0, 1]),
+                ("rejected/EAGAIN", 0, [0, 0]),
+                ("resets_sent", 1, [1, 0]),
+                ("raw_frames_sent", 0, [0, 0]),
+                ("dropped_at_shutdown", 0, [0, 0]),
+            ];
+            for (name, total, per_core) in want {
+                assert_eq!(s[name], total, "{name}: {s}");
+                assert_eq!(
+                    s[format!("per_core/{name}")],
+                    serde_json::json!(per_core),
+                    "{name}: {s}"
+                );
+            }
+            let one = c.ask("/mtcp_sendpkt/stats,1");
+            assert_eq!(
+                (one["core"].as_u64(), one["accepted"].as_u64()),
+                (Some(1), Some(3))
+            );
+            assert_eq!(one["rejected/ENODATA"], 2);
+            assert!(c.ask("/mtcp_sendpkt/stats,7").is_null(), "no core context 7");
+            let cfg = c.ask("/mtcp_sendpkt/config");
+            eprintln!("measured: /mtcp_sendpkt/config {cfg}");
+            assert_eq!(cfg["ports/name"], serde_json::json!(["net_pcap0"]));
+            assert_eq!(cfg["cores"], 2);
+            assert_eq!(
+                (cfg["routes/ipv4"].as_u64(), cfg["arp/ipv4"].as_u64()),
+                (Some(1), Some(2))
+            );
+            assert_eq!(cfg["burst"], 32);
+            assert_eq!(cfg["attached"], 0);
+
+            // DPDK's own client, as an operator runs it.
+            // (dpdk-dev ships it; `make deps` checks for it.)
+            let mut py = Command::new("dpdk-telemetry.py")
+                .args(["-f", &prefix])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("dpdk-telemetry.py");
+            py.stdin
+                .take()
+                .unwrap()
+                .write_all(b"/mtcp_sendpkt/stats\n")
+                .unwrap();
+            let out = py.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let at = text
+                .find('{')
+                .unwrap_or_else(|| panic!("no JSON from dpdk-telemetry.py: {text}"));
+            let v: Value = serde_json::Deserializer::from_str(&text[at..])
+                .into_iter::<Value>()
+                .next()
+                .unwrap()
+                .unwrap();
+            assert_eq!(v["/mtcp_sendpkt/stats"]["accepted"], 9, "{text}");
+        }
+    };
+    if std::env::var("MTCP_SENDPKT_TEST_CHILD").is_ok() {
+        let on = std::env::var("MTCP_SENDPKT_TELEMETRY").as_deref() == Ok("1");
+        Isolated::new(NAME).run(body(on));
+        return;
+    }
+    for telemetry in [true, false] {
+        Isolated::new(NAME)
+            .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap,tx_pcap={dir}/q1.pcap")
+            .env("MTCP_SENDPKT_CORES", "2")
+            .env("MTCP_SENDPKT_TELEMETRY", if telemetry { "1" } else { "0" })
+            .run(body(telemetry));
+    }
+}
+
+/// `mtcp-sendpkt stats` against a process that is sending: per-core rates and errors by errno,
+/// as JSON and as a screen.
+#[test]
+fn the_stats_view_watches_a_running_process() {
+    let t = Isolated::new("the_stats_view_watches_a_running_process")
+        .with_port("--vdev net_null0")
+        .env("MTCP_SENDPKT_TELEMETRY", "1");
+    t.run(|_| {
+        let prefix = file_prefix();
+        // Started (the telemetry socket exists) before the tool looks for it.
+        let mut first = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"abc");
+        assert_eq!(send(0, 1, &first.pkt_info()), Ok(()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let sender = std::thread::spawn(move || {
+            let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"abc");
+            let pi = o.pkt_info();
+            let mut bad = pi;
+            bad.iph = std::ptr::null_mut();
+            let mut n = 0u64;
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = send(0, 1, &pi);
+                if n % 100 == 0 {
+                    let _ = send(0, 1, &bad);
+                }
+                n += 1;
+                if n % 1000 == 0 {
+                    // A steady, modest rate: the machine has two CPUs for this and the tool.
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        });
+        let tool = env!("CARGO_BIN_EXE_mtcp-sendpkt");
+        let run = |args: &[&str]| {
+            let out = Command::new(tool)
+                .args(["stats", "--file-prefix", &prefix])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let json = run(&["--interval", "0.3", "--count", "2", "--json"]);
+        let screen = run(&["--interval", "0.5", "--count", "1"]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sender.join().unwrap();
+        for l in screen.lines().chain(json.lines()) {
+            eprintln!("measured: {l}");
+        }
+        let lines: Vec<Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{json}");
+        for l in &lines {
+            let c = &l["cores"][0];
+            assert!(c["accepted_per_s"].as_f64().unwrap() > 1000.0, "{l}");
+            assert!(c["errors_per_s"]["ENODATA"].as_f64().unwrap() > 0.0, "{l}");
+            assert_eq!(l["state"], "running");
+            assert_eq!(l["pid"], Value::from(std::process::id()));
+        }
+        assert!(screen.contains("core contexts: 1, running"), "{screen}");
+        assert!(screen.contains("ENODATA"), "{screen}");
+        assert!(screen.lines().any(|l| l.starts_with("total")), "{screen}");
+    });
+    // No process behind the prefix: a clear error, exit 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_mtcp-sendpkt"))
+        .args(["stats", "--file-prefix", "mtcpsp-nobody-here", "--count", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MTCP_SENDPKT_TELEMETRY=1"));
+}
+
+/// A pcapng file as Wireshark's tools read it: capinfos's report, and the frames (converted to
+/// pcap by editcap, then read with pcap-file).
+fn read_pcapng(path: &std::path::Path) -> (String, Vec<Vec<u8>>) {
+    let p = path.display().to_string();
+    let out = Command::new("capinfos").arg(&p).output().expect("capinfos");
+    let info = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "capinfos {p}: {info}");
+    let pcap = format!("{p}.pcap");
+    let out = Command::new("editcap")
+        .args(["-F", "pcap", &p, &pcap])
+        .output()
+        .expect("editcap");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (info, read_pcap(std::path::Path::new(&pcap)))
+}
+
+fn tap(path: Option<&str>) -> i32 {
+    let c = path.map(|p| std::ffi::CString::new(p).unwrap());
+    // SAFETY: NULL or a NUL-terminated path.
+    unsafe { mtcp_sendpkt::mtcp_sendpkt_tap(c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())) }
+}
+
+/// The tap holds exactly the frames the TX queue took, byte for byte as they reached the
+/// `net_pcap` port, one interface per port with its name and nanosecond timestamps; a new tap
+/// completes the old file, `NULL` stops it, and shutdown completes the last. tshark and capinfos
+/// read the files.
+#[test]
+fn the_pcapng_tap_holds_exactly_what_the_queue_took() {
+    let t = Isolated::new("the_pcapng_tap_holds_exactly_what_the_queue_took")
+        .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap")
+        .env("MTCP_SENDPKT_PCAPNG", "{dir}/first.pcapng");
+    let Some((dir, _)) = t.run(|dir| {
+        let frame = |i: usize| {
+            let payload = vec![b'a' + (i % 26) as u8; i * 7];
+            let mut o = Observed::new([10, 0, 0, 10], i as u32, &TS_OPTIONS, &payload);
+            assert_eq!(send(0, 1, &o.pkt_info()), Ok(()));
+        };
+        for i in 0..10 {
+            frame(i);
+        }
+        let mut seen = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+        let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
+        // SAFETY: valid context and pkt_info.
+        assert_eq!(
+            unsafe { mtcp_sendpkt::mtcp_sendpkt_reset(&mut ctx, &seen.pkt_info(), 2) },
+            1
+        );
+        let mut bad = Observed::new([192, 0, 2, 1], 1, &TS_OPTIONS, b"");
+        assert_eq!(send(0, 1, &bad.pkt_info()), Err(libc::EHOSTUNREACH));
+        flush(0);
+        let second = dir.join("second.pcapng").display().to_string();
+        assert_eq!(tap(Some(&second)), 0);
+        for i in 10..15 {
+            frame(i);
+        }
+        flush(0);
+        assert_eq!(tap(None), 0);
+        assert_eq!(
+            mtcp_sendpkt::internals::tap_pool_available(),
+            Some(8191),
+            "every copy freed once, none twice"
+        );
+        for i in 15..18 {
+            frame(i);
+        }
+        flush(0);
+        assert_eq!(tap(Some("/nonexistent/dir/x.pcapng")), -1);
+        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::ENOENT));
+        let third = dir.join("third.pcapng").display().to_string();
+        assert_eq!(tap(Some(&third)), 0);
+        for i in 18..20 {
+            frame(i);
+        }
+        // Not flushed: shutdown sends them, then completes the file.
+        mtcp_sendpkt::mtcp_sendpkt_shutdown();
+    }) else {
+        return;
+    };
+    let wire = read_pcap(&dir.join("out.pcap"));
+    assert_eq!(wire.len(), 21);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let mut at = 0;
+    for (name, count) in [("first", 11), ("second", 5), ("third", 2)] {
+        let path = dir.join(format!("{name}.pcapng"));
+        let (info, frames) = read_pcapng(&path);
+        eprintln!("measured: capinfos {name}.pcapng\n{info}");
+        assert!(info.contains(&format!("Number of packets:   {count}")), "{info}");
+        assert!(info.contains("Number of interfaces in file: 1"), "{info}");
+        assert!(info.contains("Name = dpdk:0"), "{info}");
+        assert!(info.contains("Hardware = vdev-net_pcap0"), "{info}");
+        assert!(info.contains("Time precision = nanoseconds (9)"), "{info}");
+        assert!(info.contains("Capture application: mtcp_sendpkt"), "{info}");
+        assert_eq!(frames.len(), count, "{name}");
+        for (i, bytes) in frames.iter().enumerate() {
+            assert_eq!(bytes, &wire[at + i], "{name} frame {i}");
+        }
+        at += count + if name == "second" { 3 } else { 0 };
+        let out = Command::new("tshark")
+            .args(["-r", &path.display().to_string(), "-T", "fields"])
+            .args([
+                "-e",
+                "frame.interface_name",
+                "-e",
+                "frame.time_epoch",
+                "-e",
+                "tcp.dstport",
+            ])
+            .output()
+            .expect("tshark");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert_eq!(text.lines().count(), count, "{text}");
+        for l in text.lines() {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f[0], "dpdk:0", "{text}");
+            let t: f64 = f[1].parse().unwrap();
+            assert!(
+                (now - t).abs() < 600.0,
+                "a timestamp of now: {t} vs {now}\n{text}"
+            );
+        }
+    }
+}
