@@ -44,6 +44,9 @@ static CONTROL: Mutex<Option<Writer>> = Mutex::new(None);
 /// Copies in flight at most (the queue) and in the pool.
 const CAPACITY: usize = 4096;
 const POOL_SIZE: u32 = 8191;
+/// Per-lcore cache of that pool: senders take and the writer gives back without touching the
+/// shared ring each time.
+const POOL_CACHE: u32 = 256;
 /// How long a stop waits for senders inside a copy (each copies one burst).
 const USERS_WAIT: Duration = Duration::from_secs(1);
 /// How long the writer sleeps when there is nothing to write.
@@ -240,7 +243,7 @@ pub(crate) fn start(path: &Path, max_frame: usize) -> std::io::Result<()> {
             sys::rte_pktmbuf_pool_create(
                 name.as_ptr(),
                 POOL_SIZE,
-                0,
+                POOL_CACHE,
                 0,
                 u16::try_from(room).unwrap_or(u16::MAX),
                 sys::SOCKET_ID_ANY,
@@ -321,6 +324,8 @@ fn stop_locked(control: &mut Option<Writer>) {
 }
 
 fn write_until_stopped(file: File, stop: &AtomicBool) {
+    // An lcore of its own, for the pool's per-lcore cache.
+    crate::port::ensure_lcore();
     let queue = QUEUE.get().expect("created before the writer");
     let mut batch: Vec<*mut sys::rte_mbuf> = Vec::with_capacity(32);
     loop {

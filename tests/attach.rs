@@ -127,3 +127,58 @@ fn a_queue_the_host_did_not_set_up_is_refused_with_the_reason() {
     assert_markers(&q0);
     assert!(q1.is_empty());
 }
+
+/// Attached, the library registers its telemetry commands into the host's telemetry (the host's
+/// EAL runs it by default): they answer on the host's socket while the host runs.
+#[test]
+fn the_hosts_telemetry_answers_for_the_attached_library() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use support::telemetry::{socket_path, Client};
+    let dir = test_dir("attach_telemetry");
+    let exe = build_host(&dir);
+    std::fs::write(dir.join("mos.conf"), CONF).unwrap();
+    let (q0, q1) = (dir.join("q0.pcap"), dir.join("q1.pcap"));
+    let eal = eal_args(
+        "hosttelemetry",
+        &format!(
+            "--vdev net_pcap0,tx_pcap={},tx_pcap={}",
+            q0.display(),
+            q1.display()
+        ),
+    );
+    let prefix = format!("mtcpsp-hosttelemetry-{}", std::process::id());
+    assert!(eal.contains(&prefix), "{eal}");
+    let mut host = std::process::Command::new(&exe)
+        .arg("env")
+        .args(eal.split_whitespace())
+        .env("MTCP_SENDPKT_CONF", dir.join("mos.conf"))
+        .env("MTCP_SENDPKT_TXQ", "1")
+        .env("MTCP_SENDPKT_MEMPOOL", "host_pool")
+        .env("HOST_PAUSE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(host.stdout.take().unwrap()).lines();
+    let paused = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l == "dpdk_host: paused");
+    assert!(paused, "the host never paused");
+    let (c, hello) = Client::connect(&socket_path(&prefix));
+    assert_eq!(hello["pid"], serde_json::Value::from(host.id()));
+    let s = c.ask("/mtcp_sendpkt/stats");
+    assert_eq!(
+        (s["accepted"].as_u64(), s["transmitted"].as_u64()),
+        (Some(4), Some(4)),
+        "{s}"
+    );
+    let cfg = c.ask("/mtcp_sendpkt/config");
+    assert_eq!(cfg["attached"], 1, "{cfg}");
+    assert_eq!(cfg["ports/name"], serde_json::json!(["net_pcap0"]), "{cfg}");
+    host.stdin.take().unwrap().write_all(b"\n").unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(host.wait().unwrap().success(), "{rest:?}");
+    assert!(rest.iter().any(|l| l == "dpdk_host: ok (env)"), "{rest:?}");
+}

@@ -5,10 +5,10 @@
 mod support;
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+use support::telemetry::{socket_path, Client};
 use support::*;
 
 /// The `--file-prefix` the child's EAL got (see `support::eal_args`).
@@ -17,58 +17,6 @@ fn file_prefix() -> String {
     let mut it = args.split_whitespace();
     it.find(|a| *a == "--file-prefix");
     it.next().expect("a file prefix").to_owned()
-}
-
-fn socket_path(prefix: &str) -> String {
-    format!("/var/run/dpdk/{prefix}/dpdk_telemetry.v2")
-}
-
-/// A telemetry client of the test's own: `SOCK_SEQPACKET`, a greeting, then one JSON reply per
-/// command.
-struct Client(OwnedFd);
-
-impl Client {
-    fn connect(path: &str) -> (Client, Value) {
-        // SAFETY: zeroed sockaddr_un is valid; the path fits (checked by the assert).
-        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-        assert!(path.len() < addr.sun_path.len());
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        for (d, s) in addr.sun_path.iter_mut().zip(path.bytes()) {
-            *d = s as libc::c_char;
-        }
-        // SAFETY: plain socket calls on a descriptor this function owns.
-        let fd = unsafe {
-            let raw = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0);
-            assert!(raw >= 0);
-            let fd = OwnedFd::from_raw_fd(raw);
-            let rc = libc::connect(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-            );
-            assert_eq!(rc, 0, "connect {path}: {}", std::io::Error::last_os_error());
-            fd
-        };
-        let c = Client(fd);
-        let hello = c.receive();
-        (c, hello)
-    }
-
-    fn receive(&self) -> Value {
-        let mut buf = vec![0u8; 1 << 16];
-        // SAFETY: buf is writable for its length.
-        let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        assert!(n > 0, "recv: {}", std::io::Error::last_os_error());
-        serde_json::from_slice(&buf[..n as usize]).expect("JSON")
-    }
-
-    fn ask(&self, cmd: &str) -> Value {
-        // SAFETY: cmd is readable for its length.
-        let n = unsafe { libc::send(self.0.as_raw_fd(), cmd.as_ptr().cast(), cmd.len(), 0) };
-        assert_eq!(n, cmd.len() as isize);
-        let mut v = self.receive();
-        v[cmd.split(',').next().unwrap()].take()
-    }
 }
 
 /// A config with one line mOS skips (a warning), on top of the standard one.

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CHECK(cond)                                                                  \
@@ -113,6 +114,12 @@ int main(int argc, char **argv)
 		CHECK(st.accepted == 4 && st.transmitted == 4);
 		/* The library sent with the host's mbufs, and net_pcap gave them all back. */
 		CHECK(rte_mempool_avail_count(pool) == initial);
+		if (getenv("HOST_PAUSE") != NULL) {
+			/* The test reads the host's telemetry now; a line (or EOF) goes on. */
+			printf("dpdk_host: paused\n");
+			fflush(stdout);
+			(void)getchar();
+		}
 	}
 
 	/* The host's port is as the host left it, and still sends on the host's own queue. */

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cbuild;
+pub mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
