@@ -383,21 +383,35 @@ impl TxQueue {
     /// driver's now). Returns how many.
     #[inline(always)]
     pub(crate) fn burst(&mut self, bufs: &mut Vec<Mbuf>) -> usize {
+        if crate::tap::on() {
+            return self.burst_tapped(bufs);
+        }
+        self.burst_untapped(bufs)
+    }
+
+    /// [`TxQueue::burst`] with the pcapng tap on: the copies are taken before the burst (after
+    /// it the driver may have freed the frames). Out of line, so that the tap costs the usual
+    /// path one load and one branch.
+    #[cold]
+    #[inline(never)]
+    fn burst_tapped(&mut self, bufs: &mut Vec<Mbuf>) -> usize {
         let n = bufs.len().min(usize::from(u16::MAX));
-        // The pcapng tap copies before the burst: afterwards the driver may have freed them.
-        let copies = if crate::tap::on() {
-            crate::tap::copy(self.port, self.queue, &bufs[..n])
-        } else {
-            None
-        };
+        let copies = crate::tap::copy(self.port, self.queue, &bufs[..n]);
+        let took = self.burst_untapped(bufs);
+        if let Some(c) = copies {
+            c.finish(took);
+        }
+        took
+    }
+
+    #[inline(always)]
+    fn burst_untapped(&mut self, bufs: &mut Vec<Mbuf>) -> usize {
+        let n = bufs.len().min(usize::from(u16::MAX));
         // SAFETY: Mbuf is a transparent NonNull<rte_mbuf>, so `bufs` is an array of n owned mbuf
         // pointers; `&mut self` is the queue's only handle, so no other thread bursts on it.
         let took = usize::from(unsafe {
             sys::shim_rte_eth_tx_burst(self.port, self.queue, bufs.as_mut_ptr().cast(), n as u16)
         });
-        if let Some(c) = copies {
-            c.finish(took);
-        }
         let left = bufs.len() - took;
         // SAFETY: the first `took` mbufs belong to the driver now: they are dropped from the vector
         // without being freed (set_len(0) first, so a panic cannot double-free), and the rest
