@@ -162,9 +162,15 @@ struct Guests {
     rejected: AtomicU64,
     no_mbuf: AtomicU64,
     tx_busy: AtomicU64,
-    /// Of `rejected`: by errno, in [`REJECT_ERRNOS`] order.
+}
+
+/// Counted on rare paths only (errors, RST and raw frames), for telemetry: kept apart from the
+/// counters the sending paths touch.
+#[derive(Default)]
+struct Rare {
+    /// Rejected calls by errno, in [`REJECT_ERRNOS`] order.
     rejected_by: [AtomicU64; REJECT_ERRNOS.len()],
-    /// Frames `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw` put on a TX queue (rare: atomics).
+    /// Frames `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw` put on a TX queue.
     resets: AtomicU64,
     raw_frames: AtomicU64,
 }
@@ -238,6 +244,7 @@ pub(crate) struct CoreContext<I: PacketIo, S = ()> {
     signal: Arc<FlushSignal>,
     published: Published,
     guests: Guests,
+    rare: Box<Rare>,
 }
 
 /// What a flush achieved.
@@ -337,6 +344,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
                 ..Published::default()
             },
             guests: Guests::default(),
+            rare: Box::default(),
         }
     }
 
@@ -804,7 +812,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         }
         let errno = e.errno();
         if let Some(i) = REJECT_ERRNOS.iter().position(|&(n, _)| n == errno) {
-            self.guests.rejected_by[i].fetch_add(1, Ordering::Relaxed);
+            self.rare.rejected_by[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -812,9 +820,9 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     #[cold]
     pub(crate) fn note_segments(&self, reset: bool, frames: usize) {
         let c = if reset {
-            &self.guests.resets
+            &self.rare.resets
         } else {
-            &self.guests.raw_frames
+            &self.rare.raw_frames
         };
         c.fetch_add(frames as u64, Ordering::Relaxed);
     }
@@ -824,9 +832,9 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Counters {
             stats: self.stats(),
-            rejected_by: std::array::from_fn(|i| get(&self.guests.rejected_by[i])),
-            resets: get(&self.guests.resets),
-            raw_frames: get(&self.guests.raw_frames),
+            rejected_by: std::array::from_fn(|i| get(&self.rare.rejected_by[i])),
+            resets: get(&self.rare.resets),
+            raw_frames: get(&self.rare.raw_frames),
         }
     }
 
