@@ -271,8 +271,9 @@ const char *mtcp_sendpkt_config_warnings(void);
 /*
  Starts the pcapng tap on the file `path` (replacing a running tap, whose file is completed
  first), or stops it (`NULL`): a copy of every frame a TX queue takes is written to the file.
- Returns 0, or -1 with errno: `EACCES` (the library cannot run), or the errno of opening the
- file (`ENOENT`, `EACCES`, ...) or of DPDK.
+ Returns 0, or -1 with errno: `EACCES` (the library cannot run), `EBUSY` (a stopped tap's
+ writer is still stuck writing to a stalled FIFO), or the errno of opening the file
+ (`ENOENT`, `ENXIO` for a FIFO nobody reads, ...) or of DPDK.
 
  # Safety
  `path` is NULL or a NUL-terminated string.

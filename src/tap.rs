@@ -13,9 +13,12 @@
 //! Stopping (a new tap, `NULL`, shutdown, exit): [`ON`] goes false, then the stopper waits
 //! (bounded) until no sender is inside a copy ([`USERS`], a Dekker pair with `ON`, both SeqCst),
 //! then the writer drains the queue and closes the file: the file is complete when stop returns.
+//! A writer stuck in a write (a FIFO whose reader stalled) is waited for 2 s at most; no new tap
+//! starts (`EBUSY`) until it is done. The sending path never waits for the writer.
 
 use std::ffi::CString;
 use std::os::fd::IntoRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -40,6 +43,9 @@ static WRITTEN: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// The running tap (start/stop only).
 static CONTROL: Mutex<Option<Writer>> = Mutex::new(None);
+/// A stopped tap's writer still stuck in a write (a pipe whose reader stalled): no new tap
+/// starts until it is done, so that it never takes another file's frames.
+static LINGERING: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
 
 /// Copies in flight at most (the queue) and in the pool.
 const CAPACITY: usize = 4096;
@@ -49,6 +55,8 @@ const POOL_SIZE: u32 = 8191;
 const POOL_CACHE: u32 = 256;
 /// How long a stop waits for senders inside a copy (each copies one burst).
 const USERS_WAIT: Duration = Duration::from_secs(1);
+/// How long a stop waits for the writer to finish the file.
+const WRITER_WAIT: Duration = Duration::from_secs(2);
 /// How long the writer sleeps when there is nothing to write.
 const IDLE: Duration = Duration::from_millis(1);
 
@@ -229,6 +237,19 @@ impl Drop for File {
 pub(crate) fn start(path: &Path, max_frame: usize) -> std::io::Result<()> {
     let mut control = CONTROL.lock().unwrap_or_else(|p| p.into_inner());
     stop_locked(&mut control);
+    {
+        let mut lingering = LINGERING.lock().unwrap_or_else(|p| p.into_inner());
+        match lingering.take() {
+            Some(h) if !h.is_finished() => {
+                *lingering = Some(h);
+                return Err(std::io::Error::from_raw_os_error(libc::EBUSY));
+            }
+            Some(h) => {
+                let _ = h.join();
+            }
+            None => {}
+        }
+    }
     let queue = QUEUE.get_or_init(|| ArrayQueue::new(CAPACITY));
     // Copies a stuck sender pushed after a previous stop gave up waiting: not this file's.
     while let Some(c) = queue.pop() {
@@ -259,12 +280,24 @@ pub(crate) fn start(path: &Path, max_frame: usize) -> std::io::Result<()> {
         }
         POOL.store(pool, Ordering::Release);
     }
+    // O_NONBLOCK: a FIFO nobody reads fails (ENXIO) instead of blocking the caller (or
+    // initialization) forever; the writes are blocking again (they happen off the sending path).
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
+        .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
     let fd = file.into_raw_fd();
+    // SAFETY: fcntl on the descriptor just opened.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) != 0 {
+            let e = std::io::Error::last_os_error();
+            libc::close(fd);
+            return Err(e);
+        }
+    }
     let app = CString::new(format!("mtcp_sendpkt {}", env!("CARGO_PKG_VERSION"))).expect("no NUL");
     let os = CString::new("Linux").expect("no NUL");
     // SAFETY: `fd` is an open file we own; rte_pcapng takes it (and closes it with the handle).
@@ -320,12 +353,35 @@ fn stop_locked(control: &mut Option<Writer>) {
         );
     }
     w.stop.store(true, Ordering::Release);
-    let _ = w.thread.join();
+    let deadline = Deadline::after(WRITER_WAIT);
+    let mut backoff = Backoff::new();
+    while !w.thread.is_finished() && !deadline.expired() {
+        backoff.wait();
+    }
+    if w.thread.is_finished() {
+        let _ = w.thread.join();
+    } else {
+        crate::log::error!(
+            "pcapng tap: {} does not take what is written (a stalled pipe?): stopped without waiting; \
+             no new tap until that write ends",
+            w.path.display()
+        );
+        *LINGERING.lock().unwrap_or_else(|p| p.into_inner()) = Some(w.thread);
+    }
 }
 
 fn write_until_stopped(file: File, stop: &AtomicBool) {
     // An lcore of its own, for the pool's per-lcore cache.
     crate::port::ensure_lcore();
+    // A pipe whose reader went away: EPIPE for this thread, never a SIGPIPE that kills the
+    // middlebox (a write's SIGPIPE goes to the writing thread).
+    // SAFETY: a signal set built with sigemptyset/sigaddset, applied to this thread only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
     let queue = QUEUE.get().expect("created before the writer");
     let mut batch: Vec<*mut sys::rte_mbuf> = Vec::with_capacity(32);
     loop {

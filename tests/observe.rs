@@ -393,3 +393,88 @@ fn the_pcapng_tap_holds_exactly_what_the_queue_took() {
         }
     }
 }
+
+/// A tap on a FIFO: with no reader, starting it fails at once (ENXIO) instead of blocking; with
+/// a reader that stalls, sending goes on at full speed, stopping returns within its bound, a new
+/// tap waits (EBUSY) until the stuck write ends, and a reader that goes away costs an EPIPE, not
+/// the process (SIGPIPE).
+#[test]
+fn a_tap_on_a_stalled_pipe_never_blocks_sending() {
+    let t = Isolated::new("a_tap_on_a_stalled_pipe_never_blocks_sending").with_port("--vdev net_null0");
+    t.run(|dir| {
+        // SAFETY: restores the default SIGPIPE action (what a C middlebox has; Rust's runtime
+        // ignores it), so that a SIGPIPE would end this process.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        let fifo = |name: &str| {
+            let p = dir.join(name);
+            let c = std::ffi::CString::new(p.display().to_string()).unwrap();
+            // SAFETY: a NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            p.display().to_string()
+        };
+        let nobody = fifo("nobody");
+        let started = std::time::Instant::now();
+        assert_eq!(tap(Some(&nobody)), -1);
+        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::ENXIO));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+
+        // A reader that takes 100 bytes and then holds the pipe without reading.
+        let stalled = fifo("stalled");
+        // One process (sh becomes sleep), holding the pipe, so that killing it closes the pipe.
+        let mut reader = Command::new("sh")
+            .args([
+                "-c",
+                &format!("exec 3<'{stalled}'; head -c 100 <&3 >/dev/null; exec sleep 60"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while tap(Some(&stalled)) != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reader never opened the pipe"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, &[7u8; 1000]);
+        let pi = o.pkt_info();
+        let t0 = std::time::Instant::now();
+        for _ in 0..50_000 {
+            assert_eq!(send(0, 1, &pi), Ok(()));
+        }
+        flush(0);
+        let sending = t0.elapsed();
+        let t1 = std::time::Instant::now();
+        assert_eq!(tap(None), 0);
+        let stopping = t1.elapsed();
+        eprintln!(
+            "measured: 50000 frames of 1066 B into a stalled tap in {sending:?}; stop took {stopping:?}"
+        );
+        assert!(sending < std::time::Duration::from_secs(10), "{sending:?}");
+        assert!(stopping < std::time::Duration::from_secs(4), "{stopping:?}");
+        let other = dir.join("other.pcapng").display().to_string();
+        assert_eq!(tap(Some(&other)), -1, "the stuck writer still holds the pipe");
+        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EBUSY));
+        // The reader goes away: the stuck write ends with EPIPE, and the process lives on.
+        let _ = reader.kill();
+        let _ = reader.wait();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while tap(Some(&other)) != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stuck writer never ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(send(0, 1, &pi), Ok(()));
+        flush(0);
+        assert_eq!(tap(None), 0);
+        assert_eq!(
+            mtcp_sendpkt::internals::tap_pool_available(),
+            Some(8191),
+            "every copy freed"
+        );
+    });
+}
