@@ -451,6 +451,11 @@ impl crate::core_ctx::PacketIo for Dpdk {
     }
 }
 
+/// A MAC address as `02:00:00:00:00:0a` (messages, telemetry, the tool).
+pub(crate) fn mac_text(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
 /// What the core contexts need to know about a port the library set up.
 #[derive(Debug, Clone)]
 pub(crate) struct PortInfo {

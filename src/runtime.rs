@@ -25,7 +25,7 @@ use crate::flusher::{self, FlushSignal};
 use crate::frame;
 use crate::port::{self, Dpdk, Mempool, PortInfo, TxQueue};
 use crate::request::{SegmentRequest, SendRequest};
-use crate::router::{HopCache, Router};
+use crate::router::{Hop, HopCache, Router};
 use crate::segment::{self, Direction, Link};
 use crate::settings::{Settings, MAX_CORES};
 use crate::sync::{self, Deadline};
@@ -172,11 +172,7 @@ fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Run
                     "port {} ({}): MAC {}, MTU {}, checksums {}",
                     p.id,
                     p.name,
-                    p.mac
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":"),
+                    port::mac_text(&p.mac),
                     p.mtu,
                     if p.checksum_offload {
                         "by the NIC"
@@ -196,6 +192,25 @@ fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Run
         Ok(_) => {}
     }
     r
+}
+
+/// The longest frame any of `ports` sends.
+fn max_frame(ports: &[PortInfo]) -> usize {
+    ports.iter().map(|p| p.max_frame).max().unwrap_or(1514)
+}
+
+/// Sends the frames of one call in order (`frames` sends one per item, lazily) and counts those
+/// accepted: the first failure ends the call, and is its result when none was accepted.
+fn until_first_failure(frames: impl Iterator<Item = Result<(), SendError>>) -> Result<usize, SendError> {
+    let mut sent = 0;
+    for result in frames {
+        match result {
+            Ok(()) => sent += 1,
+            Err(e) if sent == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(sent)
 }
 
 /// The ports in use, the TX queues of each, and whether the library attached to a host's EAL.
@@ -318,8 +333,7 @@ impl Runtime {
             libc::pthread_atfork(None, None, Some(in_forked_child));
         }
         if let Some(path) = &settings.pcapng {
-            let max_frame = ports.info.iter().map(|p| p.max_frame).max().unwrap_or(1514);
-            if let Err(e) = crate::tap::start(path, max_frame) {
+            if let Err(e) = crate::tap::start(path, max_frame(&ports.info)) {
                 crate::log::error!("MTCP_SENDPKT_PCAPNG={}: no tap ({e})", path.display());
             }
         }
@@ -343,12 +357,7 @@ impl Runtime {
 
     /// The longest frame any port sends.
     pub(crate) fn max_frame(&self) -> usize {
-        self.router
-            .ports()
-            .iter()
-            .map(|p| p.max_frame)
-            .max()
-            .unwrap_or(1514)
+        max_frame(self.router.ports())
     }
 
     /// Every context's counters, by context index.
@@ -415,8 +424,7 @@ impl Runtime {
         req: &SegmentRequest<'_>,
         directions: &[Direction],
     ) -> Result<usize, SendError> {
-        let mut sent = 0;
-        for &dir in directions {
+        let frames = directions.iter().map(|&dir| {
             let r = req.seen.reset(dir);
             // Toward the receiver the observed frame's destination MAC is the receiver's; toward
             // the sender, its source MAC is the sender's.
@@ -424,15 +432,9 @@ impl Runtime {
                 Direction::ToReceiver => e.dst,
                 Direction::ToSender => e.src,
             });
-            let tags = req.ethernet.map_or(&[][..], |e| e.tags);
-            let result = self.router.next_hop(r.dst, fallback).and_then(|hop| {
-                let port = &self.router.ports()[hop.port];
-                let link = Link {
-                    dst: hop.eth_dst,
-                    src: port.mac,
-                    tags,
-                };
-                if segment::reset_frame_len(&link, req.seen.version()) - tags.len() > port.max_frame {
+            self.router.next_hop(r.dst, fallback).and_then(|hop| {
+                let (port, link) = self.link(hop, req);
+                if segment::reset_frame_len(&link, req.seen.version()) - link.tags.len() > port.max_frame {
                     return Err(SendError::TooLong);
                 }
                 ctx.send(&self.io, thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
@@ -440,14 +442,21 @@ impl Runtime {
                     m.finish(len, None)?;
                     Ok(hop.port)
                 })
-            });
-            match result {
-                Ok(()) => sent += 1,
-                Err(e) if sent == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(sent)
+            })
+        });
+        until_first_failure(frames)
+    }
+
+    /// The output port of `hop`, and the Ethernet addresses and the observed flow's VLAN tags a
+    /// segment for `req` gets there.
+    fn link<'r>(&self, hop: Hop, req: &SegmentRequest<'r>) -> (&PortInfo, Link<'r>) {
+        let port = &self.router.ports()[hop.port];
+        let link = Link {
+            dst: hop.eth_dst,
+            src: port.mac,
+            tags: req.ethernet.map_or(&[][..], |e| e.tags),
+        };
+        (port, link)
     }
 
     /// Sends the caller's segment as it is, cut into frames that fit the output port's MTU;
@@ -460,31 +469,18 @@ impl Runtime {
         let hop = self
             .router
             .next_hop(req.seen.dst(), req.ethernet.map(|e| e.dst))?;
-        let port = &self.router.ports()[hop.port];
-        let tags = req.ethernet.map_or(&[][..], |e| e.tags);
-        let link = Link {
-            dst: hop.eth_dst,
-            src: port.mac,
-            tags,
-        };
+        let (port, link) = self.link(hop, req);
         // The IP packet of each frame fits the port's MTU (and its frame the mbuf).
         let mtu = usize::from(port.mtu).min(port.max_frame.saturating_sub(14));
         let pieces =
             segment::pieces(req.payload.len(), req.seen.headers_len(), mtu).ok_or(SendError::TooLong)?;
-        let mut sent = 0;
-        for piece in pieces {
-            let result = ctx.send(&self.io, thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
+        until_first_failure(pieces.into_iter().map(|piece| {
+            ctx.send(&self.io, thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
                 let len = segment::write_raw(&link, &req.seen, req.payload, &piece, m.room())?;
                 m.finish(len, None)?;
                 Ok(hop.port)
-            });
-            match result {
-                Ok(()) => sent += 1,
-                Err(e) if sent == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(sent)
+            })
+        }))
     }
 
     /// Flushes one context (see [`CoreContext::flush`]), waiting at most `tx_wait`.

@@ -180,6 +180,35 @@ impl<T> DerefMut for CellMut<'_, T> {
     }
 }
 
+/// Bounds every receive on socket `fd` to `wait` (`SO_RCVTIMEO`): a peer that never answers
+/// ends the receive with `EAGAIN` instead of blocking forever.
+#[cfg(not(loom))]
+pub(crate) fn set_receive_deadline(
+    fd: std::os::fd::BorrowedFd<'_>,
+    wait: std::time::Duration,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let tv = libc::timeval {
+        tv_sec: wait.as_secs() as libc::time_t,
+        tv_usec: wait.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: a socket borrowed for the call, and a timeval of the size given that outlives it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// When a wait gives up.
 #[derive(Debug, Clone)]
 pub(crate) struct Deadline {

@@ -223,16 +223,7 @@ fn fill_config(r: &Reply, params: Option<&str>) -> Result<(), ()> {
     r.u64("attached", u64::from(ports.iter().any(|p| !p.owned)));
     r.u64s("ports/id", ports.iter().map(|p| u64::from(p.id)));
     r.strings("ports/name", ports.iter().map(|p| p.name.clone()));
-    r.strings(
-        "ports/mac",
-        ports.iter().map(|p| {
-            p.mac
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        }),
-    );
+    r.strings("ports/mac", ports.iter().map(|p| crate::port::mac_text(&p.mac)));
     r.u64s("ports/mtu", ports.iter().map(|p| u64::from(p.mtu)));
     r.u64s(
         "ports/checksum_offload",

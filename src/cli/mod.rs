@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::config::{MosConfig, Origin};
+use crate::port::mac_text;
 use crate::route::{IpPrefix, Prefix, PrefixTable};
 use crate::settings::{Settings, MAX_CORES};
 
@@ -126,10 +127,6 @@ fn load(paths: &[PathBuf], settings: &Settings) -> Result<Loaded, crate::error::
     })
 }
 
-fn mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-}
-
 fn port_name(l: &Loaded, port: u16) -> String {
     match l.cfg.netdevs.iter().find(|d| d.port == port) {
         Some(d) => format!("port {port} ({})", d.name),
@@ -212,7 +209,13 @@ fn check(
     } else {
         let _ = writeln!(w, "ARP entries ({}):", cfg.arp.len());
         for a in &cfg.arp {
-            let _ = writeln!(w, "  {:<18} {}  {}", a.prefix.to_string(), mac(&a.mac), a.origin);
+            let _ = writeln!(
+                w,
+                "  {:<18} {}  {}",
+                a.prefix.to_string(),
+                mac_text(&a.mac),
+                a.origin
+            );
         }
     }
     if !cfg.forward.is_empty() {
@@ -322,7 +325,7 @@ fn route(
                 let _ = writeln!(
                     w,
                     "destination MAC {}: {} {} ({})",
-                    mac(&e.mac),
+                    mac_text(&e.mac),
                     if addr.is_ipv6() {
                         "neighbour entry"
                     } else {

@@ -90,14 +90,11 @@ pub(crate) struct Telemetry {
 }
 
 /// How long a reply may take.
-const REPLY_DEADLINE: libc::timeval = libc::timeval {
-    tv_sec: 5,
-    tv_usec: 0,
-};
+const REPLY_DEADLINE: Duration = Duration::from_secs(5);
 
 impl Telemetry {
     pub(crate) fn connect(path: &std::path::Path) -> std::io::Result<Self> {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
         use std::os::unix::ffi::OsStrExt;
         let bytes = path.as_os_str().as_bytes();
         // SAFETY: sockaddr_un is plain old data; all zeroes is valid.
@@ -119,19 +116,7 @@ impl Telemetry {
         }
         // SAFETY: `raw` is a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: a valid socket and a timeval of the right size.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&REPLY_DEADLINE as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        crate::sync::set_receive_deadline(fd.as_fd(), REPLY_DEADLINE)?;
         // SAFETY: `addr` is a filled sockaddr_un of the size given.
         let rc = unsafe {
             libc::connect(

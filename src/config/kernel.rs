@@ -203,10 +203,7 @@ pub(crate) fn take_neighbours(dump: impl IntoIterator<Item = Neighbour>) -> Kern
 }
 
 /// How long the kernel may take to answer the neighbour dump.
-const NETLINK_DEADLINE: libc::timeval = libc::timeval {
-    tv_sec: 2,
-    tv_usec: 0,
-};
+const NETLINK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Dumps the kernel's IPv6 neighbour table (this process's network namespace) over rtnetlink
 /// and takes what [`take_neighbours`] takes. Every receive has a deadline.
@@ -216,22 +213,10 @@ pub(crate) fn read_neighbours6() -> std::io::Result<KernelRead<[u8; 6]>> {
     use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
     use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
     use std::io::{Error, ErrorKind};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
 
     let mut socket = Socket::new(NETLINK_ROUTE)?;
-    // SAFETY: a valid socket, a timeval of the right size that outlives the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&NETLINK_DEADLINE as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(Error::last_os_error());
-    }
+    crate::sync::set_receive_deadline(socket.as_fd(), NETLINK_DEADLINE)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
     let mut request = NeighbourMessage::default();
