@@ -341,19 +341,10 @@ fn ethh_at_a_guard_page_is_read_only_for_h_dest() {
         let c = case("x", ipv4(5, [8, 8, 8, 8]), tcp(5, &[]), None, Ok(()));
         let g = Guarded::new(&c.packet);
         let mut pi = mtcp_sendpkt::pkt_info {
-            cur_ts: 0,
-            in_ifidx: 0,
-            eth_len: 0,
             ip_len: c.ip_len,
-            offset: 0,
-            payloadlen: 0,
-            seq: 0,
-            ack_seq: 0,
-            window: 0,
-            ethh: null_mut(),
             iph: g.at(0).cast(),
             tcph: g.at(20).cast(),
-            payload: null_mut(),
+            ..empty_pkt_info()
         };
         assert_eq!(send(0, 1, &pi), Err(libc::EHOSTUNREACH), "no ARP table, no ethh");
         pi.ethh = eth.at(0).cast();
@@ -382,19 +373,11 @@ fn ethh_is_not_read_when_the_arp_table_answers() {
         let c = case("x", ipv4(5, [8, 8, 8, 8]), tcp(5, &[]), None, Ok(()));
         let g = Guarded::new(&c.packet);
         let pi = mtcp_sendpkt::pkt_info {
-            cur_ts: 0,
-            in_ifidx: 0,
-            eth_len: 0,
             ip_len: c.ip_len,
-            offset: 0,
-            payloadlen: 0,
-            seq: 0,
-            ack_seq: 0,
-            window: 0,
             ethh: unreadable.at(0).cast(),
             iph: g.at(0).cast(),
             tcph: g.at(20).cast(),
-            payload: null_mut(),
+            ..empty_pkt_info()
         };
         assert_eq!(send(0, 1, &pi), Ok(()));
         flush(0);
@@ -417,38 +400,21 @@ fn resets_and_raw_segments_read_only_their_headers() {
         .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap")
         .file("mos.conf", conf);
     let Some((dir, _)) = t.run(|_| {
-        let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
-        let reset = |pi: &mtcp_sendpkt::pkt_info, ctx: &mut mtcp_sendpkt::mtcp_context| {
-            // SAFETY: the pointers in pi are the layout under test.
-            let rc = unsafe { mtcp_sendpkt::mtcp_sendpkt_reset(ctx, pi, 3) };
-            (rc, std::io::Error::last_os_error().raw_os_error())
-        };
-        let raw = |pi: &mtcp_sendpkt::pkt_info, ctx: &mut mtcp_sendpkt::mtcp_context| {
-            // SAFETY: as above.
-            let rc = unsafe { mtcp_sendpkt::mtcp_sendpkt_raw(ctx, pi) };
-            (rc, std::io::Error::last_os_error().raw_os_error())
-        };
+        use support::segment::{raw, reset};
         let eth = Guarded::new(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0]);
         let ip = Guarded::new(&ipv4(6, [10, 0, 0, 2]));
         let th = Guarded::new(&tcp(7, &[1; 8]));
         let payload = Guarded::new(b"abc");
         let mut pi = mtcp_sendpkt::pkt_info {
-            cur_ts: 0,
-            in_ifidx: 0,
-            eth_len: 0,
-            ip_len: 0,
-            offset: 0,
             payloadlen: 3,
-            seq: 0,
-            ack_seq: 0,
-            window: 0,
             ethh: eth.at(0).cast(),
             iph: ip.at(0).cast(),
             tcph: th.at(0).cast(),
             payload: payload.at(0),
+            ..empty_pkt_info()
         };
-        assert_eq!(reset(&pi, &mut ctx).0, 2);
-        assert_eq!(raw(&pi, &mut ctx).0, 1);
+        assert_eq!(reset(&pi, 3), Ok(2));
+        assert_eq!(raw(&pi), Ok(1));
         // IPv6 with a hop-by-hop header, then TCP, ending at the guard page.
         let mut v6 = vec![0u8; 40];
         v6[0] = 0x60;
@@ -467,15 +433,15 @@ fn resets_and_raw_segments_read_only_their_headers() {
             payload: null_mut(),
             ..pi
         };
-        assert_eq!(reset(&pi6, &mut ctx).0, 2);
-        assert_eq!(raw(&pi6, &mut ctx).0, 1);
+        assert_eq!(reset(&pi6, 3), Ok(2));
+        assert_eq!(raw(&pi6), Ok(1));
         // The chain says 16 bytes of hop-by-hop, tcph says 8: refused.
         let mut bad = v6.clone();
         bad[41] = 1;
         let gb = Guarded::new(&bad);
         pi6.iph = gb.at(0).cast();
         pi6.tcph = gb.at(tcp_at).cast();
-        assert_eq!(reset(&pi6, &mut ctx), (-1, Some(libc::ENODATA)));
+        assert_eq!(reset(&pi6, 3), Err(libc::ENODATA));
         // Data offset 15 in a packet whose ip_len leaves 20 bytes: refused unread.
         let packet = [ipv4(5, [10, 0, 0, 2]), tcp(15, &[])].concat();
         let gp = Guarded::new(&packet);
@@ -483,8 +449,8 @@ fn resets_and_raw_segments_read_only_their_headers() {
         pi.tcph = gp.at(20).cast();
         pi.ip_len = 40;
         pi.payloadlen = 0;
-        assert_eq!(reset(&pi, &mut ctx), (-1, Some(libc::ENODATA)));
-        assert_eq!(raw(&pi, &mut ctx), (-1, Some(libc::ENODATA)));
+        assert_eq!(reset(&pi, 3), Err(libc::ENODATA));
+        assert_eq!(raw(&pi), Err(libc::ENODATA));
         flush(0);
     }) else {
         return;

@@ -197,49 +197,17 @@ impl Drop for Netns {
 const NEIGHBOUR: &str = "02:00:00:00:79:02";
 const NEIGHBOUR6: &str = "02:00:00:00:79:06";
 
-/// An IPv6 TCP segment seen from `fd00:79::1` to `dst` (Ethernet with `HINT` as destination),
-/// and a `pkt_info` pointing into it; sent with `mtcp_sendpkt_raw`.
+/// `mtcp_sendpkt_raw` of an IPv6 segment from `fd00:79::1` to `dst`, whose Ethernet
+/// destination (read when `ethh` is given) is `HINT`.
 fn raw6(dst: &str, ethh: bool) -> Result<i32, i32> {
-    let mut f = vec![0u8; 14 + 40 + 20];
-    f[..6].copy_from_slice(&HINT);
-    f[12..14].copy_from_slice(&[0x86, 0xdd]);
-    f[14] = 0x60;
-    f[18..20].copy_from_slice(&20u16.to_be_bytes());
-    f[20] = 6;
-    f[21] = 64;
-    f[22..38].copy_from_slice(&"fd00:79::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
-    f[38..54].copy_from_slice(&dst.parse::<std::net::Ipv6Addr>().unwrap().octets());
-    f[54..56].copy_from_slice(&40000u16.to_be_bytes());
-    f[56..58].copy_from_slice(&80u16.to_be_bytes());
-    f[66] = 0x50;
-    f[67] = 0x10;
-    let base = f.as_mut_ptr();
-    // SAFETY: the offsets are inside `f`, which outlives the call.
-    let pi = unsafe {
-        mtcp_sendpkt::pkt_info {
-            cur_ts: 0,
-            in_ifidx: 0,
-            eth_len: 0,
-            ip_len: 0,
-            offset: 0,
-            payloadlen: 0,
-            seq: 0,
-            ack_seq: 0,
-            window: 0,
-            ethh: if ethh { base.cast() } else { std::ptr::null_mut() },
-            iph: base.add(14).cast(),
-            tcph: base.add(54).cast(),
-            payload: std::ptr::null_mut(),
-        }
-    };
-    let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
-    // SAFETY: ctx and pi are valid for the call.
-    let rc = unsafe { mtcp_sendpkt::mtcp_sendpkt_raw(&mut ctx, &pi) };
-    if rc >= 0 {
-        Ok(rc)
-    } else {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap())
-    }
+    let mut f = support::segment::frame(&support::segment::Spec {
+        v6: true,
+        src: "fd00:79::1",
+        dst,
+        ..support::segment::V4
+    });
+    f.bytes[..6].copy_from_slice(&HINT);
+    support::segment::raw(&f.pkt_info(ethh))
 }
 
 /// As dpdk-iface does: the kernel sees the DPDK port as `dpdk0` (here a veth), with an address,

@@ -92,10 +92,7 @@ fn telemetry_reports_what_the_calls_did() {
                 assert_eq!(send(0, 1, &o.pkt_info()), Ok(()));
             }
             let mut seen = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
-            let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
-            // SAFETY: valid context and pkt_info.
-            let n = unsafe { mtcp_sendpkt::mtcp_sendpkt_reset(&mut ctx, &seen.pkt_info(), 2) };
-            assert_eq!(n, 1);
+            assert_eq!(support::segment::reset(&seen.pkt_info(), 2), Ok(1));
             for _ in 0..3 {
                 let mut o = Observed::new([10, 0, 0, 11], 1, &TS_OPTIONS, b"");
                 assert_eq!(send(1, 1, &o.pkt_info()), Ok(()));
@@ -308,12 +305,7 @@ fn the_pcapng_tap_holds_exactly_what_the_queue_took() {
             frame(i);
         }
         let mut seen = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
-        let mut ctx = mtcp_sendpkt::mtcp_context { cpu: 0 };
-        // SAFETY: valid context and pkt_info.
-        assert_eq!(
-            unsafe { mtcp_sendpkt::mtcp_sendpkt_reset(&mut ctx, &seen.pkt_info(), 2) },
-            1
-        );
+        assert_eq!(support::segment::reset(&seen.pkt_info(), 2), Ok(1));
         let mut bad = Observed::new([192, 0, 2, 1], 1, &TS_OPTIONS, b"");
         assert_eq!(send(0, 1, &bad.pkt_info()), Err(libc::EHOSTUNREACH));
         flush(0);

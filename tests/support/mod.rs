@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cbuild;
+pub mod segment;
 pub mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -248,6 +249,25 @@ impl Observed {
                 },
             }
         }
+    }
+}
+
+/// A `pkt_info` with every field zero and every pointer NULL, to fill with `..`.
+pub fn empty_pkt_info() -> mtcp_sendpkt::pkt_info {
+    mtcp_sendpkt::pkt_info {
+        cur_ts: 0,
+        in_ifidx: 0,
+        eth_len: 0,
+        ip_len: 0,
+        offset: 0,
+        payloadlen: 0,
+        seq: 0,
+        ack_seq: 0,
+        window: 0,
+        ethh: std::ptr::null_mut(),
+        iph: std::ptr::null_mut(),
+        tcph: std::ptr::null_mut(),
+        payload: std::ptr::null_mut(),
     }
 }
 
