@@ -182,7 +182,6 @@ impl<T> DerefMut for CellMut<'_, T> {
 
 /// Bounds every receive on socket `fd` to `wait` (`SO_RCVTIMEO`): a peer that never answers
 /// ends the receive with `EAGAIN` instead of blocking forever.
-#[cfg(not(loom))]
 pub(crate) fn set_receive_deadline(
     fd: std::os::fd::BorrowedFd<'_>,
     wait: std::time::Duration,
