@@ -273,7 +273,7 @@ impl Core {
 
     /// Sends a checked request (not counted: callers count through [`Core::count`]).
     #[inline(always)]
-    pub(crate) fn send_request(&self, req: &SendRequest<'_>) -> Result<(), SendError> {
+    pub(crate) fn send_request(&self, req: &impl crate::request::AckRequest) -> Result<(), SendError> {
         self.rt.send(self.ctx, req)
     }
 

@@ -150,7 +150,7 @@ impl<S> Exclusive<S> {
         // SAFETY: a non-null `owner` points to a ThreadRec, which lives as long as the process.
         if let Some(rec) = unsafe { owner.as_ref() } {
             if rec.is_callers() {
-                return self.enter(rec);
+                return self.enter_owned(rec);
             }
         }
         self.enter(me())
@@ -174,6 +174,13 @@ impl<S> Exclusive<S> {
                 return self.elsewhere_or_closed();
             }
         }
+        self.enter_owned(me)
+    }
+
+    /// Enters as the owner `me` was seen to be (invariant 3: it is re-checked after the barrier).
+    #[inline(always)]
+    fn enter_owned(&self, me: &'static ThreadRec) -> Entry<'_, S> {
+        let mine = me as *const ThreadRec as *mut ThreadRec;
         me.busy.store(true, Ordering::Relaxed);
         // Pairs with the taker's heavy barrier (invariant 2).
         #[cfg(loom)]

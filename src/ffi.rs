@@ -11,7 +11,7 @@ use crate::api;
 use crate::error::SendError;
 use crate::frame::{self, SegmentView};
 use crate::port::Mempool;
-use crate::request::{EthDstHint, SendRequest};
+use crate::request::{AckRequest, EthDstHint};
 use crate::runtime::{self, InitOutcome};
 use crate::segment::{self, IpVersion};
 use crate::settings::Settings;
@@ -69,7 +69,7 @@ unsafe fn core_of(mctx: mctx_t) -> Result<api::Core, SendError> {
 /// The checks come in mOS's order: the headers (`ENODATA`), then what mOS does not check: a
 /// negative `sockid` (`EBADF`), a NULL payload (`EINVAL`), a payload too long (`EMSGSIZE`).
 #[inline(always)]
-unsafe fn read_request(pi: &pkt_info, sockid: c_int) -> Result<SendRequest<'_>, SendError> {
+unsafe fn read_request(pi: &pkt_info, sockid: c_int) -> Result<PktInfoRequest<'_>, SendError> {
     if pi.iph.is_null() || pi.tcph.is_null() {
         return Err(SendError::NoHeaders);
     }
@@ -101,16 +101,41 @@ unsafe fn read_request(pi: &pkt_info, sockid: c_int) -> Result<SendRequest<'_>, 
         // SAFETY: payload points to payloadlen readable bytes.
         (n, false) => Some(unsafe { bytes(pi.payload, usize::from(n)) }),
     };
-    // Not read here: only when the ARP table has no entry.
-    // SAFETY: ethh is NULL or points to an Ethernet header whose first 6 bytes are h_dest, valid
-    // for the call.
-    let eth_dst_hint = unsafe { EthDstHint::from_ptr(pi.ethh.cast::<[u8; 6]>()) };
     let seg = SegmentView::headers(ip, tcp, options)?;
     if sockid < 0 {
         return Err(SendError::BadSocket);
     }
     let seg = seg.with_payload(payload().ok_or(SendError::NullPayload)?)?;
-    Ok(SendRequest { seg, eth_dst_hint })
+    Ok(PktInfoRequest { pi, ts: seg.ts() })
+}
+
+/// A `pkt_info` [`read_request`] checked, and the Timestamp option it read. The segment is made
+/// again from the `pkt_info` where the frame is written, so that only this is kept until then.
+struct PktInfoRequest<'a> {
+    pi: &'a pkt_info,
+    ts: u64,
+}
+
+impl AckRequest for PktInfoRequest<'_> {
+    #[inline(always)]
+    fn view(&self) -> (SegmentView<'_>, Option<EthDstHint<'_>>) {
+        let pi = self.pi;
+        // SAFETY: only `read_request` makes this, after checking what is read here: iph and tcph
+        // are non-NULL and point to at least 20 header bytes each, payload to payloadlen bytes
+        // when payloadlen > 0; ethh is NULL or points to an Ethernet header, read only when the
+        // ARP table has no entry. The caller's contract keeps all of it valid and unchanged for
+        // the call, which `'a` spans.
+        unsafe {
+            let ip: &[u8; 20] = &*pi.iph.cast();
+            let tcp: &[u8; 20] = &*pi.tcph.cast();
+            let payload = match pi.payloadlen {
+                0 => &[][..],
+                n => bytes(pi.payload, usize::from(n)),
+            };
+            let hint = EthDstHint::from_ptr(pi.ethh.cast::<[u8; 6]>());
+            (SegmentView::checked(ip, tcp, self.ts, payload), hint)
+        }
+    }
 }
 
 /// Sends one TCP packet built from `pinfo` (mOS's `mtcp_sendpkt`): an Ethernet/IPv4/TCP frame with
@@ -141,7 +166,8 @@ unsafe fn read_request(pi: &pkt_info, sockid: c_int) -> Result<SendRequest<'_>, 
 /// to as many readable bytes as their headers and `payloadlen` say.
 #[no_mangle]
 pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c_int {
-    guarded(|| {
+    // The accepted call returns 0 straight away; every error goes through `rejected`, out of line.
+    let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: mctx is NULL or valid (caller contract).
         let core = unsafe { core_of(mctx) }?;
         let result = (|| {
@@ -151,12 +177,35 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
             let req = unsafe { read_request(pi, sockid) }?;
             core.send_request(&req)
         })();
-        match core.count(result) {
-            // MTCP_SENDPKT_ERRORS=mos: as mOS, 0 with nothing sent (still counted as rejected).
-            Err(e) if e.mos_returns_zero() && core.mos_errors() => Ok(0),
-            r => r.map(|()| 0),
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => rejected(&core, e),
         }
-    })
+    }));
+    match r {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => fail(e),
+        Err(_) => fail(SendError::Internal),
+    }
+}
+
+/// A call `core` refused: counted; with `MTCP_SENDPKT_ERRORS=mos`, 0 with nothing sent for the
+/// errors mOS swallows, as mOS does.
+#[cold]
+#[inline(never)]
+fn rejected(core: &api::Core, e: SendError) -> Result<(), SendError> {
+    match core.count(Err(e)) {
+        Err(e) if e.mos_returns_zero() && core.mos_errors() => Ok(()),
+        r => r,
+    }
+}
+
+/// -1 with errno for `e`.
+#[cold]
+#[inline(never)]
+fn fail(e: SendError) -> c_int {
+    set_errno(e.errno());
+    -1
 }
 
 /// The segment a `pkt_info` describes for `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw`.

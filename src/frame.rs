@@ -43,6 +43,34 @@ const IPV4_CONST_SUM: u64 = word(IPV4_VERSION_TOS) + word(FLAGS_DF) + word(TTL_P
 /// options' prefix) and the pseudo-header's protocol word, summed once.
 const TCP_CONST_SUM: u64 = word(DOFF_FLAGS) + dword(TS_PREFIX) + word([0, IPPROTO_TCP]);
 
+/// The Ethernet header of an emitted frame: destination, source, ethertype IPv4. Built once per
+/// destination (a context caches it with its route), copied into each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EthHeader([u8; ETH_LEN]);
+
+impl EthHeader {
+    #[inline(always)]
+    pub fn new(dst: [u8; 6], src: [u8; 6]) -> Self {
+        let mut h = [0; ETH_LEN];
+        h[0..6].copy_from_slice(&dst);
+        h[6..12].copy_from_slice(&src);
+        h[12..14].copy_from_slice(&ETHERTYPE_IPV4);
+        Self(h)
+    }
+
+    /// The same header toward another destination.
+    #[inline(always)]
+    pub fn with_dst(mut self, dst: [u8; 6]) -> Self {
+        self.0[0..6].copy_from_slice(&dst);
+        self
+    }
+
+    #[cfg(test)]
+    pub fn dst(&self) -> [u8; 6] {
+        [self.0[0], self.0[1], self.0[2], self.0[3], self.0[4], self.0[5]]
+    }
+}
+
 /// Why the input headers cannot make a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameError {
@@ -93,8 +121,9 @@ pub struct SegmentView<'a> {
     ip: &'a [u8; IPV4_LEN],
     /// The TCP header's first 20 bytes.
     tcp: &'a [u8; 20],
-    /// The TCP options that may be read (up to the data offset).
-    options: &'a [u8],
+    /// TSval and TSecr of the Timestamp option as they are on the wire (zeros without one), read
+    /// when checked; one native-endian word.
+    ts: u64,
     payload: &'a [u8],
 }
 
@@ -142,7 +171,7 @@ impl<'a> SegmentView<'a> {
         Ok(Self {
             ip,
             tcp,
-            options,
+            ts: timestamp(options),
             payload: &[],
         })
     }
@@ -156,6 +185,19 @@ impl<'a> SegmentView<'a> {
         Ok(Self { payload, ..self })
     }
 
+    /// The view [`SegmentView::from_parts`] made of these pieces again, without the checks:
+    /// `ts` is that view's [`SegmentView::ts`].
+    #[inline(always)]
+    pub(crate) fn checked(ip: &'a [u8; IPV4_LEN], tcp: &'a [u8; 20], ts: u64, payload: &'a [u8]) -> Self {
+        Self { ip, tcp, ts, payload }
+    }
+
+    /// TSval and TSecr as the frame carries them (one native-endian word of the wire bytes).
+    #[inline(always)]
+    pub(crate) fn ts(&self) -> u64 {
+        self.ts
+    }
+
     /// Destination address as a host-order integer, for route and ARP lookups.
     #[inline]
     pub fn daddr(&self) -> u32 {
@@ -167,18 +209,30 @@ impl<'a> SegmentView<'a> {
     pub fn frame_len(&self) -> usize {
         frame_len(self.payload.len())
     }
+}
 
-    /// (TSval, TSecr) of the TCP header's Timestamp option, (0, 0) without one. Most segments
-    /// carry exactly NOP, NOP, Timestamp first: that layout is read directly, others scanned.
-    #[inline(always)]
-    fn timestamp(&self) -> ([u8; 4], [u8; 4]) {
-        let options = self.options;
-        if let Some(o) = options.first_chunk::<12>() {
-            if o[..4] == TS_PREFIX {
-                return ([o[4], o[5], o[6], o[7]], [o[8], o[9], o[10], o[11]]);
+/// TSval and TSecr of a TCP option list's Timestamp option, zeros without one. Most segments
+/// carry exactly NOP, NOP, Timestamp first: that layout is read directly, others scanned.
+#[inline(always)]
+fn timestamp(options: &[u8]) -> u64 {
+    if let Some((prefix, rest)) = options.split_first_chunk::<4>() {
+        if *prefix == TS_PREFIX {
+            if let Some(ts) = rest.first_chunk::<8>() {
+                return u64::from_ne_bytes(*ts);
             }
         }
-        find_timestamp(options).unwrap_or(([0; 4], [0; 4]))
+    }
+    scan_timestamp(options)
+}
+
+/// [`timestamp`] for any other option layout.
+#[inline(never)]
+fn scan_timestamp(options: &[u8]) -> u64 {
+    match find_timestamp(options) {
+        Some((val, ecr)) => {
+            u64::from_ne_bytes([val[0], val[1], val[2], val[3], ecr[0], ecr[1], ecr[2], ecr[3]])
+        }
+        None => 0,
     }
 }
 
@@ -218,11 +272,23 @@ pub const fn frame_len(payload_len: usize) -> usize {
 ///
 /// The 66 header bytes are written at fixed offsets of a fixed-size array; the payload is copied
 /// and summed in one pass; each checksum is the sum of the values just written.
+#[cfg(any(test, feature = "internals"))]
 #[inline(always)]
 pub fn write_ack_frame(
     seg: &SegmentView<'_>,
     eth_dst: [u8; 6],
     eth_src: [u8; 6],
+    checksum: ChecksumMode,
+    out: &mut [u8],
+) -> Result<usize, FrameError> {
+    write_ack(seg, &EthHeader::new(eth_dst, eth_src), checksum, out)
+}
+
+/// [`write_ack_frame`] with the Ethernet header given whole.
+#[inline(always)]
+pub fn write_ack(
+    seg: &SegmentView<'_>,
+    eth: &EthHeader,
     checksum: ChecksumMode,
     out: &mut [u8],
 ) -> Result<usize, FrameError> {
@@ -240,11 +306,9 @@ pub fn write_ack_frame(
     let addresses: &[u8; 8] = ip[12..20].try_into().expect("fixed range");
     let ports_seq_ack: &[u8; 12] = tcp[0..12].try_into().expect("fixed range");
     let window = [tcp[14], tcp[15]];
-    let (tsval, tsecr) = seg.timestamp();
+    let ts = seg.ts;
 
-    h[0..6].copy_from_slice(&eth_dst);
-    h[6..12].copy_from_slice(&eth_src);
-    h[12..14].copy_from_slice(&ETHERTYPE_IPV4);
+    h[0..14].copy_from_slice(&eth.0);
     // IPv4: version/IHL, TOS, total length, id, DF, TTL, protocol, checksum (below), addresses.
     h[14..16].copy_from_slice(&IPV4_VERSION_TOS);
     h[16..18].copy_from_slice(&total_len);
@@ -259,8 +323,7 @@ pub fn write_ack_frame(
     h[48..50].copy_from_slice(&window);
     h[52..54].copy_from_slice(&[0, 0]);
     h[54..58].copy_from_slice(&TS_PREFIX);
-    h[58..62].copy_from_slice(&tsval);
-    h[62..66].copy_from_slice(&tsecr);
+    h[58..66].copy_from_slice(&ts.to_ne_bytes());
     let payload_sum = checksum::copy_and_sum(data, seg.payload);
 
     let dw = |b: &[u8], at: usize| dword([b[at], b[at + 1], b[at + 2], b[at + 3]]);
@@ -270,7 +333,7 @@ pub fn write_ack_frame(
         ChecksumMode::Software => {
             let ip_sum = IPV4_CONST_SUM + word(total_len) + word(id) + addresses;
             let ports_seq_ack = dw(ports_seq_ack, 0) + dw(ports_seq_ack, 4) + dw(ports_seq_ack, 8);
-            let tcp_sum = pseudo + ports_seq_ack + word(window) + dword(tsval) + dword(tsecr);
+            let tcp_sum = pseudo + ports_seq_ack + word(window) + (ts & 0xffff_ffff) + (ts >> 32);
             (checksum::finish(ip_sum), checksum::finish(tcp_sum + payload_sum))
         }
         // The NIC wants the pseudo-header sum alone (no header words, not complemented).
@@ -473,7 +536,7 @@ mod tests {
         // Data offset says 8 words, but only 26 bytes may be read: the option is incomplete.
         let (ip, tcp) = input(5, &TS_OPTS);
         let seg = SegmentView::new(&ip, &tcp[..26], &[]).unwrap();
-        assert_eq!(seg.timestamp(), ([0; 4], [0; 4]));
+        assert_eq!(seg.ts, 0);
     }
 
     #[test]

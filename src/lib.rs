@@ -111,9 +111,9 @@ pub mod internals {
             l3_len: 20,
         });
         let room = m.room();
-        let room_at = (room.as_ptr(), room.len());
-        write(room);
-        m.finish(len, offload).ok()?;
+        let room_at = (room.bytes.as_ptr(), room.bytes.len());
+        write(&mut *room.bytes);
+        room.finish(len, offload).ok()?;
         Some(inspect(m.as_ptr(), room_at.0, room_at.1))
     }
 }

@@ -306,51 +306,30 @@ impl Mbuf {
     }
 
     /// Starts a single-segment frame: the buffer's room, from the standard headroom to the end,
-    /// for the frame to be written into; [`Mbuf::finish`] then sets its length. Together they
+    /// for the frame to be written into; [`Room::finish`] then sets its length. Together they
     /// set every field `rte_pktmbuf_reset` would that a TX path reads (pooled mbufs already have
     /// `next` NULL and `nb_segs` 1), so raw mbufs need no reset.
     #[inline(always)]
-    pub(crate) fn room(&mut self) -> &mut [u8] {
+    pub(crate) fn room(&mut self) -> Room<'_> {
         // SAFETY: a single-segment mbuf this Mbuf owns exclusively. buf_addr + data_off is the
         // packet start once data_off is set to the headroom (bounded by buf_len), and the
-        // buf_len - data_off bytes after it are inside the buffer. The fields are naturally
+        // buf_len - data_off bytes after it are inside the buffer: the data area, apart from the
+        // mbuf's header, which `Room` keeps writing through `mbuf`. The fields are naturally
         // aligned (their sizes are asserted in shim.c).
         unsafe {
             let buf = *self.field::<*mut u8>(sys::SHIM_MBUF_OFF_BUF_ADDR);
             let buf_len = *self.field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN);
             let data_off = sys::SHIM_PKTMBUF_HEADROOM.min(buf_len);
             *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF) = data_off;
-            std::slice::from_raw_parts_mut(buf.add(usize::from(data_off)), usize::from(buf_len - data_off))
+            Room {
+                bytes: std::slice::from_raw_parts_mut(
+                    buf.add(usize::from(data_off)),
+                    usize::from(buf_len - data_off),
+                ),
+                mbuf: self.0,
+                _owner: std::marker::PhantomData,
+            }
         }
-    }
-
-    /// Ends the frame [`Mbuf::room`] started: its length (refused beyond the room) and the
-    /// checksum offload request.
-    #[inline(always)]
-    pub(crate) fn finish(&mut self, len: usize, offload: Option<TxOffload>) -> Result<(), MbufTooSmall> {
-        // SAFETY: as in `room`; data_off was set there, and is read back here.
-        let room = unsafe {
-            let buf_len = *self.field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN);
-            usize::from(buf_len - *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF))
-        };
-        if len > room {
-            return Err(MbufTooSmall);
-        }
-        let (flags, tx_offload) = match offload {
-            Some(o) => (
-                sys::SHIM_MBUF_F_TX_IPV4 | sys::SHIM_MBUF_F_TX_IP_CKSUM | sys::SHIM_MBUF_F_TX_TCP_CKSUM,
-                u64::from(o.l2_len & 0x7f) | (u64::from(o.l3_len & 0x1ff) << 7),
-            ),
-            None => (0, 0),
-        };
-        // SAFETY: as above; len fits the room, which is below buf_len (a u16).
-        unsafe {
-            *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_LEN) = len as u16;
-            *self.field::<u32>(sys::SHIM_MBUF_OFF_PKT_LEN) = len as u32;
-            *self.field::<u64>(sys::SHIM_MBUF_OFF_OL_FLAGS) = flags;
-            *self.field::<u64>(sys::SHIM_MBUF_OFF_TX_OFFLOAD) = tx_offload;
-        }
-        Ok(())
     }
 
     /// The mbuf, for reading it through DPDK (the tap's copy, tests). Ownership stays here.
@@ -362,6 +341,45 @@ impl Mbuf {
 /// A frame length beyond the mbuf's room ([`Mbuf::finish`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MbufTooSmall;
+
+/// The data room of an mbuf being written ([`Mbuf::room`]): `bytes` to write the frame into,
+/// then [`Room::finish`] to set its length. Borrows the mbuf for as long as it lives.
+pub(crate) struct Room<'m> {
+    pub bytes: &'m mut [u8],
+    mbuf: NonNull<sys::rte_mbuf>,
+    _owner: std::marker::PhantomData<&'m mut Mbuf>,
+}
+
+impl Room<'_> {
+    /// Ends the frame: its length (refused beyond the room) and the checksum offload request.
+    #[inline(always)]
+    pub(crate) fn finish(self, len: usize, offload: Option<TxOffload>) -> Result<(), MbufTooSmall> {
+        if len > self.bytes.len() {
+            return Err(MbufTooSmall);
+        }
+        let (flags, tx_offload) = match offload {
+            Some(o) => (
+                sys::SHIM_MBUF_F_TX_IPV4 | sys::SHIM_MBUF_F_TX_IP_CKSUM | sys::SHIM_MBUF_F_TX_TCP_CKSUM,
+                u64::from(o.l2_len & 0x7f) | (u64::from(o.l3_len & 0x1ff) << 7),
+            ),
+            None => (0, 0),
+        };
+        let field = |offset: u16| {
+            // SAFETY: offset is inside struct rte_mbuf (offsetof of one of its fields).
+            unsafe { self.mbuf.as_ptr().cast::<u8>().add(usize::from(offset)) }
+        };
+        // SAFETY: the mbuf is borrowed exclusively (`_owner`) and its header is apart from the
+        // data room `bytes` points into; len fits the room, which ends within buf_len (a u16);
+        // the fields are naturally aligned.
+        unsafe {
+            *field(sys::SHIM_MBUF_OFF_DATA_LEN).cast::<u16>() = len as u16;
+            *field(sys::SHIM_MBUF_OFF_PKT_LEN).cast::<u32>() = len as u32;
+            *field(sys::SHIM_MBUF_OFF_OL_FLAGS).cast::<u64>() = flags;
+            *field(sys::SHIM_MBUF_OFF_TX_OFFLOAD).cast::<u64>() = tx_offload;
+        }
+        Ok(())
+    }
+}
 
 impl Drop for Mbuf {
     fn drop(&mut self) {
@@ -473,22 +491,22 @@ pub(crate) struct PortInfo {
     pub owned: bool,
 }
 
-impl PortInfo {
-    /// How a frame for this port gets its checksums: in software, or by the NIC (then with the
-    /// header lengths it needs).
-    #[inline(always)]
-    pub(crate) fn checksums(&self) -> (crate::frame::ChecksumMode, Option<TxOffload>) {
-        if self.checksum_offload {
-            let o = TxOffload {
-                l2_len: crate::frame::ETH_LEN as u8,
-                l3_len: crate::frame::IPV4_LEN as u16,
-            };
-            (crate::frame::ChecksumMode::Offload, Some(o))
-        } else {
-            (crate::frame::ChecksumMode::Software, None)
-        }
+/// How an ACK frame gets its checksums: in software, or by the NIC (`offload`, a port's
+/// `checksum_offload`; then with the header lengths it needs).
+#[inline(always)]
+pub(crate) fn checksums(offload: bool) -> (crate::frame::ChecksumMode, Option<TxOffload>) {
+    if offload {
+        let o = TxOffload {
+            l2_len: crate::frame::ETH_LEN as u8,
+            l3_len: crate::frame::IPV4_LEN as u16,
+        };
+        (crate::frame::ChecksumMode::Offload, Some(o))
+    } else {
+        (crate::frame::ChecksumMode::Software, None)
     }
+}
 
+impl PortInfo {
     #[cfg(test)]
     pub(crate) fn for_tests(id: u16) -> Self {
         Self {

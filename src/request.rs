@@ -51,6 +51,19 @@ impl<'a> EthDstHint<'a> {
     }
 }
 
+/// What an ACK frame is built from, checked: the segment and the Ethernet destination hint, made
+/// where the frame is written (so that the C boundary can keep one pointer until then).
+pub(crate) trait AckRequest {
+    fn view(&self) -> (SegmentView<'_>, Option<EthDstHint<'_>>);
+}
+
+impl AckRequest for SendRequest<'_> {
+    #[inline(always)]
+    fn view(&self) -> (SegmentView<'_>, Option<EthDstHint<'_>>) {
+        (self.seg, self.eth_dst_hint)
+    }
+}
+
 impl<'a> SendRequest<'a> {
     /// Checks an IPv4 header (at least its first 20 bytes) and the readable bytes of a TCP header
     /// (at least 20; options beyond the slice are not looked at).

@@ -4,6 +4,7 @@
 //! TX state), so a stream of frames to one peer costs one comparison instead of two table scans.
 
 use crate::error::SendError;
+use crate::frame::EthHeader;
 use crate::port::PortInfo;
 use crate::request::EthDstHint;
 use crate::route::{Arp6Table, ArpTable, Ipv6Prefix, Prefix, PrefixTable};
@@ -38,15 +39,41 @@ pub(crate) struct Router {
     arp6: Arp6Table,
 }
 
-/// The last lookup: the destination, its port, its ARP entry (`None`: the caller's hint is used,
-/// which may differ per call). Keyed by the router's id as well, so that a cached hop never
-/// answers for other tables (id 0: an empty cache).
+/// The last lookup: the destination and all an ACK frame to it needs: its port, the port's
+/// frame limit and checksum mode, and the Ethernet header (from the ARP entry and the port's MAC;
+/// without an ARP entry the destination is the caller's hint, which may differ per call). Keyed by
+/// the router's id as well, so that a cached hop never answers for other tables (id 0: an empty
+/// cache).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct HopCache {
     router: u64,
     daddr: u32,
-    port: usize,
-    arp: Option<[u8; 6]>,
+    /// The ARP table has an entry: the hop's Ethernet header is whole (else each call's hint
+    /// goes into it).
+    arp: bool,
+    hop: AckHop,
+}
+
+/// The next hop of an ACK frame, with what its port asks of the frame.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AckHop {
+    /// Index into [`Router::ports`].
+    pub port: usize,
+    pub eth: EthHeader,
+    /// The port's longest frame.
+    pub max_frame: usize,
+    /// The port computes the checksums.
+    pub offload: bool,
+}
+
+impl AckHop {
+    #[cfg(test)]
+    fn hop(&self) -> Hop {
+        Hop {
+            port: self.port,
+            eth_dst: self.eth.dst(),
+        }
+    }
 }
 
 impl Router {
@@ -80,32 +107,43 @@ impl Router {
     /// The next hop for `daddr` (host order), through `cache`; `hint` is the caller's Ethernet
     /// destination, read only when the ARP table has no entry.
     #[inline(always)]
-    pub(crate) fn resolve(
+    pub(crate) fn resolve<'c>(
         &self,
-        cache: &mut HopCache,
+        cache: &'c mut HopCache,
         daddr: u32,
         hint: Option<EthDstHint<'_>>,
-    ) -> Result<Hop, SendError> {
+    ) -> Result<&'c AckHop, SendError> {
         if cache.router != self.id || cache.daddr != daddr {
-            let port = match &self.routes {
-                Some(t) => t.lookup(daddr).copied().flatten().ok_or(SendError::NoRoute)?,
-                None => 0,
-            };
-            *cache = HopCache {
-                router: self.id,
-                daddr,
-                port,
-                arp: self.arp.lookup(daddr).copied(),
-            };
+            self.fill(cache, daddr)?;
         }
-        let eth_dst = match cache.arp {
-            Some(mac) => mac,
-            None => hint.ok_or(SendError::NoArpEntry)?.read(),
+        if !cache.arp {
+            let dst = hint.ok_or(SendError::NoArpEntry)?.read();
+            cache.hop.eth = cache.hop.eth.with_dst(dst);
+        }
+        Ok(&cache.hop)
+    }
+
+    /// Looks `daddr` up in the tables, into `cache`.
+    #[inline(never)]
+    fn fill(&self, cache: &mut HopCache, daddr: u32) -> Result<(), SendError> {
+        let port = match &self.routes {
+            Some(t) => t.lookup(daddr).copied().flatten().ok_or(SendError::NoRoute)?,
+            None => 0,
         };
-        Ok(Hop {
-            port: cache.port,
-            eth_dst,
-        })
+        let info = &self.ports[port];
+        let arp = self.arp.lookup(daddr).copied();
+        *cache = HopCache {
+            router: self.id,
+            daddr,
+            arp: arp.is_some(),
+            hop: AckHop {
+                port,
+                eth: EthHeader::new(arp.unwrap_or_default(), info.mac),
+                max_frame: info.max_frame,
+                offload: info.checksum_offload,
+            },
+        };
+        Ok(())
     }
 
     /// The next hop for `dst` of any family, without the per-context cache (for the RST and raw
@@ -176,32 +214,47 @@ mod tests {
         let (nine, eight) = ([9; 6], [8; 6]);
         let hint = Some(EthDstHint::new(&nine));
         let hop = |port, eth_dst| Ok(Hop { port, eth_dst });
-        assert_eq!(r.resolve(c, addr([10, 0, 1, 7]), hint), hop(1, [7; 6]));
-        // Same destination again (cached): the same answer.
-        assert_eq!(r.resolve(c, addr([10, 0, 1, 7]), None), hop(1, [7; 6]));
-        // No ARP entry: the hint, each call's own; without one, unreachable (also when cached).
-        assert_eq!(r.resolve(c, addr([10, 0, 2, 1]), hint), hop(0, [9; 6]));
-        let other = Some(EthDstHint::new(&eight));
-        assert_eq!(r.resolve(c, addr([10, 0, 2, 1]), other), hop(0, [8; 6]));
         assert_eq!(
-            r.resolve(c, addr([10, 0, 2, 1]), None),
+            r.resolve(c, addr([10, 0, 1, 7]), hint).map(|h| h.hop()),
+            hop(1, [7; 6])
+        );
+        // Same destination again (cached): the same answer.
+        assert_eq!(
+            r.resolve(c, addr([10, 0, 1, 7]), None).map(|h| h.hop()),
+            hop(1, [7; 6])
+        );
+        // No ARP entry: the hint, each call's own; without one, unreachable (also when cached).
+        assert_eq!(
+            r.resolve(c, addr([10, 0, 2, 1]), hint).map(|h| h.hop()),
+            hop(0, [9; 6])
+        );
+        let other = Some(EthDstHint::new(&eight));
+        assert_eq!(
+            r.resolve(c, addr([10, 0, 2, 1]), other).map(|h| h.hop()),
+            hop(0, [8; 6])
+        );
+        assert_eq!(
+            r.resolve(c, addr([10, 0, 2, 1]), None).map(|h| h.hop()),
             Err(SendError::NoArpEntry)
         );
-        assert_eq!(r.resolve(c, addr([11, 0, 0, 1]), hint), Err(SendError::NoRoute));
-        assert_eq!(r.resolve(c, addr([10, 0, 3, 1]), hint), Err(SendError::NoRoute));
+        assert_eq!(
+            r.resolve(c, addr([11, 0, 0, 1]), hint).map(|h| h.hop()),
+            Err(SendError::NoRoute)
+        );
+        assert_eq!(
+            r.resolve(c, addr([10, 0, 3, 1]), hint).map(|h| h.hop()),
+            Err(SendError::NoRoute)
+        );
     }
 
     #[test]
     fn without_a_route_table_everything_goes_to_port_0() {
         let r = Router::new(vec![port(0)], Tables::default());
         let one = [1; 6];
-        let hop = r.resolve(
-            &mut HopCache::default(),
-            addr([1, 2, 3, 4]),
-            Some(EthDstHint::new(&one)),
-        );
+        let cache = &mut HopCache::default();
+        let hop = r.resolve(cache, addr([1, 2, 3, 4]), Some(EthDstHint::new(&one)));
         assert_eq!(
-            hop,
+            hop.map(|h| h.hop()),
             Ok(Hop {
                 port: 0,
                 eth_dst: [1; 6]
@@ -224,7 +277,7 @@ mod tests {
         let c = &mut HopCache::default();
         assert!(a.resolve(c, addr([10, 0, 0, 1]), None).is_ok());
         assert_eq!(
-            b.resolve(c, addr([10, 0, 0, 1]), None),
+            b.resolve(c, addr([10, 0, 0, 1]), None).map(|h| h.hop()),
             Err(SendError::NoArpEntry)
         );
     }

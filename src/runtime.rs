@@ -24,7 +24,7 @@ use crate::exclusive::ThreadRec;
 use crate::flusher::{self, FlushSignal};
 use crate::frame;
 use crate::port::{self, Dpdk, Mempool, PortInfo, TxQueue};
-use crate::request::{SegmentRequest, SendRequest};
+use crate::request::{AckRequest, SegmentRequest};
 use crate::router::{Hop, HopCache, Router};
 use crate::segment::{self, Direction, Link};
 use crate::settings::{Settings, MAX_CORES};
@@ -406,7 +406,7 @@ impl Runtime {
     pub(crate) fn send(
         &self,
         ctx: &CoreContext<Dpdk, HopCache>,
-        req: &SendRequest<'_>,
+        req: &impl AckRequest,
     ) -> Result<(), SendError> {
         let frame = AckFrame {
             router: &self.router,
@@ -438,8 +438,9 @@ impl Runtime {
                     return Err(SendError::TooLong);
                 }
                 ctx.send(&self.io, thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
-                    let len = segment::write_reset(&link, &r, m.room())?;
-                    m.finish(len, None)?;
+                    let room = m.room();
+                    let len = segment::write_reset(&link, &r, &mut *room.bytes)?;
+                    room.finish(len, None)?;
                     Ok(hop.port)
                 })
             })
@@ -476,8 +477,9 @@ impl Runtime {
             segment::pieces(req.payload.len(), req.seen.headers_len(), mtu).ok_or(SendError::TooLong)?;
         until_first_failure(pieces.into_iter().map(|piece| {
             ctx.send(&self.io, thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
-                let len = segment::write_raw(&link, &req.seen, req.payload, &piece, m.room())?;
-                m.finish(len, None)?;
+                let room = m.room();
+                let len = segment::write_raw(&link, &req.seen, req.payload, &piece, &mut *room.bytes)?;
+                room.finish(len, None)?;
                 Ok(hop.port)
             })
         }))
@@ -523,24 +525,25 @@ impl Runtime {
 
 /// The mOS ACK frame for a request: route and ARP (cached per context), the port's frame limit,
 /// the frame written straight into the mbuf.
-struct AckFrame<'r, 'a> {
+struct AckFrame<'r, R> {
     router: &'r Router,
-    req: &'r SendRequest<'a>,
+    req: &'r R,
 }
 
-impl crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, '_> {
+impl<R: AckRequest> crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, R> {
     #[inline(always)]
     fn build(self, hops: &mut HopCache, m: &mut port::Mbuf) -> Result<usize, SendError> {
-        let (router, req) = (self.router, self.req);
-        let hop = router.resolve(hops, req.seg.daddr(), req.eth_dst_hint)?;
-        let port = &router.ports()[hop.port];
-        if req.seg.frame_len() > port.max_frame {
+        let router = self.router;
+        let (seg, hint) = self.req.view();
+        let hop = router.resolve(hops, seg.daddr(), hint)?;
+        if seg.frame_len() > hop.max_frame {
             return Err(SendError::TooLong);
         }
-        let (checksum, offload) = port.checksums();
-        let len = frame::write_ack_frame(&req.seg, hop.eth_dst, port.mac, checksum, m.room())
-            .map_err(|_| SendError::TooLong)?;
-        m.finish(len, offload)?;
+        let (checksum, offload) = port::checksums(hop.offload);
+        let room = m.room();
+        let len =
+            frame::write_ack(&seg, &hop.eth, checksum, &mut *room.bytes).map_err(|_| SendError::TooLong)?;
+        room.finish(len, offload)?;
         Ok(hop.port)
     }
 }
