@@ -324,26 +324,29 @@ pub fn write_ack(
     h[52..54].copy_from_slice(&[0, 0]);
     h[54..58].copy_from_slice(&TS_PREFIX);
     h[58..66].copy_from_slice(&ts.to_ne_bytes());
-    let payload_sum = checksum::copy_and_sum(data, seg.payload);
 
+    // The header's sums first, so that only the TCP one is kept across the payload's copy.
     let dw = |b: &[u8], at: usize| dword([b[at], b[at + 1], b[at + 2], b[at + 3]]);
     let addresses = dw(addresses, 0) + dw(addresses, 4);
-    let pseudo = addresses + word(tcp_len) + TCP_CONST_SUM;
-    let (ip_sum, tcp_sum) = match checksum {
-        ChecksumMode::Software => {
-            let ip_sum = IPV4_CONST_SUM + word(total_len) + word(id) + addresses;
-            let ports_seq_ack = dw(ports_seq_ack, 0) + dw(ports_seq_ack, 4) + dw(ports_seq_ack, 8);
-            let tcp_sum = pseudo + ports_seq_ack + word(window) + (ts & 0xffff_ffff) + (ts >> 32);
-            (checksum::finish(ip_sum), checksum::finish(tcp_sum + payload_sum))
-        }
-        // The NIC wants the pseudo-header sum alone (no header words, not complemented).
-        ChecksumMode::Offload => (
-            [0, 0],
-            checksum::fold(addresses + word(tcp_len) + word([0, IPPROTO_TCP])).to_ne_bytes(),
-        ),
+    let software = checksum == ChecksumMode::Software;
+    let (ip_sum, tcp_sum) = if software {
+        let ip_sum = IPV4_CONST_SUM + word(total_len) + word(id) + addresses;
+        let ports_seq_ack = dw(ports_seq_ack, 0) + dw(ports_seq_ack, 4) + dw(ports_seq_ack, 8);
+        let tcp_sum = addresses + word(tcp_len) + TCP_CONST_SUM + ports_seq_ack + word(window);
+        (!checksum::fold(ip_sum), tcp_sum + (ts & 0xffff_ffff) + (ts >> 32))
+    } else {
+        // The NIC wants IPv4 checksum 0 and, in the TCP one, the pseudo-header sum alone
+        // (folded, not complemented).
+        (0, addresses + word(tcp_len) + word([0, IPPROTO_TCP]))
     };
-    h[24..26].copy_from_slice(&ip_sum);
-    h[50..52].copy_from_slice(&tcp_sum);
+    h[24..26].copy_from_slice(&ip_sum.to_ne_bytes());
+    let payload_sum = checksum::copy_and_sum(data, seg.payload);
+    let tcp_sum = if software {
+        !checksum::fold(tcp_sum + payload_sum)
+    } else {
+        checksum::fold(tcp_sum)
+    };
+    h[50..52].copy_from_slice(&tcp_sum.to_ne_bytes());
     Ok(len)
 }
 

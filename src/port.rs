@@ -319,13 +319,12 @@ impl Mbuf {
         unsafe {
             let buf = *self.field::<*mut u8>(sys::SHIM_MBUF_OFF_BUF_ADDR);
             let buf_len = *self.field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN);
-            let data_off = sys::SHIM_PKTMBUF_HEADROOM.min(buf_len);
+            let room = buf_len.saturating_sub(sys::SHIM_PKTMBUF_HEADROOM);
+            // The headroom, or the whole buffer when it is shorter (no room then).
+            let data_off = buf_len - room;
             *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF) = data_off;
             Room {
-                bytes: std::slice::from_raw_parts_mut(
-                    buf.add(usize::from(data_off)),
-                    usize::from(buf_len - data_off),
-                ),
+                bytes: std::slice::from_raw_parts_mut(buf.add(usize::from(data_off)), usize::from(room)),
                 mbuf: self.0,
                 _owner: std::marker::PhantomData,
             }

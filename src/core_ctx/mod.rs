@@ -116,8 +116,6 @@ struct TxState<I: PacketIo, S> {
     ports: Vec<PortTx<I>>,
     /// Free buffers taken from the pool in bulk, for the next frames.
     spare: Vec<I::Buf>,
-    /// Frames staged over all ports.
-    staged: usize,
     /// Hand-offs moved into staging so far (compared with `Guests::handed_off`).
     drained: u64,
 }
@@ -332,7 +330,6 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
                 scratch: S::default(),
                 ports,
                 spare: Vec::with_capacity(SPARE_MBUFS),
-                staged: 0,
                 drained: 0,
             }),
             handoff,
@@ -416,7 +413,6 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         let p = &mut st.ports[port];
         p.staged.push(buf);
         staged += 1;
-        st.staged += 1;
         bump(&self.published.accepted, 1);
         let mut flush = staged >= self.params.burst;
         if was_empty {
@@ -428,7 +424,6 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         }
         if flush {
             let took = I::burst(&mut p.queue, &mut p.staged);
-            st.staged -= took;
             staged -= took;
             bump(&self.published.transmitted, took as u64);
             note_refusal(published, staged > 0);
@@ -492,7 +487,6 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             return;
         }
         let took = I::burst(&mut p.queue, &mut p.staged);
-        st.staged -= took;
         bump(&self.published.transmitted, took as u64);
         note_refusal(&self.published.ports[port], !p.staged.is_empty());
     }
@@ -512,7 +506,6 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
                 p.staged.push(buf);
                 moved += 1;
             }
-            st.staged += moved;
             st.drained += moved as u64;
             if moved > 0 {
                 self.publish_port(st, port, was_empty);
@@ -546,7 +539,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         }
         FlushOutcome {
             transmitted: (self.published.transmitted.load(Ordering::Relaxed) - before) as usize,
-            left: st.staged + self.queued(),
+            left: st.ports.iter().map(|p| p.staged.len()).sum::<usize>() + self.queued(),
         }
     }
 
@@ -771,7 +764,6 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
                 dropped += 1;
             }
         }
-        st.staged = 0;
         bump(&self.published.dropped_at_shutdown, dropped);
         for p in self.published.ports.iter() {
             p.staged.store(0, Ordering::Release);
