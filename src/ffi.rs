@@ -73,39 +73,36 @@ unsafe fn read_request(pi: &pkt_info, sockid: c_int) -> Result<PktInfoRequest<'_
     if pi.iph.is_null() || pi.tcph.is_null() {
         return Err(SendError::NoHeaders);
     }
-    // SAFETY: iph is non-NULL and points to an IPv4 header, which is at least 20 bytes (a byte
-    // array: any alignment).
-    let ip: &[u8; 20] = unsafe { &*pi.iph.cast() };
+    // SAFETY: iph and tcph are non-NULL and point to an IPv4 and a TCP header, which are at least
+    // 20 bytes each (byte arrays: any alignment).
+    let (ip, tcp): (&[u8; 20], &[u8; 20]) = unsafe { (&*pi.iph.cast(), &*pi.tcph.cast()) };
     // How much of the TCP header may be read: its data offset, cut where the IP packet ends when
-    // the caller told us its length and the TCP header follows the IP header in it. (The
-    // header's fields themselves are checked once, by SendRequest::from_parts.)
+    // the caller told us its length and the TCP header follows the IP header in it.
     let ihl_len = usize::from(ip[0] & 0x0f) * 4;
     let in_packet = pi.ip_len != 0 && (pi.iph as usize).wrapping_add(ihl_len) == pi.tcph as usize;
-    let limit = if in_packet {
+    let readable = if in_packet {
         usize::from(pi.ip_len).saturating_sub(ihl_len)
     } else {
         frame::MAX_TCP_HEADER
     };
-    if limit < 20 {
+    if readable < 20 {
         return Err(SendError::NoHeaders);
     }
-    // SAFETY: tcph is non-NULL and points to a TCP header of at least 20 bytes, inside the packet.
-    let tcp: &[u8; 20] = unsafe { &*pi.tcph.cast() };
-    let options_len = SegmentView::options_len(tcp).min(limit - 20);
-    // SAFETY: the option bytes the data offset claims (the caller's header), cut by `limit` to
-    // stay inside the packet.
+    // The option bytes the data offset claims, cut by `readable` (what SegmentView::headers
+    // refuses, a data offset below 5, gives none).
+    let options_len = (usize::from(tcp[12] >> 4) * 4).min(readable).saturating_sub(20);
+    // SAFETY: those bytes are in the caller's TCP header, inside the packet.
     let options = unsafe { bytes(pi.tcph.cast::<u8>().add(20), options_len) };
-    let payload = || match (pi.payloadlen, pi.payload.is_null()) {
-        (0, _) => Some(&[][..]),
-        (_, true) => None,
-        // SAFETY: payload points to payloadlen readable bytes.
-        (n, false) => Some(unsafe { bytes(pi.payload, usize::from(n)) }),
-    };
     let seg = SegmentView::headers(ip, tcp, options)?;
     if sockid < 0 {
         return Err(SendError::BadSocket);
     }
-    let seg = seg.with_payload(payload().ok_or(SendError::NullPayload)?)?;
+    if pi.payloadlen != 0 && pi.payload.is_null() {
+        return Err(SendError::NullPayload);
+    }
+    if usize::from(pi.payloadlen) > frame::MAX_PAYLOAD {
+        return Err(SendError::TooLong);
+    }
     Ok(PktInfoRequest { pi, ts: seg.ts() })
 }
 

@@ -162,10 +162,11 @@ impl<'a> SegmentView<'a> {
     /// [`SegmentView::from_parts`] in two steps: the headers (with no payload yet) ...
     #[inline(always)]
     pub fn headers(ip: &'a [u8; IPV4_LEN], tcp: &'a [u8; 20], options: &'a [u8]) -> Result<Self, FrameError> {
-        if ip[0] >> 4 != 4 || ip[0] & 0x0f < 5 {
+        // Version 4 and IHL 5..15: 0x45..=0x4f.
+        if ip[0].wrapping_sub(0x45) > 0x0a {
             return Err(FrameError::BadIpv4Header);
         }
-        if tcp[12] >> 4 < 5 {
+        if tcp[12] < 0x50 {
             return Err(FrameError::BadTcpHeader);
         }
         Ok(Self {
