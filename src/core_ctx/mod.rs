@@ -103,7 +103,10 @@ impl TxParams {
     }
 }
 
-/// One port's TX queue and the frames staged for it, oldest first.
+/// One port's TX queue and the frames staged for it, oldest first. Cache lines of its own, as
+/// [`PortPublished`]: the owner writes it on every call, and another context's heap blocks
+/// must not share its lines (false sharing between two cores' owners).
+#[repr(align(128))]
 struct PortTx<I: PacketIo> {
     queue: I::Queue,
     staged: Vec<I::Buf>,
@@ -137,6 +140,7 @@ struct Published {
     ports: Box<[PortPublished]>,
 }
 
+#[repr(align(128))]
 #[derive(Default)]
 struct PortPublished {
     staged: AtomicUsize,
