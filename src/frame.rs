@@ -216,11 +216,9 @@ impl<'a> SegmentView<'a> {
 /// carry exactly NOP, NOP, Timestamp first: that layout is read directly, others scanned.
 #[inline(always)]
 fn timestamp(options: &[u8]) -> u64 {
-    if let Some((prefix, rest)) = options.split_first_chunk::<4>() {
-        if *prefix == TS_PREFIX {
-            if let Some(ts) = rest.first_chunk::<8>() {
-                return u64::from_ne_bytes(*ts);
-            }
+    if let Some(o) = options.first_chunk::<12>() {
+        if o[..4] == TS_PREFIX {
+            return u64::from_ne_bytes([o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11]]);
         }
     }
     scan_timestamp(options)
