@@ -115,13 +115,12 @@ struct PktInfoRequest<'a> {
 
 impl AckRequest for PktInfoRequest<'_> {
     #[inline(always)]
-    fn view(&self) -> (SegmentView<'_>, Option<EthDstHint<'_>>) {
+    fn view(&self) -> SegmentView<'_> {
         let pi = self.pi;
         // SAFETY: only `read_request` makes this, after checking what is read here: iph and tcph
         // are non-NULL and point to at least 20 header bytes each, payload to payloadlen bytes
-        // when payloadlen > 0; ethh is NULL or points to an Ethernet header, read only when the
-        // ARP table has no entry. The caller's contract keeps all of it valid and unchanged for
-        // the call, which `'a` spans.
+        // when payloadlen > 0. The caller's contract keeps all of it valid and unchanged for the
+        // call, which `'a` spans.
         unsafe {
             let ip: &[u8; 20] = &*pi.iph.cast();
             let tcp: &[u8; 20] = &*pi.tcph.cast();
@@ -129,9 +128,15 @@ impl AckRequest for PktInfoRequest<'_> {
                 0 => &[][..],
                 n => bytes(pi.payload, usize::from(n)),
             };
-            let hint = EthDstHint::from_ptr(pi.ethh.cast::<[u8; 6]>());
-            (SegmentView::checked(ip, tcp, self.ts, payload), hint)
+            SegmentView::checked(ip, tcp, self.ts, payload)
         }
+    }
+
+    #[inline(always)]
+    fn eth_dst_hint(&self) -> Option<EthDstHint<'_>> {
+        // SAFETY: ethh is NULL or points to an Ethernet header (its first 6 bytes h_dest),
+        // valid for the call (the caller's contract).
+        unsafe { EthDstHint::from_ptr(self.pi.ethh.cast::<[u8; 6]>()) }
     }
 }
 

@@ -43,26 +43,38 @@ const IPV4_CONST_SUM: u64 = word(IPV4_VERSION_TOS) + word(FLAGS_DF) + word(TTL_P
 /// options' prefix) and the pseudo-header's protocol word, summed once.
 const TCP_CONST_SUM: u64 = word(DOFF_FLAGS) + dword(TS_PREFIX) + word([0, IPPROTO_TCP]);
 
-/// The Ethernet header of an emitted frame: destination, source, ethertype IPv4. Built once per
-/// destination (a context caches it with its route), copied into each frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EthHeader([u8; ETH_LEN]);
+/// The 66 header bytes of the ACK frames toward one destination, with every field that does not
+/// depend on the segment filled in: the Ethernet addresses and type; IPv4 version, IHL, TOS, DF,
+/// TTL and protocol; TCP data offset, flags, urgent pointer and the options' NOP, NOP, Timestamp
+/// kind and length. A context caches it with its route; each frame starts as a copy of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckTemplate([u8; HEADER_LEN]);
 
-impl EthHeader {
+impl Default for AckTemplate {
+    fn default() -> Self {
+        Self::new([0; 6], [0; 6])
+    }
+}
+
+impl AckTemplate {
     #[inline(always)]
     pub fn new(dst: [u8; 6], src: [u8; 6]) -> Self {
-        let mut h = [0; ETH_LEN];
+        let mut h = [0; HEADER_LEN];
         h[0..6].copy_from_slice(&dst);
         h[6..12].copy_from_slice(&src);
         h[12..14].copy_from_slice(&ETHERTYPE_IPV4);
+        h[14..16].copy_from_slice(&IPV4_VERSION_TOS);
+        h[20..22].copy_from_slice(&FLAGS_DF);
+        h[22..24].copy_from_slice(&TTL_PROTO);
+        h[46..48].copy_from_slice(&DOFF_FLAGS);
+        h[54..58].copy_from_slice(&TS_PREFIX);
         Self(h)
     }
 
-    /// The same header toward another destination.
+    /// The same header toward another Ethernet destination.
     #[inline(always)]
-    pub fn with_dst(mut self, dst: [u8; 6]) -> Self {
+    pub fn set_dst(&mut self, dst: [u8; 6]) {
         self.0[0..6].copy_from_slice(&dst);
-        self
     }
 
     #[cfg(test)]
@@ -280,14 +292,14 @@ pub fn write_ack_frame(
     checksum: ChecksumMode,
     out: &mut [u8],
 ) -> Result<usize, FrameError> {
-    write_ack(seg, &EthHeader::new(eth_dst, eth_src), checksum, out)
+    write_ack(seg, &AckTemplate::new(eth_dst, eth_src), checksum, out)
 }
 
-/// [`write_ack_frame`] with the Ethernet header given whole.
+/// [`write_ack_frame`] from the destination's [`AckTemplate`].
 #[inline(always)]
 pub fn write_ack(
     seg: &SegmentView<'_>,
-    eth: &EthHeader,
+    template: &AckTemplate,
     checksum: ChecksumMode,
     out: &mut [u8],
 ) -> Result<usize, FrameError> {
@@ -307,21 +319,15 @@ pub fn write_ack(
     let window = [tcp[14], tcp[15]];
     let ts = seg.ts;
 
-    h[0..14].copy_from_slice(&eth.0);
-    // IPv4: version/IHL, TOS, total length, id, DF, TTL, protocol, checksum (below), addresses.
-    h[14..16].copy_from_slice(&IPV4_VERSION_TOS);
+    // The constant fields come with the template; the segment's are written over it.
+    *h = template.0;
+    // IPv4: total length, id, checksum (below), addresses.
     h[16..18].copy_from_slice(&total_len);
     h[18..20].copy_from_slice(&id);
-    h[20..22].copy_from_slice(&FLAGS_DF);
-    h[22..24].copy_from_slice(&TTL_PROTO);
     h[26..34].copy_from_slice(addresses);
-    // TCP: ports, seq, ack, data offset 8, ACK only, window, checksum (below), urgent pointer 0,
-    // NOP, NOP, Timestamp.
+    // TCP: ports, seq, ack, window, checksum (below), TSval and TSecr.
     h[34..46].copy_from_slice(ports_seq_ack);
-    h[46..48].copy_from_slice(&DOFF_FLAGS);
     h[48..50].copy_from_slice(&window);
-    h[52..54].copy_from_slice(&[0, 0]);
-    h[54..58].copy_from_slice(&TS_PREFIX);
     h[58..66].copy_from_slice(&ts.to_ne_bytes());
 
     // The header's sums first, so that only the TCP one is kept across the payload's copy.

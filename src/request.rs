@@ -54,13 +54,20 @@ impl<'a> EthDstHint<'a> {
 /// What an ACK frame is built from, checked: the segment and the Ethernet destination hint, made
 /// where the frame is written (so that the C boundary can keep one pointer until then).
 pub(crate) trait AckRequest {
-    fn view(&self) -> (SegmentView<'_>, Option<EthDstHint<'_>>);
+    fn view(&self) -> SegmentView<'_>;
+    /// Looked at only when the ARP table has no entry for the destination.
+    fn eth_dst_hint(&self) -> Option<EthDstHint<'_>>;
 }
 
 impl AckRequest for SendRequest<'_> {
     #[inline(always)]
-    fn view(&self) -> (SegmentView<'_>, Option<EthDstHint<'_>>) {
-        (self.seg, self.eth_dst_hint)
+    fn view(&self) -> SegmentView<'_> {
+        self.seg
+    }
+
+    #[inline(always)]
+    fn eth_dst_hint(&self) -> Option<EthDstHint<'_>> {
+        self.eth_dst_hint
     }
 }
 

@@ -4,7 +4,7 @@
 //! TX state), so a stream of frames to one peer costs one comparison instead of two table scans.
 
 use crate::error::SendError;
-use crate::frame::EthHeader;
+use crate::frame::AckTemplate;
 use crate::port::PortInfo;
 use crate::request::EthDstHint;
 use crate::route::{Arp6Table, ArpTable, Ipv6Prefix, Prefix, PrefixTable};
@@ -59,7 +59,8 @@ pub(crate) struct HopCache {
 pub(crate) struct AckHop {
     /// Index into [`Router::ports`].
     pub port: usize,
-    pub eth: EthHeader,
+    /// The frame's header with everything but the segment's fields.
+    pub template: AckTemplate,
     /// The port's longest frame.
     pub max_frame: usize,
     /// The port computes the checksums.
@@ -71,7 +72,7 @@ impl AckHop {
     fn hop(&self) -> Hop {
         Hop {
             port: self.port,
-            eth_dst: self.eth.dst(),
+            eth_dst: self.template.dst(),
         }
     }
 }
@@ -107,18 +108,18 @@ impl Router {
     /// The next hop for `daddr` (host order), through `cache`; `hint` is the caller's Ethernet
     /// destination, read only when the ARP table has no entry.
     #[inline(always)]
-    pub(crate) fn resolve<'c>(
+    pub(crate) fn resolve<'c, 'h>(
         &self,
         cache: &'c mut HopCache,
         daddr: u32,
-        hint: Option<EthDstHint<'_>>,
+        hint: impl FnOnce() -> Option<EthDstHint<'h>>,
     ) -> Result<&'c AckHop, SendError> {
         if cache.router != self.id || cache.daddr != daddr {
             self.fill(cache, daddr)?;
         }
         if !cache.arp {
-            let dst = hint.ok_or(SendError::NoArpEntry)?.read();
-            cache.hop.eth = cache.hop.eth.with_dst(dst);
+            let dst = hint().ok_or(SendError::NoArpEntry)?.read();
+            cache.hop.template.set_dst(dst);
         }
         Ok(&cache.hop)
     }
@@ -138,7 +139,7 @@ impl Router {
             arp: arp.is_some(),
             hop: AckHop {
                 port,
-                eth: EthHeader::new(arp.unwrap_or_default(), info.mac),
+                template: AckTemplate::new(arp.unwrap_or_default(), info.mac),
                 max_frame: info.max_frame,
                 offload: info.checksum_offload,
             },
@@ -215,34 +216,34 @@ mod tests {
         let hint = Some(EthDstHint::new(&nine));
         let hop = |port, eth_dst| Ok(Hop { port, eth_dst });
         assert_eq!(
-            r.resolve(c, addr([10, 0, 1, 7]), hint).map(|h| h.hop()),
+            r.resolve(c, addr([10, 0, 1, 7]), || hint).map(|h| h.hop()),
             hop(1, [7; 6])
         );
         // Same destination again (cached): the same answer.
         assert_eq!(
-            r.resolve(c, addr([10, 0, 1, 7]), None).map(|h| h.hop()),
+            r.resolve(c, addr([10, 0, 1, 7]), || None).map(|h| h.hop()),
             hop(1, [7; 6])
         );
         // No ARP entry: the hint, each call's own; without one, unreachable (also when cached).
         assert_eq!(
-            r.resolve(c, addr([10, 0, 2, 1]), hint).map(|h| h.hop()),
+            r.resolve(c, addr([10, 0, 2, 1]), || hint).map(|h| h.hop()),
             hop(0, [9; 6])
         );
         let other = Some(EthDstHint::new(&eight));
         assert_eq!(
-            r.resolve(c, addr([10, 0, 2, 1]), other).map(|h| h.hop()),
+            r.resolve(c, addr([10, 0, 2, 1]), || other).map(|h| h.hop()),
             hop(0, [8; 6])
         );
         assert_eq!(
-            r.resolve(c, addr([10, 0, 2, 1]), None).map(|h| h.hop()),
+            r.resolve(c, addr([10, 0, 2, 1]), || None).map(|h| h.hop()),
             Err(SendError::NoArpEntry)
         );
         assert_eq!(
-            r.resolve(c, addr([11, 0, 0, 1]), hint).map(|h| h.hop()),
+            r.resolve(c, addr([11, 0, 0, 1]), || hint).map(|h| h.hop()),
             Err(SendError::NoRoute)
         );
         assert_eq!(
-            r.resolve(c, addr([10, 0, 3, 1]), hint).map(|h| h.hop()),
+            r.resolve(c, addr([10, 0, 3, 1]), || hint).map(|h| h.hop()),
             Err(SendError::NoRoute)
         );
     }
@@ -252,7 +253,7 @@ mod tests {
         let r = Router::new(vec![port(0)], Tables::default());
         let one = [1; 6];
         let cache = &mut HopCache::default();
-        let hop = r.resolve(cache, addr([1, 2, 3, 4]), Some(EthDstHint::new(&one)));
+        let hop = r.resolve(cache, addr([1, 2, 3, 4]), || Some(EthDstHint::new(&one)));
         assert_eq!(
             hop.map(|h| h.hop()),
             Ok(Hop {
@@ -275,9 +276,9 @@ mod tests {
         );
         let b = Router::new(vec![port(0)], Tables::default());
         let c = &mut HopCache::default();
-        assert!(a.resolve(c, addr([10, 0, 0, 1]), None).is_ok());
+        assert!(a.resolve(c, addr([10, 0, 0, 1]), || None).is_ok());
         assert_eq!(
-            b.resolve(c, addr([10, 0, 0, 1]), None).map(|h| h.hop()),
+            b.resolve(c, addr([10, 0, 0, 1]), || None).map(|h| h.hop()),
             Err(SendError::NoArpEntry)
         );
     }

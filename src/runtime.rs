@@ -534,15 +534,15 @@ impl<R: AckRequest> crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, R> {
     #[inline(always)]
     fn build(self, hops: &mut HopCache, m: &mut port::Mbuf) -> Result<usize, SendError> {
         let router = self.router;
-        let (seg, hint) = self.req.view();
-        let hop = router.resolve(hops, seg.daddr(), hint)?;
+        let seg = self.req.view();
+        let hop = router.resolve(hops, seg.daddr(), || self.req.eth_dst_hint())?;
         if seg.frame_len() > hop.max_frame {
             return Err(SendError::TooLong);
         }
         let (checksum, offload) = port::checksums(hop.offload);
         let room = m.room();
-        let len =
-            frame::write_ack(&seg, &hop.eth, checksum, &mut *room.bytes).map_err(|_| SendError::TooLong)?;
+        let len = frame::write_ack(&seg, &hop.template, checksum, &mut *room.bytes)
+            .map_err(|_| SendError::TooLong)?;
         room.finish(len, offload)?;
         Ok(hop.port)
     }
