@@ -169,7 +169,9 @@ extern "C" {
 
  # Safety
  `mctx` and `pinfo` are NULL or valid; the non-NULL header and payload pointers of `pinfo` point
- to as many readable bytes as their headers and `payloadlen` say.
+ to as many readable bytes as their headers and `payloadlen` say; `*pinfo` and what it points to
+ do not change during the call (they are read where needed, not copied first; nothing is kept
+ after the call returns).
  */
 int mtcp_sendpkt(mctx_t mctx, int sockid, const struct pkt_info *pinfo);
 

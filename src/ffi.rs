@@ -165,7 +165,9 @@ impl AckRequest for PktInfoRequest<'_> {
 ///
 /// # Safety
 /// `mctx` and `pinfo` are NULL or valid; the non-NULL header and payload pointers of `pinfo` point
-/// to as many readable bytes as their headers and `payloadlen` say.
+/// to as many readable bytes as their headers and `payloadlen` say; `*pinfo` and what it points to
+/// do not change during the call (they are read where needed, not copied first; nothing is kept
+/// after the call returns).
 #[no_mangle]
 pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c_int {
     // The accepted call returns 0 straight away; every error goes through `rejected`, out of line.
