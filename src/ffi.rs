@@ -26,14 +26,8 @@ fn set_errno(e: c_int) {
 fn guarded(f: impl FnOnce() -> Result<c_int, SendError>) -> c_int {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            set_errno(e.errno());
-            -1
-        }
-        Err(_) => {
-            set_errno(SendError::Internal.errno());
-            -1
-        }
+        Ok(Err(e)) => fail(e),
+        Err(_) => fail(SendError::Internal),
     }
 }
 
@@ -170,7 +164,8 @@ impl AckRequest for PktInfoRequest<'_> {
 /// after the call returns).
 #[no_mangle]
 pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c_int {
-    // The accepted call returns 0 straight away; every error goes through `rejected`, out of line.
+    // As `guarded`, but the accepted call returns 0 straight away (no c_int carried through a
+    // Result); every error goes through `rejected`, out of line.
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: mctx is NULL or valid (caller contract).
         let core = unsafe { core_of(mctx) }?;

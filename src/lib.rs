@@ -110,10 +110,13 @@ pub mod internals {
             l2_len: 14,
             l3_len: 20,
         });
-        let room = m.room();
-        let room_at = (room.bytes.as_ptr(), room.bytes.len());
-        write(&mut *room.bytes);
-        room.finish(len, offload).ok()?;
+        let mut room_at = (std::ptr::null(), 0);
+        m.write_frame(offload, |room| {
+            room_at = (room.as_ptr(), room.len());
+            write(room);
+            Ok::<_, crate::port::MbufTooSmall>(len)
+        })
+        .ok()?;
         Some(inspect(m.as_ptr(), room_at.0, room_at.1))
     }
 }

@@ -331,13 +331,26 @@ impl Mbuf {
         }
     }
 
+    /// Writes a single-segment frame: `write` fills the room ([`Mbuf::room`]) and returns the
+    /// frame's length, which [`Room::finish`] sets with `offload`.
+    #[inline(always)]
+    pub(crate) fn write_frame<E: From<MbufTooSmall>>(
+        &mut self,
+        offload: Option<TxOffload>,
+        write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<(), E> {
+        let room = self.room();
+        let len = write(&mut *room.bytes)?;
+        Ok(room.finish(len, offload)?)
+    }
+
     /// The mbuf, for reading it through DPDK (the tap's copy, tests). Ownership stays here.
     pub(crate) fn as_ptr(&self) -> *const sys::rte_mbuf {
         self.0.as_ptr()
     }
 }
 
-/// A frame length beyond the mbuf's room ([`Mbuf::finish`]).
+/// A frame length beyond the mbuf's room ([`Room::finish`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MbufTooSmall;
 

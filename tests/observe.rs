@@ -286,6 +286,16 @@ fn tap(path: Option<&str>) -> i32 {
     unsafe { mtcp_sendpkt::mtcp_sendpkt_tap(c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())) }
 }
 
+/// Starts the tap on `path`, retrying every 10 ms while it fails, for 5 s at most (then fails with
+/// `why`).
+fn tap_within_5s(path: &str, why: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tap(Some(path)) != 0 {
+        assert!(std::time::Instant::now() < deadline, "{why}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// The tap holds exactly the frames the TX queue took, byte for byte as they reached the
 /// `net_pcap` port, one interface per port with its name and nanosecond timestamps; a new tap
 /// completes the old file, `NULL` stops it, and shutdown completes the last. tshark and capinfos
@@ -422,14 +432,7 @@ fn a_tap_on_a_stalled_pipe_never_blocks_sending() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while tap(Some(&stalled)) != 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the reader never opened the pipe"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        tap_within_5s(&stalled, "the reader never opened the pipe");
         let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, &[7u8; 1000]);
         let pi = o.pkt_info();
         let t0 = std::time::Instant::now();
@@ -452,14 +455,7 @@ fn a_tap_on_a_stalled_pipe_never_blocks_sending() {
         // The reader goes away: the stuck write ends with EPIPE, and the process lives on.
         let _ = reader.kill();
         let _ = reader.wait();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while tap(Some(&other)) != 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the stuck writer never ended"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        tap_within_5s(&other, "the stuck writer never ended");
         assert_eq!(send(0, 1, &pi), Ok(()));
         flush(0);
         assert_eq!(tap(None), 0);
