@@ -169,6 +169,8 @@ pub(crate) fn ensure_lcore() {
 pub(crate) struct Mempool {
     pool: NonNull<sys::rte_mempool>,
     owned: bool,
+    /// What every mbuf of the pool holds past the standard headroom (see [`Mempool::room`]).
+    room: u16,
 }
 
 // SAFETY: DPDK mempools are multi-producer/multi-consumer safe; the pointer is freed only by
@@ -197,7 +199,7 @@ impl Mempool {
             )
         };
         NonNull::new(p)
-            .map(|pool| Mempool { pool, owned: true })
+            .map(|pool| Mempool::of(pool, true))
             .ok_or_else(|| {
                 InitError::Mempool(format!(
                     "cannot create {mbufs} mbufs: {}",
@@ -212,7 +214,7 @@ impl Mempool {
         // SAFETY: valid NUL-terminated name; lookup only reads the mempool list.
         let p = unsafe { sys::rte_mempool_lookup(cname.as_ptr()) };
         NonNull::new(p)
-            .map(|pool| Mempool { pool, owned: false })
+            .map(|pool| Mempool::of(pool, false))
             .ok_or_else(|| InitError::Mempool(format!("the host has no mempool named {name:?}")))
     }
 
@@ -221,10 +223,24 @@ impl Mempool {
     /// # Safety
     /// `p` is a packet mempool (`rte_pktmbuf_pool_create`) that outlives every use by the library.
     pub(crate) unsafe fn borrowed(p: NonNull<sys::rte_mempool>) -> Self {
+        Mempool::of(p, false)
+    }
+
+    /// `pool`, a packet mempool that is alive.
+    fn of(pool: NonNull<sys::rte_mempool>, owned: bool) -> Self {
+        // SAFETY: a live packet mempool (each constructor's contract); reads its private area.
+        let data_room = unsafe { sys::shim_rte_pktmbuf_data_room_size(pool.as_ptr()) };
         Mempool {
-            pool: p,
-            owned: false,
+            pool,
+            owned,
+            room: data_room.saturating_sub(sys::SHIM_PKTMBUF_HEADROOM),
         }
+    }
+
+    /// The bytes every mbuf of the pool has for a frame: its data room (`buf_len`, the same for
+    /// all of them) past the standard headroom. No frame longer than this can be sent.
+    pub(crate) fn room(&self) -> usize {
+        usize::from(self.room)
     }
 
     pub(crate) fn as_ptr(&self) -> *mut sys::rte_mempool {
@@ -325,6 +341,30 @@ impl Mbuf {
             *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF) = data_off;
             Room {
                 bytes: std::slice::from_raw_parts_mut(buf.add(usize::from(data_off)), usize::from(room)),
+                mbuf: self.0,
+                _owner: std::marker::PhantomData,
+            }
+        }
+    }
+
+    /// [`Mbuf::room`] cut to a frame of `len` bytes, without reading the mbuf's length.
+    ///
+    /// # Safety
+    /// `len` is at most the [`Mempool::room`] of the pool this mbuf comes from.
+    #[inline(always)]
+    pub(crate) unsafe fn room_for(&mut self, len: usize) -> Room<'_> {
+        debug_assert!(
+            // SAFETY: buf_len is a field of the mbuf this Mbuf owns, naturally aligned.
+            usize::from(unsafe { *self.field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN) })
+                >= usize::from(sys::SHIM_PKTMBUF_HEADROOM) + len
+        );
+        // SAFETY: as in `room`. Every mbuf of a pool has the pool's buf_len, so the headroom plus
+        // `len` bytes are inside the buffer (the caller's contract).
+        unsafe {
+            let buf = *self.field::<*mut u8>(sys::SHIM_MBUF_OFF_BUF_ADDR);
+            *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF) = sys::SHIM_PKTMBUF_HEADROOM;
+            Room {
+                bytes: std::slice::from_raw_parts_mut(buf.add(usize::from(sys::SHIM_PKTMBUF_HEADROOM)), len),
                 mbuf: self.0,
                 _owner: std::marker::PhantomData,
             }

@@ -291,6 +291,13 @@ impl Runtime {
             tx_wait: settings.tx_wait,
             flush_interval: settings.flush_interval,
         };
+        // Before the contexts: each records whether its owner's barrier must be a full fence.
+        if !sync::enable_asymmetric_barrier() {
+            crate::log::warning!(
+                "membarrier(PRIVATE_EXPEDITED) is not available: \
+                 the owner's path uses a full fence (slower)"
+            );
+        }
         // Core context k gets TX queue k of every port.
         let mut per_port: Vec<std::vec::IntoIter<TxQueue>> =
             ports.queues.into_iter().map(Vec::into_iter).collect();
@@ -305,12 +312,6 @@ impl Runtime {
             .collect();
 
         sync::clock::calibrate();
-        if !sync::enable_asymmetric_barrier() {
-            crate::log::warning!(
-                "membarrier(PRIVATE_EXPEDITED) is not available: \
-                 the owner's path uses a full fence (slower)"
-            );
-        }
         let flusher_done = Arc::new(AtomicBool::new(false));
         let done = flusher_done.clone();
         let flusher = thread::Builder::new()
@@ -534,8 +535,10 @@ impl<R: AckRequest> crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, R> {
     #[inline(always)]
     fn build(self, hops: &mut HopCache, m: &mut port::Mbuf) -> Result<usize, SendError> {
         let router = self.router;
+        // The segment is looked at again once the hop is known, so that its pieces are not kept
+        // across the route cache's refill (fewer values spilled around it).
+        let hop = router.resolve(hops, self.req.view().daddr(), || self.req.eth_dst_hint())?;
         let seg = self.req.view();
-        let hop = router.resolve(hops, seg.daddr(), || self.req.eth_dst_hint())?;
         if seg.frame_len() > hop.max_frame {
             return Err(SendError::TooLong);
         }
@@ -543,7 +546,10 @@ impl<R: AckRequest> crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, R> {
         // Room and finish written out rather than through `Mbuf::write_frame`: with its closure
         // here, LLVM no longer inlines this builder into `mtcp_sendpkt` (+49 instructions per
         // call, callgrind).
-        let room = m.room();
+        // SAFETY: `m` comes from this runtime's pool (the context's only source of buffers is
+        // `Dpdk`, whose pool that is), and `hop.max_frame` is at most that pool's room:
+        // `open_ports` cuts every port's limit to it, and the router's hops copy the ports'.
+        let room = unsafe { m.room_for(seg.frame_len()) };
         let len = frame::write_ack(&seg, &hop.template, checksum, &mut *room.bytes)
             .map_err(|_| SendError::TooLong)?;
         room.finish(len, offload)?;
@@ -572,7 +578,12 @@ fn open_ports(
             .map(|&id| port::setup_port(id, cores as u16, settings.tx_desc, pool))
             .collect::<Result<_, _>>()?
     };
-    let (info, queues) = opened.into_iter().unzip();
+    let (mut info, queues): (Vec<PortInfo>, _) = opened.into_iter().unzip();
+    // Frames are single-segment: none longer than the pool's mbufs hold (the fast path relies on
+    // it, see `AckFrame::build`).
+    for port in &mut info {
+        port.max_frame = port.max_frame.min(pool.room());
+    }
     Ok(Ports { info, queues })
 }
 

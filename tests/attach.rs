@@ -120,6 +120,24 @@ fn attaches_through_mtcp_sendpkt_attach() {
     assert_library_frames(&q1);
 }
 
+/// A host's mempool whose mbufs are smaller than the port's MTU allows: the frames that fit go
+/// out whole, a longer one fails with EMSGSIZE (never written past the buffer).
+#[test]
+fn a_hosts_small_mbufs_bound_the_frame_length() {
+    let (stdout, q0, q1) = run_host("smallpool", &[]);
+    assert!(stdout.contains("dpdk_host: ok (smallpool)"), "{stdout}");
+    assert_markers(&q0);
+    assert_eq!(q1.len(), 1, "only the frame that fits the host's mbufs: {q1:?}");
+    let mut input = Observed::new([10, 0, 0, 10], 101, &[], &[0; 134]);
+    // dpdk_host.c's header: ports 7 -> 8, ack 0, window 0, id 0.
+    input.bytes[4..6].copy_from_slice(&[0, 0]);
+    input.bytes[20..24].copy_from_slice(&[0, 7, 0, 8]);
+    input.bytes[28..32].copy_from_slice(&[0; 4]);
+    input.bytes[34..36].copy_from_slice(&[0, 0]);
+    assert_eq!(q1[0].len(), 200);
+    check_frame(&q1[0], &input, ARP_10, q1[0][6..12].try_into().unwrap());
+}
+
 #[test]
 fn a_queue_the_host_did_not_set_up_is_refused_with_the_reason() {
     let (stdout, q0, q1) = run_host("missing", &[("MTCP_SENDPKT_TXQ", "2")]);

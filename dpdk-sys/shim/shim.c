@@ -44,6 +44,11 @@ void shim_rte_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count)
 	rte_pktmbuf_free_bulk(mbufs, count);
 }
 
+uint16_t shim_rte_pktmbuf_data_room_size(struct rte_mempool *mp)
+{
+	return rte_pktmbuf_data_room_size(mp);
+}
+
 void *shim_rte_pktmbuf_mtod(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, void *); }
 
 uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }

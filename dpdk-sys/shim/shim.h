@@ -65,6 +65,10 @@ int shim_rte_mbuf_raw_alloc_bulk(struct rte_mempool *pool,
 void shim_rte_pktmbuf_free(struct rte_mbuf *m);
 void shim_rte_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count);
 
+/* The data room of a packet mempool's mbufs, headroom included (rte_pktmbuf_data_room_size):
+ * every mbuf of the pool has this buf_len. */
+uint16_t shim_rte_pktmbuf_data_room_size(struct rte_mempool *mp);
+
 /* Start of the packet data (rte_pktmbuf_mtod) and its writable room. */
 void *shim_rte_pktmbuf_mtod(struct rte_mbuf *m);
 uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m);

@@ -4,6 +4,8 @@
  *   env       the library attaches on its first call (MTCP_SENDPKT_TXQ / MTCP_SENDPKT_MEMPOOL)
  *   explicit  mtcp_sendpkt_attach(NULL, 1, pool) first
  *   missing   MTCP_SENDPKT_TXQ names a queue the host did not set up: calls fail with EACCES
+ *   smallpool mtcp_sendpkt_attach with a second pool whose mbufs hold 200 bytes past the
+ *             headroom: a 200-byte frame goes out, a 201-byte one fails with EMSGSIZE
  * The host sends a marker frame (ethertype 0x88b5) on queue 0 before, during and after the library's
  * life, to show its port keeps working unchanged.
  */
@@ -48,8 +50,9 @@ static int send_marker(struct rte_mempool *pool, uint8_t n)
 	return 0;
 }
 
-static int send_tcp(int i)
+static int send_tcp_payload(int i, uint16_t payloadlen)
 {
+	static uint8_t bytes[256];
 	struct mtcp_context core = {.cpu = 0};
 	struct {
 		struct iphdr ip;
@@ -68,8 +71,12 @@ static int send_tcp(int i)
 	memset(&pinfo, 0, sizeof pinfo);
 	pinfo.iph = &h.ip;
 	pinfo.tcph = &h.tcp;
+	pinfo.payload = bytes;
+	pinfo.payloadlen = payloadlen;
 	return mtcp_sendpkt(&core, 1, &pinfo);
 }
+
+static int send_tcp(int i) { return send_tcp_payload(i, 0); }
 
 int main(int argc, char **argv)
 {
@@ -105,6 +112,20 @@ int main(int argc, char **argv)
 		const char *why = mtcp_sendpkt_init_error();
 		CHECK(why != NULL);
 		printf("dpdk_host: refused as expected: %s\n", why);
+	} else if (strcmp(mode, "smallpool") == 0) {
+		struct rte_mempool *small = rte_pktmbuf_pool_create(
+			"small_pool", 255, 0, 0, RTE_PKTMBUF_HEADROOM + 200, rte_socket_id());
+		CHECK(small != NULL);
+		unsigned small_initial = rte_mempool_avail_count(small);
+		CHECK(mtcp_sendpkt_attach(NULL, 1, small) == 0);
+		errno = 0;
+		CHECK(send_tcp_payload(0, 135) == -1 && errno == EMSGSIZE); /* 66 + 135 = 201 */
+		CHECK(send_tcp_payload(1, 134) == 0);                       /* 66 + 134 = 200 */
+		CHECK(mtcp_sendpkt_flush(&(struct mtcp_context){.cpu = 0}) >= 0);
+		struct mtcp_sendpkt_stats st;
+		CHECK(mtcp_sendpkt_stats(&(struct mtcp_context){.cpu = 0}, &st) == 0);
+		CHECK(st.accepted == 1 && st.transmitted == 1 && st.rejected == 1);
+		CHECK(rte_mempool_avail_count(small) == small_initial);
 	} else {
 		for (int i = 0; i < 4; i++)
 			CHECK(send_tcp(i) == 0);
