@@ -82,9 +82,13 @@ unsafe fn read_request(pi: &pkt_info, sockid: c_int) -> Result<PktInfoRequest<'_
     if readable < 20 {
         return Err(SendError::NoHeaders);
     }
-    // The option bytes the data offset claims, cut by `readable` (what SegmentView::headers
-    // refuses, a data offset below 5, gives none).
-    let options_len = (usize::from(tcp[12] >> 4) * 4).min(readable).saturating_sub(20);
+    // The option bytes the data offset claims, cut by `readable`. A data offset below 5 is
+    // refused here already (SegmentView::headers would refuse it too, with the same errno).
+    let claimed = usize::from(tcp[12] >> 4) * 4;
+    if claimed < 20 {
+        return Err(SendError::NoHeaders);
+    }
+    let options_len = claimed.min(readable) - 20;
     // SAFETY: those bytes are in the caller's TCP header, inside the packet.
     let options = unsafe { bytes(pi.tcph.cast::<u8>().add(20), options_len) };
     let seg = SegmentView::headers(ip, tcp, options)?;

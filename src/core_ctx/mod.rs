@@ -56,7 +56,7 @@ pub(crate) trait PacketIo: Sync {
 }
 
 /// Mbufs a context takes from the pool at once.
-const SPARE_MBUFS: usize = if cfg!(loom) { 2 } else { 32 };
+const SPARE_MBUFS: usize = if cfg!(loom) { 2 } else { 64 };
 /// Frames one port's staging may hold (like mOS's 64 TX slots), or twice the burst if larger.
 const MIN_STAGING: usize = 64;
 /// Frames that can wait in one port's hand-off queue.
@@ -407,15 +407,27 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
                 return Err(e);
             }
         };
-        let published = &self.published.ports[port];
-        let mut staged = st.ports[port].staged.len();
+        let Some(p) = st.ports.get_mut(port) else {
+            st.spare.push(buf);
+            return Err(SendError::Internal);
+        };
+        // SAFETY: `published.ports` and `st.ports` have one entry per port each, from `new`,
+        // and neither is resized: `port` is in bounds of both.
+        let published = unsafe { self.published.ports.get_unchecked(port) };
+        let mut staged = p.staged.len();
         if staged >= self.staging_limit {
             self.wait_for_room(st, port)?;
             staged = st.ports[port].staged.len();
         }
         let was_empty = staged == 0;
         let p = &mut st.ports[port];
-        p.staged.push(buf);
+        debug_assert!(staged < p.staged.capacity());
+        // SAFETY: staged < staging_limit (the check above) <= the capacity reserved in `new`,
+        // which staging never exceeds: the slot at `staged` is allocated and past the length.
+        unsafe {
+            p.staged.as_mut_ptr().add(staged).write(buf);
+            p.staged.set_len(staged + 1);
+        }
         staged += 1;
         bump(&self.published.accepted, 1);
         let mut flush = staged >= self.params.burst;
