@@ -23,6 +23,15 @@ pub(crate) const fn dword(b: [u8; 4]) -> u64 {
     u32::from_ne_bytes(b) as u64
 }
 
+/// `a + b` in one's-complement arithmetic on 64-bit words: the carry out goes back in (it cannot
+/// carry again: a sum that carried is at most 2^64 - 2). Wide words fold to the same 16-bit
+/// result as their 16-bit words would (2^16 ≡ 1 mod 0xffff).
+#[inline(always)]
+pub(crate) fn add64(a: u64, b: u64) -> u64 {
+    let (s, c) = a.overflowing_add(b);
+    s + u64::from(c)
+}
+
 /// Folds an unfolded sum to 16 bits, end-around carries included; still in native order.
 #[inline(always)]
 pub(crate) fn fold(sum: u64) -> u16 {

@@ -7,7 +7,7 @@
 //! checking, the others while the frame is written over its destination's [`AckTemplate`]; the
 //! checksums are summed from the values written, not read back (see `checksum`).
 
-use crate::checksum::{self, dword, word};
+use crate::checksum::{self, add64, dword, word};
 
 /// Ethernet (14) + IPv4 without options (20) + TCP with NOP,NOP,Timestamp (32).
 pub const HEADER_LEN: usize = ETH_LEN + IPV4_LEN + TCP_LEN;
@@ -314,9 +314,12 @@ pub fn write_ack(
     let tcp_len = ((TCP_LEN + seg.payload.len()) as u16).to_be_bytes();
     let total_len = ((IPV4_LEN + TCP_LEN + seg.payload.len()) as u16).to_be_bytes();
     let id = [ip[4], ip[5]];
-    // Copied as they are, in runs: the addresses (8 bytes); ports, seq and ack (12).
-    let addresses: &[u8; 8] = ip[12..20].try_into().expect("fixed range");
-    let ports_seq_ack: &[u8; 12] = tcp[0..12].try_into().expect("fixed range");
+    // Copied as they are, in runs, and summed as the same wide words: the addresses (8 bytes);
+    // ports and seq (8); ack (4).
+    let word64 = |b: &[u8; 20], at: usize| u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let addresses = word64(ip, 12);
+    let ports_seq = word64(tcp, 0);
+    let ack = [tcp[8], tcp[9], tcp[10], tcp[11]];
     let window = [tcp[14], tcp[15]];
     let ts = seg.ts;
 
@@ -325,30 +328,30 @@ pub fn write_ack(
     // IPv4: total length, id, checksum (below), addresses.
     h[16..18].copy_from_slice(&total_len);
     h[18..20].copy_from_slice(&id);
-    h[26..34].copy_from_slice(addresses);
+    h[26..34].copy_from_slice(&addresses.to_ne_bytes());
     // TCP: ports, seq, ack, window, checksum (below), TSval and TSecr.
-    h[34..46].copy_from_slice(ports_seq_ack);
+    h[34..42].copy_from_slice(&ports_seq.to_ne_bytes());
+    h[42..46].copy_from_slice(&ack);
     h[48..50].copy_from_slice(&window);
     h[58..66].copy_from_slice(&ts.to_ne_bytes());
 
-    // The header's sums first, so that only the TCP one is kept across the payload's copy.
-    let dw = |b: &[u8], at: usize| dword([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-    let addresses = dw(addresses, 0) + dw(addresses, 4);
+    // The header's sums first, so that only the TCP one is kept across the payload's copy. The
+    // 8-byte fields go in as 64-bit words (checksum::add64), the small ones summed plainly.
     let software = checksum == ChecksumMode::Software;
     let (ip_sum, tcp_sum) = if software {
-        let ip_sum = IPV4_CONST_SUM + word(total_len) + word(id) + addresses;
-        let ports_seq_ack = dw(ports_seq_ack, 0) + dw(ports_seq_ack, 4) + dw(ports_seq_ack, 8);
-        let tcp_sum = addresses + word(tcp_len) + TCP_CONST_SUM + ports_seq_ack + word(window);
-        (!checksum::fold(ip_sum), tcp_sum + (ts & 0xffff_ffff) + (ts >> 32))
+        let ip_sum = add64(addresses, IPV4_CONST_SUM + word(total_len) + word(id));
+        let small = word(tcp_len) + TCP_CONST_SUM + dword(ack) + word(window);
+        let tcp_sum = add64(add64(add64(addresses, ports_seq), ts), small);
+        (!checksum::fold(ip_sum), tcp_sum)
     } else {
         // The NIC wants IPv4 checksum 0 and, in the TCP one, the pseudo-header sum alone
         // (folded, not complemented).
-        (0, addresses + word(tcp_len) + word([0, IPPROTO_TCP]))
+        (0, add64(addresses, word(tcp_len) + word([0, IPPROTO_TCP])))
     };
     h[24..26].copy_from_slice(&ip_sum.to_ne_bytes());
     let payload_sum = checksum::copy_and_sum(data, seg.payload);
     let tcp_sum = if software {
-        !checksum::fold(tcp_sum + payload_sum)
+        !checksum::fold(add64(tcp_sum, payload_sum))
     } else {
         checksum::fold(tcp_sum)
     };
@@ -486,6 +489,24 @@ mod tests {
         let (ip, tcp) = input(5, &TS_OPTS);
         let frame = build(&ip, &tcp, &[0xff; 1448], ChecksumMode::Software);
         assert_checksums_valid(&frame);
+    }
+
+    /// Every summed header field at its largest (and at its smallest): the 64-bit sums carry out
+    /// and the carries must come back in.
+    #[test]
+    fn header_sums_carry_correctly_at_the_extremes() {
+        for fill in [0xffu8, 0xfe, 0x00, 0x80] {
+            let mut opts = TS_OPTS;
+            opts[4..].fill(fill);
+            let (mut ip, mut tcp) = input(5, &opts);
+            ip[4..6].fill(fill);
+            ip[12..20].fill(fill);
+            tcp[0..12].fill(fill);
+            tcp[14..16].fill(fill);
+            for payload in [&[][..], &[0xff; 1448][..], &[fill; 3][..]] {
+                assert_checksums_valid(&build(&ip, &tcp, payload, ChecksumMode::Software));
+            }
+        }
     }
 
     #[test]
