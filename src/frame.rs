@@ -98,9 +98,10 @@ pub enum FrameError {
 }
 
 /// How the IPv4 and TCP checksums are filled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum ChecksumMode {
     /// Both checksums computed here: the frame is correct as written.
+    #[default]
     Software,
     /// The NIC computes them: IPv4 checksum 0, TCP checksum holds the pseudo-header sum
     /// (what DPDK's `rte_ipv4_phdr_cksum` gives), as `RTE_MBUF_F_TX_*_CKSUM` requires.

@@ -314,6 +314,28 @@ pub(crate) struct TxOffload {
     pub l3_len: u16,
 }
 
+/// The two mbuf fields that carry a frame's checksum offload request (`ol_flags` and
+/// `tx_offload`), worked out once: a route cache keeps them with the hop.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TxFlags {
+    ol_flags: u64,
+    tx_offload: u64,
+}
+
+impl TxFlags {
+    pub(crate) fn new(offload: Option<TxOffload>) -> Self {
+        match offload {
+            Some(o) => Self {
+                ol_flags: sys::SHIM_MBUF_F_TX_IPV4
+                    | sys::SHIM_MBUF_F_TX_IP_CKSUM
+                    | sys::SHIM_MBUF_F_TX_TCP_CKSUM,
+                tx_offload: u64::from(o.l2_len & 0x7f) | (u64::from(o.l3_len & 0x1ff) << 7),
+            },
+            None => Self::default(),
+        }
+    }
+}
+
 impl Mbuf {
     /// A field of the mbuf at `offset` (from the shim's offsetof constants).
     fn field<T>(&self, offset: u16) -> *mut T {
@@ -347,27 +369,27 @@ impl Mbuf {
         }
     }
 
-    /// [`Mbuf::room`] cut to a frame of `len` bytes, without reading the mbuf's length.
+    /// A frame of exactly `len` bytes with `offload`, its length and offload request set before
+    /// it is written (so that nothing of the mbuf is needed afterwards): the bytes to write it
+    /// into. The mbuf's length is not read.
     ///
     /// # Safety
     /// `len` is at most the [`Mempool::room`] of the pool this mbuf comes from.
     #[inline(always)]
-    pub(crate) unsafe fn room_for(&mut self, len: usize) -> Room<'_> {
+    pub(crate) unsafe fn frame_of(&mut self, len: usize, tx: TxFlags) -> &mut [u8] {
         debug_assert!(
             // SAFETY: buf_len is a field of the mbuf this Mbuf owns, naturally aligned.
             usize::from(unsafe { *self.field::<u16>(sys::SHIM_MBUF_OFF_BUF_LEN) })
                 >= usize::from(sys::SHIM_PKTMBUF_HEADROOM) + len
         );
-        // SAFETY: as in `room`. Every mbuf of a pool has the pool's buf_len, so the headroom plus
-        // `len` bytes are inside the buffer (the caller's contract).
+        // SAFETY: every mbuf of a pool has the pool's buf_len, so the headroom plus `len` bytes are
+        // inside the buffer (the caller's contract); `len` then fits a u16. The mbuf is this
+        // Mbuf's alone, and the returned bytes (its data area) are apart from its header.
         unsafe {
             let buf = *self.field::<*mut u8>(sys::SHIM_MBUF_OFF_BUF_ADDR);
             *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF) = sys::SHIM_PKTMBUF_HEADROOM;
-            Room {
-                bytes: std::slice::from_raw_parts_mut(buf.add(usize::from(sys::SHIM_PKTMBUF_HEADROOM)), len),
-                mbuf: self.0,
-                _owner: std::marker::PhantomData,
-            }
+            set_tx(self.0, len, tx);
+            std::slice::from_raw_parts_mut(buf.add(usize::from(sys::SHIM_PKTMBUF_HEADROOM)), len)
         }
     }
 
@@ -409,27 +431,30 @@ impl Room<'_> {
         if len > self.bytes.len() {
             return Err(MbufTooSmall);
         }
-        let (flags, tx_offload) = match offload {
-            Some(o) => (
-                sys::SHIM_MBUF_F_TX_IPV4 | sys::SHIM_MBUF_F_TX_IP_CKSUM | sys::SHIM_MBUF_F_TX_TCP_CKSUM,
-                u64::from(o.l2_len & 0x7f) | (u64::from(o.l3_len & 0x1ff) << 7),
-            ),
-            None => (0, 0),
-        };
-        let field = |offset: u16| {
-            // SAFETY: offset is inside struct rte_mbuf (offsetof of one of its fields).
-            unsafe { self.mbuf.as_ptr().cast::<u8>().add(usize::from(offset)) }
-        };
-        // SAFETY: the mbuf is borrowed exclusively (`_owner`) and its header is apart from the
-        // data room `bytes` points into; len fits the room, which ends within buf_len (a u16);
-        // the fields are naturally aligned.
-        unsafe {
-            *field(sys::SHIM_MBUF_OFF_DATA_LEN).cast::<u16>() = len as u16;
-            *field(sys::SHIM_MBUF_OFF_PKT_LEN).cast::<u32>() = len as u32;
-            *field(sys::SHIM_MBUF_OFF_OL_FLAGS).cast::<u64>() = flags;
-            *field(sys::SHIM_MBUF_OFF_TX_OFFLOAD).cast::<u64>() = tx_offload;
-        }
+        // SAFETY: the mbuf is borrowed exclusively (`_owner`) and len fits the room, which ends
+        // within buf_len (a u16).
+        unsafe { set_tx(self.mbuf, len, TxFlags::new(offload)) };
         Ok(())
+    }
+}
+
+/// Sets a single-segment frame's length and its checksum offload request: every field of the
+/// mbuf's header a TX path reads that `data_off` does not cover.
+///
+/// # Safety
+/// `mbuf` is not used by anyone else meanwhile; `len` fits its buffer (so a u16).
+#[inline(always)]
+unsafe fn set_tx(mbuf: NonNull<sys::rte_mbuf>, len: usize, tx: TxFlags) {
+    let field = |offset: u16| {
+        // SAFETY: offset is inside struct rte_mbuf (offsetof of one of its fields).
+        unsafe { mbuf.as_ptr().cast::<u8>().add(usize::from(offset)) }
+    };
+    // SAFETY: the caller's contract; the fields are naturally aligned (sizes asserted in shim.c).
+    unsafe {
+        *field(sys::SHIM_MBUF_OFF_DATA_LEN).cast::<u16>() = len as u16;
+        *field(sys::SHIM_MBUF_OFF_PKT_LEN).cast::<u32>() = len as u32;
+        *field(sys::SHIM_MBUF_OFF_OL_FLAGS).cast::<u64>() = tx.ol_flags;
+        *field(sys::SHIM_MBUF_OFF_TX_OFFLOAD).cast::<u64>() = tx.tx_offload;
     }
 }
 

@@ -4,8 +4,8 @@
 //! TX state), so a stream of frames to one peer costs one comparison instead of two table scans.
 
 use crate::error::SendError;
-use crate::frame::AckTemplate;
-use crate::port::PortInfo;
+use crate::frame::{AckTemplate, ChecksumMode};
+use crate::port::{self, PortInfo, TxFlags};
 use crate::request::EthDstHint;
 use crate::route::{Arp6Table, ArpTable, Ipv6Prefix, Prefix, PrefixTable};
 
@@ -63,8 +63,10 @@ pub(crate) struct AckHop {
     pub template: AckTemplate,
     /// The port's longest frame.
     pub max_frame: usize,
-    /// The port computes the checksums.
-    pub offload: bool,
+    /// Who computes the checksums: the frame builder, or the port.
+    pub checksum: ChecksumMode,
+    /// The mbuf's offload request that goes with it.
+    pub tx: TxFlags,
 }
 
 impl AckHop {
@@ -133,6 +135,7 @@ impl Router {
         };
         let info = &self.ports[port];
         let arp = self.arp.lookup(daddr).copied();
+        let (checksum, offload) = port::checksums(info.checksum_offload);
         *cache = HopCache {
             router: self.id,
             daddr,
@@ -141,7 +144,8 @@ impl Router {
                 port,
                 template: AckTemplate::new(arp.unwrap_or_default(), info.mac),
                 max_frame: info.max_frame,
-                offload: info.checksum_offload,
+                checksum,
+                tx: TxFlags::new(offload),
             },
         };
         Ok(())
