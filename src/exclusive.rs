@@ -22,14 +22,18 @@
 use std::mem::ManuallyDrop;
 
 use crate::sync::{
-    heavy_barrier, light_barrier, AtomicBool, AtomicPtr, AtomicU8, Backoff, CellMut, Deadline, ExclusiveCell,
-    Ordering,
+    fence, heavy_barrier, light_barrier_is_fence, AtomicBool, AtomicPtr, AtomicU8, Backoff, CellMut,
+    Deadline, ExclusiveCell, Ordering,
 };
 
 /// A taker holds, or is acquiring, the state.
 const TAKEN: u8 = 1;
 /// Shut down (or in a forked child): nobody but the closer gets the state again.
 const CLOSED: u8 = 2;
+/// Set for good when the context was made while the kernel refused membarrier: the owner's
+/// light barrier must then be a full fence, which its fast path (a compiler fence) leaves to
+/// `enter_owned_slow`. Among the flags, so that the owner's one load of them tells it.
+const FENCED: u8 = 4;
 
 /// One thread's flag "I am inside as an owner" (of any context), and which thread that is.
 /// Threads get one each, recycled but never freed (see `runtime`); a cache line of its own so
@@ -132,9 +136,14 @@ pub(crate) enum TakeError {
 
 impl<S> Exclusive<S> {
     pub(crate) fn new(state: S) -> Self {
+        Self::with_fence(state, light_barrier_is_fence())
+    }
+
+    /// [`Exclusive::new`], with the owner's full fence (`fenced`, as without membarrier) or not.
+    fn with_fence(state: S, fenced: bool) -> Self {
         Self {
             owner: AtomicPtr::new(std::ptr::null_mut()),
-            flags: AtomicU8::new(0),
+            flags: AtomicU8::new(if fenced { FENCED } else { 0 }),
             taker: AtomicBool::new(false),
             cell: ExclusiveCell::new(state),
             #[cfg(loom)]
@@ -182,16 +191,39 @@ impl<S> Exclusive<S> {
     fn enter_owned(&self, me: &'static ThreadRec) -> Entry<'_, S> {
         let mine = me as *const ThreadRec as *mut ThreadRec;
         me.busy.store(true, Ordering::Relaxed);
-        // Pairs with the taker's heavy barrier (invariant 2).
+        // Pairs with the taker's heavy barrier (invariant 2). Outside the model this is the
+        // barrier of the asymmetric pair (a compiler fence); where the kernel refused membarrier,
+        // FENCED is set and the full fence follows in `enter_owned_slow`, before anything read
+        // here is relied on.
         #[cfg(loom)]
         if !self.skip_light_barrier {
-            light_barrier();
+            crate::sync::light_barrier();
         }
         #[cfg(not(loom))]
-        light_barrier();
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
         // Acquire pairs with the Release that clears TAKEN: what the taker did (including an
         // eviction) is visible, and the re-read of `owner` below sees an eviction.
         let flags = self.flags.load(Ordering::Acquire);
+        if flags != 0 || self.owner.load(Ordering::Relaxed) != mine {
+            return self.enter_owned_slow(me, flags);
+        }
+        Entry::Owner(OwnerGuard {
+            me,
+            // SAFETY: invariant 1: we are the owner, inside, and no taker holds the state.
+            state: ManuallyDrop::new(unsafe { self.cell.borrow_mut() }),
+        })
+    }
+
+    /// [`Exclusive::enter_owned`] when a flag was set or `owner` changed: with FENCED, the full
+    /// fence and a second look; else the owner backs off.
+    #[cold]
+    #[inline(never)]
+    fn enter_owned_slow(&self, me: &'static ThreadRec, mut flags: u8) -> Entry<'_, S> {
+        let mine = me as *const ThreadRec as *mut ThreadRec;
+        if flags & FENCED != 0 {
+            fence(Ordering::SeqCst);
+            flags = self.flags.load(Ordering::Acquire) & !FENCED;
+        }
         if flags != 0 || self.owner.load(Ordering::Relaxed) != mine {
             me.busy.store(false, Ordering::Release);
             if flags == TAKEN && self.owner.load(Ordering::Relaxed) == mine {
@@ -371,5 +403,51 @@ impl<S> Drop for TakerGuard<'_, S> {
         // Release pairs with the owner's Acquire of `flags` and the next taker's Acquire.
         self.ex.flags.fetch_and(!TAKEN, Ordering::Release);
         self.ex.taker.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn rec() -> &'static ThreadRec {
+        Box::leak(Box::new(ThreadRec::new()))
+    }
+
+    /// Every way in, with the owner's barrier a compiler fence (membarrier) and a full fence (a
+    /// kernel that refuses membarrier: FENCED sends every entry through the slow path).
+    #[test]
+    fn entries_are_the_same_with_and_without_membarrier() {
+        for fenced in [false, true] {
+            let ex = Exclusive::with_fence(0u32, fenced);
+            let (owner, other) = (rec(), rec());
+            let deadline = Deadline::after(std::time::Duration::from_millis(100));
+            // The first caller claims and enters; the state is its own.
+            match ex.enter(owner) {
+                Entry::Owner(mut g) => *g += 1,
+                _ => panic!("the first caller owns (fenced: {fenced})"),
+            }
+            assert!(ex.is_owner(owner));
+            assert!(matches!(ex.enter(other), Entry::Elsewhere), "fenced: {fenced}");
+            // A taker inside keeps the owner out (and says so); after it, the owner is back.
+            {
+                let mut t = ex.take(&deadline).expect("the owner is out");
+                *t += 1;
+                assert!(matches!(ex.enter(owner), Entry::Taken(_)), "fenced: {fenced}");
+            }
+            match ex.enter(owner) {
+                Entry::Owner(g) => assert_eq!(*g, 2),
+                _ => panic!("the owner is back after the taker (fenced: {fenced})"),
+            }
+            // Evicted, the owner is somebody else's to claim.
+            ex.take(&deadline).expect("the owner is out").evict_owner();
+            assert!(matches!(ex.enter(other), Entry::Owner(_)), "fenced: {fenced}");
+            assert!(matches!(ex.enter(owner), Entry::Elsewhere), "fenced: {fenced}");
+            // Closed, nobody enters, the fence bit notwithstanding.
+            drop(ex.close(&deadline).expect("nobody inside"));
+            assert!(ex.is_closed());
+            assert!(matches!(ex.enter(other), Entry::Closed), "fenced: {fenced}");
+            assert!(matches!(ex.enter(rec()), Entry::Closed), "fenced: {fenced}");
+        }
     }
 }

@@ -40,6 +40,18 @@ pub(crate) fn light_barrier() {
     }
 }
 
+/// Whether [`light_barrier`] is a full fence here (the kernel refused membarrier). The owner's
+/// fast path inlines only the compiler fence and takes the full one on its slow path when this
+/// was true as its context was made (`exclusive`'s FENCED). Never in the model, whose light
+/// barrier is the fence the protocol is checked with.
+#[inline]
+pub(crate) fn light_barrier_is_fence() -> bool {
+    #[cfg(loom)]
+    return false;
+    #[cfg(not(loom))]
+    !membarrier::ASYMMETRIC.load(Ordering::Relaxed)
+}
+
 /// The rare path's half: after it returns, every other thread has passed a full barrier, so each
 /// of them either had its store before its light barrier visible to us, or will see our store
 /// from before this call with its load after its light barrier.
