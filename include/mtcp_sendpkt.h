@@ -157,7 +157,8 @@ extern "C" {
    `ip_len` leaves no room for a TCP header;
  - `EBADF`: `sockid` < 0;
  - `EINVAL`: `payloadlen` > 0 with `payload` NULL;
- - `EMSGSIZE`: the frame (66 + `payloadlen` bytes) is longer than the port's MTU + 14;
+ - `EMSGSIZE`: the frame (66 + `payloadlen` bytes) is longer than the port's MTU + 14, or than
+   the mempool's mbufs hold past their headroom;
  - `EHOSTUNREACH`: no route, or no ARP entry and no `pinfo->ethh`;
  - `ENOBUFS`: the mempool is empty;
  - `EAGAIN`: the staging is full and the TX queue did not drain within `MTCP_SENDPKT_TX_WAIT_US`,
@@ -198,8 +199,9 @@ int mtcp_sendpkt_reset(mctx_t mctx, const struct pkt_info *seen, int directions)
  Sends the caller's headers as they are: the IPv4 header with its options or the IPv6 header
  with the extension headers between `iph` and `tcph`, the TCP header with every flag and
  option, then `payloadlen` bytes of `payload`. Only the IPv4 total length / IPv6 payload length
- and the checksums are fixed. A payload longer than the output port's MTU allows is cut into
- several frames (sequence numbers advanced, IPv4 ids too, PSH and FIN on the last only).
+ and the checksums are fixed. A payload longer than the output port's MTU allows (or than the
+ mempool's mbufs hold) is cut into several frames (sequence numbers advanced, IPv4 ids too,
+ PSH and FIN on the last only).
  Ethernet: the ARP table's entry for the destination, else `pkt->ethh->h_dest`, with the VLAN
  tags between `ethh` and `iph`.
 

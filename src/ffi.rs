@@ -10,7 +10,6 @@ use crate::abi::{mctx_t, mtcp_sendpkt_stats, pkt_info, rte_mempool};
 use crate::api;
 use crate::error::SendError;
 use crate::frame::{self, SegmentView};
-use crate::port::Mempool;
 use crate::request::{AckRequest, EthDstHint};
 use crate::runtime::{self, InitOutcome};
 use crate::segment::{self, IpVersion};
@@ -151,7 +150,8 @@ impl AckRequest for PktInfoRequest<'_> {
 ///   `ip_len` leaves no room for a TCP header;
 /// - `EBADF`: `sockid` < 0;
 /// - `EINVAL`: `payloadlen` > 0 with `payload` NULL;
-/// - `EMSGSIZE`: the frame (66 + `payloadlen` bytes) is longer than the port's MTU + 14;
+/// - `EMSGSIZE`: the frame (66 + `payloadlen` bytes) is longer than the port's MTU + 14, or than
+///   the mempool's mbufs hold past their headroom;
 /// - `EHOSTUNREACH`: no route, or no ARP entry and no `pinfo->ethh`;
 /// - `ENOBUFS`: the mempool is empty;
 /// - `EAGAIN`: the staging is full and the TX queue did not drain within `MTCP_SENDPKT_TX_WAIT_US`,
@@ -323,8 +323,9 @@ pub unsafe extern "C" fn mtcp_sendpkt_reset(mctx: mctx_t, seen: *const pkt_info,
 /// Sends the caller's headers as they are: the IPv4 header with its options or the IPv6 header
 /// with the extension headers between `iph` and `tcph`, the TCP header with every flag and
 /// option, then `payloadlen` bytes of `payload`. Only the IPv4 total length / IPv6 payload length
-/// and the checksums are fixed. A payload longer than the output port's MTU allows is cut into
-/// several frames (sequence numbers advanced, IPv4 ids too, PSH and FIN on the last only).
+/// and the checksums are fixed. A payload longer than the output port's MTU allows (or than the
+/// mempool's mbufs hold) is cut into several frames (sequence numbers advanced, IPv4 ids too,
+/// PSH and FIN on the last only).
 /// Ethernet: the ARP table's entry for the destination, else `pkt->ethh->h_dest`, with the VLAN
 /// tags between `ethh` and `iph`.
 ///
@@ -422,8 +423,8 @@ pub unsafe extern "C" fn mtcp_sendpkt_attach(
             tx_queue_base: Some(first_tx_queue),
             ..s
         });
-        // SAFETY: a packet mempool that outlives the library's use (caller contract).
-        let pool = std::ptr::NonNull::new(pool.cast()).map(|p| unsafe { Mempool::borrowed(p) });
+        // A mempool that outlives the library's use (caller contract), checked at init.
+        let pool = std::ptr::NonNull::new(pool.cast());
         init_outcome(runtime::init_with(
             settings,
             Some(runtime::AttachRequest { pool }),

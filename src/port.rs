@@ -198,14 +198,14 @@ impl Mempool {
                 sys::rte_socket_id() as i32,
             )
         };
-        NonNull::new(p)
-            .map(|pool| Mempool::of(pool, true))
-            .ok_or_else(|| {
-                InitError::Mempool(format!(
-                    "cannot create {mbufs} mbufs: {}",
-                    rte_strerror(rte_errno())
-                ))
-            })
+        let pool = NonNull::new(p).ok_or_else(|| {
+            InitError::Mempool(format!(
+                "cannot create {mbufs} mbufs: {}",
+                rte_strerror(rte_errno())
+            ))
+        })?;
+        // SAFETY: a packet mempool DPDK just made.
+        unsafe { Mempool::of(pool, true) }
     }
 
     /// The host's mempool called `name` (never freed by the library).
@@ -213,28 +213,42 @@ impl Mempool {
         let cname = CString::new(name).map_err(|_| InitError::Mempool(format!("{name:?}: holds NUL")))?;
         // SAFETY: valid NUL-terminated name; lookup only reads the mempool list.
         let p = unsafe { sys::rte_mempool_lookup(cname.as_ptr()) };
-        NonNull::new(p)
-            .map(|pool| Mempool::of(pool, false))
-            .ok_or_else(|| InitError::Mempool(format!("the host has no mempool named {name:?}")))
+        let pool = NonNull::new(p)
+            .ok_or_else(|| InitError::Mempool(format!("the host has no mempool named {name:?}")))?;
+        // SAFETY: a live mempool of the host's EAL (the lookup found it).
+        unsafe { Mempool::of(pool, false) }
     }
 
     /// A mempool the host passed by pointer (never freed by the library).
     ///
     /// # Safety
-    /// `p` is a packet mempool (`rte_pktmbuf_pool_create`) that outlives every use by the library.
-    pub(crate) unsafe fn borrowed(p: NonNull<sys::rte_mempool>) -> Self {
-        Mempool::of(p, false)
+    /// `p` is a mempool that outlives every use by the library.
+    pub(crate) unsafe fn borrowed(p: NonNull<sys::rte_mempool>) -> Result<Self, InitError> {
+        // SAFETY: the caller's contract.
+        unsafe { Mempool::of(p, false) }
     }
 
-    /// `pool`, a packet mempool that is alive.
-    fn of(pool: NonNull<sys::rte_mempool>, owned: bool) -> Self {
-        // SAFETY: a live packet mempool (each constructor's contract); reads its private area.
-        let data_room = unsafe { sys::shim_rte_pktmbuf_data_room_size(pool.as_ptr()) };
-        Mempool {
+    /// `pool`, once it is known to be a packet mempool: then every mbuf of it has the data room
+    /// its private area names, which [`Mempool::room`] (and the fast path's frame bound) rests on.
+    ///
+    /// # Safety
+    /// `pool` is a live mempool.
+    unsafe fn of(pool: NonNull<sys::rte_mempool>, owned: bool) -> Result<Self, InitError> {
+        // SAFETY: a live mempool (the caller's contract); reads its header and, once the
+        // header says it is there, its private area.
+        let data_room = unsafe {
+            if sys::shim_is_pktmbuf_pool(pool.as_ptr()) == 0 {
+                return Err(InitError::Mempool(
+                    "not a packet mempool (make it with rte_pktmbuf_pool_create)".into(),
+                ));
+            }
+            sys::shim_rte_pktmbuf_data_room_size(pool.as_ptr())
+        };
+        Ok(Mempool {
             pool,
             owned,
             room: data_room.saturating_sub(sys::SHIM_PKTMBUF_HEADROOM),
-        }
+        })
     }
 
     /// The bytes every mbuf of the pool has for a frame: its data room (`buf_len`, the same for
@@ -254,7 +268,7 @@ impl Mempool {
     }
 
     /// Appends `n` mbufs to `out`: all of them, or none (false) when the pool has fewer. They
-    /// are not reset: [`Mbuf::fill`] sets every field a frame needs.
+    /// are not reset: [`Mbuf::frame_of`] or [`Room::finish`] sets every field a frame needs.
     pub(crate) fn alloc_bulk(&self, out: &mut Vec<Mbuf>, n: usize) -> bool {
         out.reserve(n);
         let len = out.len();
@@ -369,7 +383,7 @@ impl Mbuf {
         }
     }
 
-    /// A frame of exactly `len` bytes with `offload`, its length and offload request set before
+    /// A frame of exactly `len` bytes with the offload request `tx`, both set before
     /// it is written (so that nothing of the mbuf is needed afterwards): the bytes to write it
     /// into. The mbuf's length is not read.
     ///
@@ -611,7 +625,6 @@ fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, I
     if unsafe { sys::rte_eth_dev_get_mtu(id, &mut mtu) } != 0 {
         mtu = 1500;
     }
-    let room = usize::from(sys::SHIM_MBUF_DEFAULT_BUF_SIZE) - 128; // minus RTE_PKTMBUF_HEADROOM
     let mut name = [0 as std::os::raw::c_char; 64];
     // SAFETY: `name` has room for RTE_ETH_NAME_MAX_LEN (64) bytes including the NUL.
     let name = if unsafe { sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) } == 0 {
@@ -627,7 +640,8 @@ fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, I
         name,
         mac: mac.addr_bytes,
         mtu,
-        max_frame: (usize::from(mtu) + 14).min(room),
+        // Cut to what the mempool's mbufs hold by `open_ports`, which knows the pool.
+        max_frame: usize::from(mtu) + 14,
         checksum_offload,
         owned,
     })

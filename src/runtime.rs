@@ -114,8 +114,9 @@ pub(crate) fn observe() -> Option<(&'static str, &'static Runtime)> {
 
 /// An explicit request to attach to the host's EAL (`mtcp_sendpkt_attach`).
 pub(crate) struct AttachRequest {
-    /// The host's mempool, when it passed one.
-    pub pool: Option<Mempool>,
+    /// The host's mempool, when it passed one: a mempool that outlives the library's use of it
+    /// (`mtcp_sendpkt_attach`'s contract), checked to be a packet mempool at init.
+    pub pool: Option<std::ptr::NonNull<dpdk_sys::rte_mempool>>,
 }
 
 /// Starts the runtime with `settings` unless it was started (or tried) before; with `attach`, only
@@ -279,7 +280,9 @@ impl Runtime {
             arp6: cfg.arp6_table(),
         };
         let pool = match (attach.and_then(|a| a.pool), &settings.mempool_name) {
-            (Some(p), _) => p,
+            // SAFETY: the host's mempool, alive for as long as the library uses it
+            // (`AttachRequest::pool`).
+            (Some(p), _) => unsafe { Mempool::borrowed(p) }?,
             (None, Some(name)) if attached => Mempool::lookup(name)?,
             _ => Mempool::new("mtcp_sendpkt", settings.mbufs)?,
         };

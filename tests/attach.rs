@@ -120,6 +120,17 @@ fn attaches_through_mtcp_sendpkt_attach() {
     assert_library_frames(&q1);
 }
 
+/// A host's mempool that is not a packet mempool is refused at attach, with the reason; the
+/// host's port is untouched.
+#[test]
+fn a_mempool_without_mbufs_is_refused_with_the_reason() {
+    let (stdout, q0, q1) = run_host("plainpool", &[]);
+    assert!(stdout.contains("not a packet mempool"), "{stdout}");
+    assert!(stdout.contains("dpdk_host: ok (plainpool)"), "{stdout}");
+    assert_markers(&q0);
+    assert!(q1.is_empty());
+}
+
 /// A host's mempool whose mbufs are smaller than the port's MTU allows: the frames that fit go
 /// out whole, a longer one fails with EMSGSIZE (never written past the buffer).
 #[test]

@@ -49,6 +49,17 @@ uint16_t shim_rte_pktmbuf_data_room_size(struct rte_mempool *mp)
 	return rte_pktmbuf_data_room_size(mp);
 }
 
+int shim_is_pktmbuf_pool(struct rte_mempool *mp)
+{
+	if (mp->private_data_size < sizeof(struct rte_pktmbuf_pool_private))
+		return 0;
+	const struct rte_pktmbuf_pool_private *p = rte_mempool_get_priv(mp);
+	if (p->flags & RTE_PKTMBUF_POOL_F_PINNED_EXT_BUF)
+		return 1;
+	return mp->elt_size >= sizeof(struct rte_mbuf) + (size_t)p->mbuf_priv_size +
+				       (size_t)p->mbuf_data_room_size;
+}
+
 void *shim_rte_pktmbuf_mtod(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, void *); }
 
 uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }

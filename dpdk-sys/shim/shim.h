@@ -68,6 +68,10 @@ void shim_rte_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned count);
 /* The data room of a packet mempool's mbufs, headroom included (rte_pktmbuf_data_room_size):
  * every mbuf of the pool has this buf_len. */
 uint16_t shim_rte_pktmbuf_data_room_size(struct rte_mempool *mp);
+/* Whether mp is laid out as rte_pktmbuf_pool_create makes packet mempools: a private area of
+ * struct rte_pktmbuf_pool_private, and elements that hold an mbuf, its private area and the data
+ * room (or, pinned external buffers of the data room: rte_pktmbuf_pool_create_extbuf). */
+int shim_is_pktmbuf_pool(struct rte_mempool *mp);
 
 /* Start of the packet data (rte_pktmbuf_mtod) and its writable room. */
 void *shim_rte_pktmbuf_mtod(struct rte_mbuf *m);

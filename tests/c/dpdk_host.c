@@ -6,6 +6,7 @@
  *   missing   MTCP_SENDPKT_TXQ names a queue the host did not set up: calls fail with EACCES
  *   smallpool mtcp_sendpkt_attach with a second pool whose mbufs hold 200 bytes past the
  *             headroom: a 200-byte frame goes out, a 201-byte one fails with EMSGSIZE
+ *   plainpool mtcp_sendpkt_attach with a mempool that holds no mbufs: refused, with the reason
  * The host sends a marker frame (ethertype 0x88b5) on queue 0 before, during and after the library's
  * life, to show its port keeps working unchanged.
  */
@@ -112,6 +113,17 @@ int main(int argc, char **argv)
 		const char *why = mtcp_sendpkt_init_error();
 		CHECK(why != NULL);
 		printf("dpdk_host: refused as expected: %s\n", why);
+	} else if (strcmp(mode, "plainpool") == 0) {
+		struct rte_mempool *plain = rte_mempool_create("plain_pool", 63, 64, 0, 0, NULL, NULL,
+							       NULL, NULL, rte_socket_id(), 0);
+		CHECK(plain != NULL);
+		errno = 0;
+		CHECK(mtcp_sendpkt_attach(NULL, 1, plain) == -1 && errno == EACCES);
+		const char *why = mtcp_sendpkt_init_error();
+		CHECK(why != NULL);
+		printf("dpdk_host: refused as expected: %s\n", why);
+		errno = 0;
+		CHECK(send_tcp(0) == -1 && errno == EACCES);
 	} else if (strcmp(mode, "smallpool") == 0) {
 		struct rte_mempool *small = rte_pktmbuf_pool_create(
 			"small_pool", 255, 0, 0, RTE_PKTMBUF_HEADROOM + 200, rte_socket_id());
