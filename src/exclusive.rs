@@ -1,8 +1,10 @@
 //! Exclusive access to a core context's TX state with no locked instruction on the owner's path.
 //!
 //! A context has at most one *owner*, the thread that claimed it (the first to call it, usually
-//! the core's own thread). The owner enters with a plain store to its own `busy` flag, a
-//! [`light_barrier`] and two plain loads. Anyone else who needs the state (the flusher thread
+//! the core's own thread). The owner enters with a plain store to its own `busy` flag, the light
+//! barrier ([`crate::sync::light_barrier`]: a compiler fence, inlined; where the kernel refused
+//! membarrier, the context carries `FENCED` and the owner takes the full fence on its slow path)
+//! and two plain loads. Anyone else who needs the state (the flusher thread
 //! for an idle owner, a thread whose hand-off queue is full, `shutdown`, the exit flush) is a
 //! *taker*: it sets `TAKEN`, runs the [`heavy_barrier`] and waits, with a deadline, until the
 //! owner is not inside.
@@ -140,7 +142,7 @@ impl<S> Exclusive<S> {
     }
 
     /// [`Exclusive::new`], with the owner's full fence (`fenced`, as without membarrier) or not.
-    fn with_fence(state: S, fenced: bool) -> Self {
+    pub(crate) fn with_fence(state: S, fenced: bool) -> Self {
         Self {
             owner: AtomicPtr::new(std::ptr::null_mut()),
             flags: AtomicU8::new(if fenced { FENCED } else { 0 }),

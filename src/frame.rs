@@ -506,6 +506,18 @@ mod tests {
             tcp[14..16].fill(fill);
             for payload in [&[][..], &[0xff; 1448][..], &[fill; 3][..]] {
                 assert_checksums_valid(&build(&ip, &tcp, payload, ChecksumMode::Software));
+                // Offload: the pseudo-header sum alone, folded and not complemented, summed here
+                // as 16-bit big-endian words.
+                let frame = build(&ip, &tcp, payload, ChecksumMode::Offload);
+                let words = ip[12..20]
+                    .chunks(2)
+                    .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])));
+                let mut s: u32 = words.sum::<u32>() + 6 + 32 + payload.len() as u32;
+                while s > 0xffff {
+                    s = (s & 0xffff) + (s >> 16);
+                }
+                assert_eq!(frame[50..52], (s as u16).to_be_bytes(), "fill {fill:#x}");
+                assert_eq!(frame[24..26], [0, 0]);
             }
         }
     }

@@ -6,7 +6,8 @@
 //!   [`heavy_barrier`] on the rare path (`membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which
 //!   makes every running thread of the process execute a full barrier). Together they order a
 //!   store before a load on both sides, as a pair of `SeqCst` fences would; loom checks the
-//!   protocol with exactly that pair. Where the kernel refuses membarrier, both are real fences.
+//!   protocol with exactly that pair. Where the kernel refuses membarrier, both are real fences
+//!   (the owner's then on its slow path: `exclusive`'s `FENCED`).
 //! - [`Deadline`] and [`Backoff`]: every wait in the library has a deadline and sleeps rather
 //!   than spins once it has spun briefly. Under loom, time does not exist: a deadline is a budget
 //!   of checks, and waiting yields to the model's scheduler.

@@ -56,7 +56,7 @@ pub(crate) trait PacketIo: Sync {
 }
 
 /// Mbufs a context takes from the pool at once.
-const SPARE_MBUFS: usize = if cfg!(loom) { 2 } else { 64 };
+const SPARE_MBUFS: usize = if cfg!(loom) { 2 } else { 32 };
 /// Frames one port's staging may hold (like mOS's 64 TX slots), or twice the burst if larger.
 const MIN_STAGING: usize = 64;
 /// Frames that can wait in one port's hand-off queue.

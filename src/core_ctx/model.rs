@@ -224,8 +224,21 @@ fn ok_ids(results: &[(u32, Result<(), SendError>)]) -> Vec<u32> {
 /// increment made inside survives.
 #[test]
 fn exclusive_owner_taker_and_claimant() {
-    model(|| {
-        let ex: Arc<Exclusive<u32>> = Arc::new(Exclusive::new(0));
+    owner_taker_and_claimant(false);
+}
+
+/// The same where the kernel refused membarrier: the context is FENCED and the owner's only
+/// barrier is the full fence of its slow path (the light barrier of the fast path skipped).
+#[test]
+fn exclusive_without_membarrier_owner_taker_and_claimant() {
+    owner_taker_and_claimant(true);
+}
+
+fn owner_taker_and_claimant(fenced: bool) {
+    model(move || {
+        let mut ex = Exclusive::with_fence(0u32, fenced);
+        ex.skip_light_barrier = fenced;
+        let ex: Arc<Exclusive<u32>> = Arc::new(ex);
         let (owner, other) = (rec(), rec());
         if let Entry::Owner(mut g) = ex.enter(owner) {
             *g += 1;
