@@ -509,14 +509,11 @@ mod tests {
                 // Offload: the pseudo-header sum alone, folded and not complemented, summed here
                 // as 16-bit big-endian words.
                 let frame = build(&ip, &tcp, payload, ChecksumMode::Offload);
-                let words = ip[12..20]
+                let addresses = ip[12..20]
                     .chunks(2)
                     .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])));
-                let mut s: u32 = words.sum::<u32>() + 6 + 32 + payload.len() as u32;
-                while s > 0xffff {
-                    s = (s & 0xffff) + (s >> 16);
-                }
-                assert_eq!(frame[50..52], (s as u16).to_be_bytes(), "fill {fill:#x}");
+                let words = addresses.chain([6, 32 + payload.len() as u32]);
+                assert_eq!(frame[50..52], folded_be(words), "fill {fill:#x}");
                 assert_eq!(frame[24..26], [0, 0]);
             }
         }
@@ -529,11 +526,17 @@ mod tests {
         assert_eq!(&frame[24..26], &[0, 0]);
         // Pseudo header: saddr, daddr, zero+proto, TCP length, summed as 16-bit words.
         let words: [u32; 6] = [0x0a00, 0x0001, 0x0a00, 0x0107, 6, 35];
-        let mut s: u32 = words.iter().sum();
+        assert_eq!(frame[50..52], folded_be(words));
+    }
+
+    /// The one's-complement sum of 16-bit words, folded (not complemented), in wire order: an
+    /// independent reference for the offload checksum field.
+    fn folded_be(words: impl IntoIterator<Item = u32>) -> [u8; 2] {
+        let mut s: u32 = words.into_iter().sum();
         while s > 0xffff {
             s = (s & 0xffff) + (s >> 16);
         }
-        assert_eq!(&frame[50..52], &(s as u16).to_be_bytes());
+        (s as u16).to_be_bytes()
     }
 
     #[test]

@@ -91,14 +91,24 @@ fn assert_markers(q0: &[Vec<u8>]) {
 fn assert_library_frames(q1: &[Vec<u8>]) {
     assert_eq!(q1.len(), 4, "the library's frames on the queue the host lent it");
     for (i, f) in q1.iter().enumerate() {
-        let mut input = Observed::new([10, 0, 0, 10], 100 + i as u32, &[], &[]);
-        // dpdk_host.c's header: ports 7 -> 8, ack 0, window 0, id 0.
-        input.bytes[4..6].copy_from_slice(&[0, 0]);
-        input.bytes[20..24].copy_from_slice(&[0, 7, 0, 8]);
-        input.bytes[28..32].copy_from_slice(&[0; 4]);
-        input.bytes[34..36].copy_from_slice(&[0, 0]);
-        check_frame(f, &input, ARP_10, f[6..12].try_into().unwrap());
+        check_frame(
+            f,
+            &host_segment(100 + i as u32, &[]),
+            ARP_10,
+            f[6..12].try_into().unwrap(),
+        );
     }
+}
+
+/// The segment `send_tcp_payload` in dpdk_host.c sends: seq `seq` toward 10.0.0.10, ports
+/// 7 -> 8, ack 0, window 0, id 0.
+fn host_segment(seq: u32, payload: &[u8]) -> Observed {
+    let mut input = Observed::new([10, 0, 0, 10], seq, &[], payload);
+    input.bytes[4..6].copy_from_slice(&[0, 0]);
+    input.bytes[20..24].copy_from_slice(&[0, 7, 0, 8]);
+    input.bytes[28..32].copy_from_slice(&[0; 4]);
+    input.bytes[34..36].copy_from_slice(&[0, 0]);
+    input
 }
 
 #[test]
@@ -139,14 +149,13 @@ fn a_hosts_small_mbufs_bound_the_frame_length() {
     assert!(stdout.contains("dpdk_host: ok (smallpool)"), "{stdout}");
     assert_markers(&q0);
     assert_eq!(q1.len(), 1, "only the frame that fits the host's mbufs: {q1:?}");
-    let mut input = Observed::new([10, 0, 0, 10], 101, &[], &[0; 134]);
-    // dpdk_host.c's header: ports 7 -> 8, ack 0, window 0, id 0.
-    input.bytes[4..6].copy_from_slice(&[0, 0]);
-    input.bytes[20..24].copy_from_slice(&[0, 7, 0, 8]);
-    input.bytes[28..32].copy_from_slice(&[0; 4]);
-    input.bytes[34..36].copy_from_slice(&[0, 0]);
     assert_eq!(q1[0].len(), 200);
-    check_frame(&q1[0], &input, ARP_10, q1[0][6..12].try_into().unwrap());
+    check_frame(
+        &q1[0],
+        &host_segment(101, &[0; 134]),
+        ARP_10,
+        q1[0][6..12].try_into().unwrap(),
+    );
 }
 
 #[test]
