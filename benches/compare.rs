@@ -114,13 +114,18 @@ fn ours_with(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64, e
     mpps(&out)
 }
 
-/// One of the C DPDK programs (`naive`, `csender`) on net_null, one core.
+/// One of the C DPDK programs (`naive`, `csender`) on net_null, on CPU `cpu`.
+fn c_command(dir: &Path, name: &str, payload: usize, calls: u64, cpu: &str) -> Command {
+    let mut cmd = Command::new(dir.join(name));
+    cmd.args([payload.to_string(), calls.to_string()])
+        .args(eal(&format!("{name}{cpu}")).split_whitespace())
+        .args(["-l", cpu, "--vdev", "net_null0"]);
+    cmd
+}
+
+/// One of the C DPDK programs on net_null, one core.
 fn c_program(dir: &Path, name: &str, payload: usize, calls: u64) -> f64 {
-    let out = run(Command::new(dir.join(name))
-        .args([payload.to_string(), calls.to_string()])
-        .args(eal(name).split_whitespace())
-        .args(["-l", "0", "--vdev", "net_null0"]));
-    mpps(&out)
+    mpps(&run(&mut c_command(dir, name, payload, calls, "0")))
 }
 
 /// Two copies of a C program at once, one on each of CPUs 0 and 1 (separate processes, nothing
@@ -128,10 +133,7 @@ fn c_program(dir: &Path, name: &str, payload: usize, calls: u64) -> f64 {
 /// on this machine for this work: the ceiling for our 2-core scaling.
 fn c_program_pair(dir: &Path, name: &str, payload: usize, calls: u64) -> f64 {
     let spawn = |cpu: &str| {
-        Command::new(dir.join(name))
-            .args([payload.to_string(), calls.to_string()])
-            .args(eal(&format!("{name}{cpu}")).split_whitespace())
-            .args(["-l", cpu, "--vdev", "net_null0"])
+        c_command(dir, name, payload, calls, cpu)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
