@@ -64,7 +64,7 @@ impl ThreadRec {
     /// Whether this is the calling thread's record. A live thread's id is unique, and a record
     /// is bound to one thread at a time, so a match cannot be someone else's record.
     #[inline]
-    fn is_callers(&self) -> bool {
+    pub(crate) fn is_callers(&self) -> bool {
         #[cfg(not(loom))]
         {
             self.tid.load(std::sync::atomic::Ordering::Relaxed) == thread_id()
@@ -188,9 +188,43 @@ impl<S> Exclusive<S> {
         self.enter_owned(me)
     }
 
+    /// The owner's quick way in, for a caller that has a full path to fall back on: enters only
+    /// if `is_me` says the current owner is the caller and no flag is set (with `FENCED` it
+    /// never enters: the full path has the fence). Calls nothing; on `None` nothing is held.
+    #[inline(always)]
+    pub(crate) fn try_enter_owner(
+        &self,
+        is_me: impl FnOnce(&ThreadRec) -> bool,
+    ) -> Option<OwnerGuard<'_, S>> {
+        let owner = self.owner.load(Ordering::Relaxed);
+        // SAFETY: a non-null `owner` points to a ThreadRec, which lives as long as the process.
+        let me: &'static ThreadRec = unsafe { owner.as_ref() }?;
+        if !is_me(me) {
+            return None;
+        }
+        match self.try_enter_owned(me) {
+            Ok(guard) => Some(guard),
+            Err(_) => {
+                // Backs off as `enter_owned_slow` does; the full path looks again.
+                me.busy.store(false, Ordering::Release);
+                None
+            }
+        }
+    }
+
     /// Enters as the owner `me` was seen to be (invariant 3: it is re-checked after the barrier).
     #[inline(always)]
     fn enter_owned(&self, me: &'static ThreadRec) -> Entry<'_, S> {
+        match self.try_enter_owned(me) {
+            Ok(guard) => Entry::Owner(guard),
+            Err(flags) => self.enter_owned_slow(me, flags),
+        }
+    }
+
+    /// The owner's entry proper: `busy`, the barrier, the flags and `owner` again. On `Err` (the
+    /// flags as loaded) `busy` is still set: the caller backs off or looks again.
+    #[inline(always)]
+    fn try_enter_owned(&self, me: &'static ThreadRec) -> Result<OwnerGuard<'_, S>, u8> {
         let mine = me as *const ThreadRec as *mut ThreadRec;
         me.busy.store(true, Ordering::Relaxed);
         // Pairs with the taker's heavy barrier (invariant 2). Outside the model this is the
@@ -207,10 +241,10 @@ impl<S> Exclusive<S> {
         // eviction) is visible, and the re-read of `owner` below sees an eviction.
         let flags = self.flags.load(Ordering::Acquire);
         if flags != 0 || self.owner.load(Ordering::Relaxed) != mine {
-            return self.enter_owned_slow(me, flags);
+            return Err(flags);
         }
-        Entry::Owner(OwnerGuard {
-            me,
+        Ok(OwnerGuard {
+            ex: self,
             // SAFETY: invariant 1: we are the owner, inside, and no taker holds the state.
             state: ManuallyDrop::new(unsafe { self.cell.borrow_mut() }),
         })
@@ -234,7 +268,7 @@ impl<S> Exclusive<S> {
             return self.elsewhere_or_closed();
         }
         Entry::Owner(OwnerGuard {
-            me,
+            ex: self,
             // SAFETY: invariant 1: we are the owner, inside, and no taker holds the state.
             state: ManuallyDrop::new(unsafe { self.cell.borrow_mut() }),
         })
@@ -333,9 +367,11 @@ impl<S> Exclusive<S> {
     }
 }
 
-/// The owner, inside.
+/// The owner, inside. Its record is the context's `owner`, which nobody else changes while it is
+/// inside (invariant 3: only it, or a taker holding the state, would): read when it leaves,
+/// rather than kept.
 pub(crate) struct OwnerGuard<'a, S> {
-    me: &'static ThreadRec,
+    ex: &'a Exclusive<S>,
     /// Ended explicitly in `drop`, before `busy` is cleared.
     state: ManuallyDrop<CellMut<'a, S>>,
 }
@@ -360,8 +396,11 @@ impl<S> Drop for OwnerGuard<'_, S> {
     fn drop(&mut self) {
         // SAFETY: dropped once, here; the access ends before others may start theirs.
         unsafe { ManuallyDrop::drop(&mut self.state) };
+        // SAFETY: `owner` is this guard's thread's record (see OwnerGuard), and records live as
+        // long as the process.
+        let me = unsafe { &*self.ex.owner.load(Ordering::Relaxed) };
         // Release: a taker that sees `false` sees everything done inside.
-        self.me.busy.store(false, Ordering::Release);
+        me.busy.store(false, Ordering::Release);
     }
 }
 

@@ -8,10 +8,11 @@ use std::sync::OnceLock;
 
 use crate::abi::{mctx_t, mtcp_sendpkt_stats, pkt_info, rte_mempool};
 use crate::api;
+use crate::core_ctx::Quick;
 use crate::error::SendError;
 use crate::frame::{self, SegmentView};
 use crate::request::{AckRequest, EthDstHint};
-use crate::runtime::{self, InitOutcome};
+use crate::runtime::{self, InitOutcome, QuickFinish, QuickSend};
 use crate::segment::{self, IpVersion};
 use crate::settings::Settings;
 
@@ -66,21 +67,16 @@ unsafe fn read_request(pi: &pkt_info, sockid: c_int) -> Result<PktInfoRequest<'_
     if pi.iph.is_null() || pi.tcph.is_null() {
         return Err(SendError::NoHeaders);
     }
-    // SAFETY: iph and tcph are non-NULL and point to an IPv4 and a TCP header, which are at least
-    // 20 bytes each (byte arrays: any alignment).
-    let (ip, tcp): (&[u8; 20], &[u8; 20]) = unsafe { (&*pi.iph.cast(), &*pi.tcph.cast()) };
-    // How much of the TCP header may be read: its data offset, cut where the IP packet ends when
-    // the caller told us its length and the TCP header follows the IP header in it.
-    let ihl_len = usize::from(ip[0] & 0x0f) * 4;
-    let in_packet = pi.ip_len != 0 && (pi.iph as usize).wrapping_add(ihl_len) == pi.tcph as usize;
-    let readable = if in_packet {
-        usize::from(pi.ip_len).saturating_sub(ihl_len)
-    } else {
-        frame::MAX_TCP_HEADER
-    };
+    // Nothing is read before it is known to be there: first the IPv4 header's first byte.
+    // SAFETY: iph is non-NULL and points to an IPv4 header.
+    let ihl_len = ipv4_header_len(unsafe { pi.iph.cast::<u8>().read() }).ok_or(SendError::NoHeaders)?;
+    let readable = tcp_readable(pi, ihl_len);
     if readable < 20 {
         return Err(SendError::NoHeaders);
     }
+    // SAFETY: IHL >= 5: iph points to at least 20 header bytes; 20 bytes of the TCP header are
+    // readable (byte arrays: any alignment).
+    let (ip, tcp): (&[u8; 20], &[u8; 20]) = unsafe { (&*pi.iph.cast(), &*pi.tcph.cast()) };
     // The option bytes the data offset claims, cut by `readable`. A data offset below 5 is
     // refused here already (SegmentView::headers would refuse it too, with the same errno).
     let claimed = usize::from(tcp[12] >> 4) * 4;
@@ -103,11 +99,117 @@ unsafe fn read_request(pi: &pkt_info, sockid: c_int) -> Result<PktInfoRequest<'_
     Ok(PktInfoRequest { pi, ts: seg.ts() })
 }
 
+/// The IPv4 header's length (IHL × 4) from its first byte: `None` unless version 4 and IHL >= 5
+/// (as `SegmentView::headers` checks).
+#[inline(always)]
+fn ipv4_header_len(version_ihl: u8) -> Option<usize> {
+    (version_ihl.wrapping_sub(0x45) <= 0x0a).then_some(usize::from(version_ihl & 0x0f) * 4)
+}
+
+/// How much of the TCP header may be read: its data offset, cut where the IP packet ends when
+/// the caller told us its length and the TCP header follows the IP header (`ihl_len` bytes) in it.
+#[inline(always)]
+fn tcp_readable(pi: &pkt_info, ihl_len: usize) -> usize {
+    let in_packet = pi.ip_len != 0 && (pi.iph as usize).wrapping_add(ihl_len) == pi.tcph as usize;
+    if in_packet {
+        usize::from(pi.ip_len).saturating_sub(ihl_len)
+    } else {
+        frame::MAX_TCP_HEADER
+    }
+}
+
+/// [`read_request`]'s common case, checked with no call and no error: IPv4 headers, a TCP header
+/// of data offset 8 or more whose options begin NOP, NOP, Timestamp, readable that far; no
+/// payload; `sockid` >= 0. What it accepts, `read_request` accepts, with the same Timestamp.
+/// `None` for anything else: the full path decides, and reports.
+///
+/// # Safety
+/// As for [`read_request`].
+#[inline(always)]
+unsafe fn read_quick(pi: &pkt_info, sockid: c_int) -> Option<QuickRequest<'_>> {
+    if pi.iph.is_null() || pi.tcph.is_null() || sockid < 0 || pi.payloadlen != 0 {
+        return None;
+    }
+    // As in `read_request`: nothing read before it is known to be there.
+    // SAFETY: iph is non-NULL and points to an IPv4 header.
+    let ihl_len = ipv4_header_len(unsafe { pi.iph.cast::<u8>().read() })?;
+    if tcp_readable(pi, ihl_len) < 32 {
+        return None;
+    }
+    // SAFETY: at least 20 bytes of the TCP header are readable.
+    if unsafe { pi.tcph.cast::<u8>().add(12).read() } < 0x80 {
+        return None;
+    }
+    // SAFETY: the data offset claims 32 bytes or more, and that many are readable: the bytes
+    // `read_request` reads as the header and its first options.
+    let options: &[u8; 12] = unsafe { &*pi.tcph.cast::<u8>().add(20).cast() };
+    frame::leading_timestamp(options)?;
+    Some(QuickRequest { pi })
+}
+
+/// A `pkt_info` [`read_quick`] accepted. Its headers are read again where they are used (the
+/// caller's contract keeps them unchanged for the call): fewer values are kept in between.
+struct QuickRequest<'a> {
+    pi: &'a pkt_info,
+}
+
+impl AckRequest for QuickRequest<'_> {
+    #[inline(always)]
+    fn view(&self) -> SegmentView<'_> {
+        let pi = self.pi;
+        // SAFETY: only `read_quick` makes this, after checking that iph and tcph are non-NULL,
+        // point to at least 20 header bytes each, and tcph to 32 readable bytes that end with
+        // TSval and TSecr; no payload. The caller's contract keeps it so for the call.
+        unsafe {
+            let ip: &[u8; 20] = &*pi.iph.cast();
+            let tcp: &[u8; 20] = &*pi.tcph.cast();
+            let ts: &[u8; 8] = &*pi.tcph.cast::<u8>().add(24).cast();
+            SegmentView::checked(ip, tcp, ts, &[])
+        }
+    }
+
+    #[inline(always)]
+    fn eth_dst_hint(&self) -> Option<EthDstHint<'_>> {
+        // The quick path goes only where the ARP table has an entry.
+        None
+    }
+}
+
+/// The owner's quick path (`CoreContext::try_send_quick`) for what [`read_quick`] accepts.
+///
+/// # Safety
+/// As for [`mtcp_sendpkt`].
+#[inline(always)]
+unsafe fn send_quick(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> QuickSend<'static> {
+    // SAFETY: mctx and pinfo are NULL or valid, the pointers in pinfo as documented (the
+    // caller's contract).
+    let (Some(m), Some(pi)) = (unsafe { mctx.as_ref() }, unsafe { pinfo.as_ref() }) else {
+        return Quick::Declined;
+    };
+    // SAFETY: as above.
+    let (Ok(cpu), Some(req)) = (usize::try_from(m.cpu), unsafe { read_quick(pi, sockid) }) else {
+        return Quick::Declined;
+    };
+    match runtime::live() {
+        Some(rt) => rt.try_send_quick(cpu, &req),
+        None => Quick::Declined,
+    }
+}
+
+/// Completes a quick call that staged its frame (it returns 0 whatever the burst does).
+#[inline(never)]
+fn finish_quick(f: QuickFinish<'_>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(|| runtime::finish_quick(f))) {
+        Ok(()) => 0,
+        Err(_) => fail(SendError::Internal),
+    }
+}
+
 /// A `pkt_info` [`read_request`] checked, and the Timestamp option it read. The segment is made
 /// again from the `pkt_info` where the frame is written, so that only this is kept until then.
 struct PktInfoRequest<'a> {
     pi: &'a pkt_info,
-    ts: u64,
+    ts: &'a [u8; 8],
 }
 
 impl AckRequest for PktInfoRequest<'_> {
@@ -168,6 +270,23 @@ impl AckRequest for PktInfoRequest<'_> {
 /// after the call returns).
 #[no_mangle]
 pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c_int {
+    // The owner's common call first, with no call inside (nothing to save, nothing to unwind);
+    // anything it declines takes the full path from the start.
+    // SAFETY: the caller's contract, as for the full path.
+    match unsafe { send_quick(mctx, sockid, pinfo) } {
+        Quick::Staged => 0,
+        Quick::Finish(f) => finish_quick(f),
+        // SAFETY: as above.
+        Quick::Declined => unsafe { sendpkt_full(mctx, sockid, pinfo) },
+    }
+}
+
+/// [`mtcp_sendpkt`] for any call.
+///
+/// # Safety
+/// As for [`mtcp_sendpkt`].
+#[inline(never)]
+unsafe fn sendpkt_full(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c_int {
     // As `guarded`, but the accepted call returns 0 straight away (no c_int carried through a
     // Result); every error goes through `rejected`, out of line.
     let r = catch_unwind(AssertUnwindSafe(|| {

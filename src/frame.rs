@@ -135,9 +135,9 @@ pub struct SegmentView<'a> {
     ip: &'a [u8; IPV4_LEN],
     /// The TCP header's first 20 bytes.
     tcp: &'a [u8; 20],
-    /// TSval and TSecr of the Timestamp option as they are on the wire (zeros without one), read
-    /// when checked; one native-endian word.
-    ts: u64,
+    /// TSval and TSecr of the Timestamp option as they are on the wire (zeros without one), found
+    /// when checked and read where the frame is written.
+    ts: &'a [u8; 8],
     payload: &'a [u8],
 }
 
@@ -203,20 +203,25 @@ impl<'a> SegmentView<'a> {
     /// The view [`SegmentView::from_parts`] made of these pieces again, without the checks:
     /// `ts` is that view's [`SegmentView::ts`].
     #[inline(always)]
-    pub(crate) fn checked(ip: &'a [u8; IPV4_LEN], tcp: &'a [u8; 20], ts: u64, payload: &'a [u8]) -> Self {
+    pub(crate) fn checked(
+        ip: &'a [u8; IPV4_LEN],
+        tcp: &'a [u8; 20],
+        ts: &'a [u8; 8],
+        payload: &'a [u8],
+    ) -> Self {
         Self { ip, tcp, ts, payload }
     }
 
-    /// TSval and TSecr as the frame carries them (one native-endian word of the wire bytes).
+    /// TSval and TSecr as the frame carries them: the option's bytes, or zeros.
     #[inline(always)]
-    pub(crate) fn ts(&self) -> u64 {
+    pub(crate) fn ts(&self) -> &'a [u8; 8] {
         self.ts
     }
 
     /// Destination address as a host-order integer, for route and ARP lookups.
     #[inline]
     pub fn daddr(&self) -> u32 {
-        u32::from_be_bytes([self.ip[16], self.ip[17], self.ip[18], self.ip[19]])
+        daddr(self.ip)
     }
 
     /// Length of the frame: 66 + payload, no padding.
@@ -226,27 +231,36 @@ impl<'a> SegmentView<'a> {
     }
 }
 
+/// The destination address of an IPv4 header as a host-order integer.
+#[inline(always)]
+pub(crate) fn daddr(ip: &[u8; IPV4_LEN]) -> u32 {
+    u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]])
+}
+
 /// TSval and TSecr of a TCP option list's Timestamp option, zeros without one. Most segments
 /// carry exactly NOP, NOP, Timestamp first: that layout is read directly, others scanned.
 #[inline(always)]
-fn timestamp(options: &[u8]) -> u64 {
-    if let Some(o) = options.first_chunk::<12>() {
-        if o[..4] == TS_PREFIX {
-            return u64::from_ne_bytes([o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11]]);
-        }
+fn timestamp(options: &[u8]) -> &[u8; 8] {
+    if let Some(ts) = options.first_chunk::<12>().and_then(leading_timestamp) {
+        return ts;
     }
     scan_timestamp(options)
 }
 
+/// TSval and TSecr (as [`SegmentView::ts`]) when the options begin NOP, NOP, Timestamp.
+#[inline(always)]
+pub(crate) fn leading_timestamp(o: &[u8; 12]) -> Option<&[u8; 8]> {
+    let (prefix, ts) = o.split_first_chunk::<4>()?;
+    (*prefix == TS_PREFIX).then_some(ts.try_into().ok()?)
+}
+
 /// [`timestamp`] for any other option layout.
 #[inline(never)]
-fn scan_timestamp(options: &[u8]) -> u64 {
-    match find_timestamp(options) {
-        Some((val, ecr)) => {
-            u64::from_ne_bytes([val[0], val[1], val[2], val[3], ecr[0], ecr[1], ecr[2], ecr[3]])
-        }
-        None => 0,
-    }
+fn scan_timestamp(options: &[u8]) -> &[u8; 8] {
+    static NONE: [u8; 8] = [0; 8];
+    find_timestamp_at(options)
+        .and_then(|at| options[at..].first_chunk())
+        .unwrap_or(&NONE)
 }
 
 /// The first well-formed Timestamp option (kind 8, length 10) in a TCP option list.
@@ -255,6 +269,12 @@ fn scan_timestamp(options: &[u8]) -> u64 {
 /// past the list: what follows a malformed option cannot be trusted. A kind-8 option of the wrong
 /// length is skipped, not taken.
 pub fn find_timestamp(options: &[u8]) -> Option<([u8; 4], [u8; 4])> {
+    let o = &options[find_timestamp_at(options)?..];
+    Some(([o[0], o[1], o[2], o[3]], [o[4], o[5], o[6], o[7]]))
+}
+
+/// Where TSval starts in `options` ([`find_timestamp`]'s option): 8 bytes are there.
+fn find_timestamp_at(options: &[u8]) -> Option<usize> {
     let mut at = 0;
     while at < options.len() {
         match options[at] {
@@ -266,8 +286,7 @@ pub fn find_timestamp(options: &[u8]) -> Option<([u8; 4], [u8; 4])> {
                     return None;
                 }
                 if kind == TCPOPT_TIMESTAMP && len == TCPOLEN_TIMESTAMP {
-                    let o = &options[at + 2..at + 10];
-                    return Some(([o[0], o[1], o[2], o[3]], [o[4], o[5], o[6], o[7]]));
+                    return Some(at + 2);
                 }
                 at += len;
             }
@@ -314,42 +333,48 @@ pub fn write_ack(
     // SegmentView::new bounds the payload: IPV4_LEN + TCP_LEN + MAX_PAYLOAD == u16::MAX.
     let tcp_len = ((TCP_LEN + seg.payload.len()) as u16).to_be_bytes();
     let total_len = ((IPV4_LEN + TCP_LEN + seg.payload.len()) as u16).to_be_bytes();
-    let id = [ip[4], ip[5]];
-    // Copied as they are, in runs, and summed as the same wide words: the addresses (8 bytes);
-    // ports and seq (8); ack (4).
+    // Copied as they are, as native words of the wire bytes (each one load and one store), and
+    // summed as the same words: the id (2 bytes), the addresses (8), ports and seq (8), ack (4),
+    // window (2), TSval and TSecr (8); the 8-byte ones with checksum::add64.
+    let word16 = |b: &[u8; 20], at: usize| u16::from_ne_bytes(b[at..at + 2].try_into().expect("2 bytes"));
+    let word32 = |b: &[u8; 20], at: usize| u32::from_ne_bytes(b[at..at + 4].try_into().expect("4 bytes"));
     let word64 = |b: &[u8; 20], at: usize| u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-    let addresses = word64(ip, 12);
-    let ports_seq = word64(tcp, 0);
-    let ack = [tcp[8], tcp[9], tcp[10], tcp[11]];
-    let window = [tcp[14], tcp[15]];
-    let ts = seg.ts;
+    let software = checksum == ChecksumMode::Software;
 
     // The constant fields come with the template; the segment's are written over it.
     *h = template.0;
-    // IPv4: total length, id, checksum (below), addresses.
+    // IPv4: total length, id, addresses, then its checksum.
     h[16..18].copy_from_slice(&total_len);
-    h[18..20].copy_from_slice(&id);
+    let id = word16(ip, 4);
+    h[18..20].copy_from_slice(&id.to_ne_bytes());
+    let addresses = word64(ip, 12);
     h[26..34].copy_from_slice(&addresses.to_ne_bytes());
-    // TCP: ports, seq, ack, window, checksum (below), TSval and TSecr.
-    h[34..42].copy_from_slice(&ports_seq.to_ne_bytes());
-    h[42..46].copy_from_slice(&ack);
-    h[48..50].copy_from_slice(&window);
-    h[58..66].copy_from_slice(&ts.to_ne_bytes());
-
-    // The header's sums first, so that only the TCP one is kept across the payload's copy. The
-    // 8-byte fields go in as 64-bit words (checksum::add64), the small ones summed plainly.
-    let software = checksum == ChecksumMode::Software;
-    let (ip_sum, tcp_sum) = if software {
-        let ip_sum = add64(addresses, IPV4_CONST_SUM + word(total_len) + word(id));
-        let small = word(tcp_len) + TCP_CONST_SUM + dword(ack) + word(window);
-        let tcp_sum = add64(add64(add64(addresses, ports_seq), ts), small);
-        (!checksum::fold(ip_sum), tcp_sum)
+    let ip_sum = if software {
+        !checksum::fold(add64(addresses, IPV4_CONST_SUM + word(total_len) + u64::from(id)))
     } else {
-        // The NIC wants IPv4 checksum 0 and, in the TCP one, the pseudo-header sum alone
-        // (folded, not complemented).
-        (0, add64(addresses, word(tcp_len) + word([0, IPPROTO_TCP])))
+        // The NIC wants IPv4 checksum 0 (and, below, the TCP pseudo-header's sum alone).
+        0
     };
     h[24..26].copy_from_slice(&ip_sum.to_ne_bytes());
+    // The IPv4 header's values are dead from here; this fence keeps the compiler from loading
+    // the TCP ones before (few values live at once: the owner's quick path then needs fewer
+    // registers than it would otherwise save and restore).
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    // TCP: ports and seq, ack, window, TSval and TSecr; the checksum last.
+    let ports_seq = word64(tcp, 0);
+    h[34..42].copy_from_slice(&ports_seq.to_ne_bytes());
+    let ack = word32(tcp, 8);
+    h[42..46].copy_from_slice(&ack.to_ne_bytes());
+    let window = word16(tcp, 14);
+    h[48..50].copy_from_slice(&window.to_ne_bytes());
+    let ts = u64::from_ne_bytes(*seg.ts);
+    h[58..66].copy_from_slice(&ts.to_ne_bytes());
+    let tcp_sum = if software {
+        let small = word(tcp_len) + TCP_CONST_SUM + u64::from(ack) + u64::from(window);
+        add64(add64(add64(addresses, ports_seq), ts), small)
+    } else {
+        add64(addresses, word(tcp_len) + word([0, IPPROTO_TCP]))
+    };
     let payload_sum = checksum::copy_and_sum(data, seg.payload);
     let tcp_sum = if software {
         !checksum::fold(add64(tcp_sum, payload_sum))
@@ -582,7 +607,7 @@ mod tests {
         // Data offset says 8 words, but only 26 bytes may be read: the option is incomplete.
         let (ip, tcp) = input(5, &TS_OPTS);
         let seg = SegmentView::new(&ip, &tcp[..26], &[]).unwrap();
-        assert_eq!(seg.ts, 0);
+        assert_eq!(seg.ts(), &[0; 8]);
     }
 
     #[test]

@@ -299,6 +299,15 @@ impl Mempool {
 }
 
 impl Mempool {
+    /// Another handle on this pool, for a core context's allocations: it does not own the pool
+    /// (its `release` does nothing); the handle the runtime keeps does.
+    pub(crate) fn handle(&self) -> Mempool {
+        Mempool {
+            owned: false,
+            ..*self
+        }
+    }
+
     /// Gives the pool's memory back to DPDK if the library created it (a host's pool is left
     /// alone). The pool lives in a static that is never dropped, so this is explicit.
     ///

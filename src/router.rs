@@ -126,6 +126,13 @@ impl Router {
         Ok(&cache.hop)
     }
 
+    /// The hop `cache` holds for `daddr`, if it is this router's and whole (its Ethernet
+    /// destination from the ARP table): what [`Router::resolve`] returns then, with no call.
+    #[inline(always)]
+    pub(crate) fn cached<'c>(&self, cache: &'c HopCache, daddr: u32) -> Option<&'c AckHop> {
+        (cache.router == self.id && cache.daddr == daddr && cache.arp).then_some(&cache.hop)
+    }
+
     /// Looks `daddr` up in the tables, into `cache`.
     #[inline(never)]
     fn fill(&self, cache: &mut HopCache, daddr: u32) -> Result<(), SendError> {

@@ -18,7 +18,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::config::MosConfig;
-use crate::core_ctx::{CoreContext, FlushOutcome, TxParams};
+use crate::core_ctx::{CoreContext, Finish, FlushOutcome, Quick, TxParams};
 use crate::error::{InitError, SendError};
 use crate::exclusive::ThreadRec;
 use crate::flusher::{self, FlushSignal};
@@ -69,6 +69,24 @@ pub(crate) fn get() -> Option<&'static Runtime> {
         Some(rt) => Some(rt),
         None => start_from_env(),
     }
+}
+
+/// What [`Runtime::try_send_quick`] did.
+pub(crate) type QuickSend<'a> = Quick<'a, Dpdk, HopCache>;
+/// The rest of a quick call that staged its frame (see [`Quick::Finish`]).
+pub(crate) type QuickFinish<'a> = Finish<'a, Dpdk, HopCache>;
+
+/// Completes a quick call that staged its frame (see [`Quick::Finish`]).
+pub(crate) fn finish_quick(f: QuickFinish<'_>) {
+    f.finish(thread_rec);
+}
+
+/// The runtime if it is running, without starting it (for the quick path, whose full path
+/// does that).
+#[inline(always)]
+pub(crate) fn live() -> Option<&'static Runtime> {
+    // SAFETY: as in `get`.
+    unsafe { LIVE.load(Ordering::Acquire).as_ref() }
 }
 
 #[cold]
@@ -310,7 +328,7 @@ impl Runtime {
                     .iter_mut()
                     .map(|q| q.next().expect("one queue per core"))
                     .collect();
-                CoreContext::new(queues, params, signal.clone())
+                CoreContext::new(Dpdk { pool: pool.handle() }, queues, params, signal.clone())
             })
             .collect();
 
@@ -416,7 +434,22 @@ impl Runtime {
             router: &self.router,
             req,
         };
-        ctx.send(&self.io, thread_rec, frame)
+        ctx.send(thread_rec, frame)
+    }
+
+    /// [`Runtime::send`]'s common case for the owner of context `cpu`, with no call (see
+    /// [`CoreContext::try_send_quick`]): `req` to the destination of the context's last frame,
+    /// which has an ARP entry, when its frame fits the port (declined otherwise).
+    #[inline(always)]
+    pub(crate) fn try_send_quick(&self, cpu: usize, req: &impl AckRequest) -> QuickSend<'_> {
+        let Some(ctx) = self.contexts.get(cpu) else {
+            return Quick::Declined;
+        };
+        let frame = QuickAck {
+            router: &self.router,
+            req,
+        };
+        ctx.try_send_quick(ThreadRec::is_callers, frame)
     }
 
     /// Sends the RST toward each of `directions` for the observed segment `req`; returns how
@@ -441,7 +474,7 @@ impl Runtime {
                 if segment::reset_frame_len(&link, req.seen.version()) - link.tags.len() > port.max_frame {
                     return Err(SendError::TooLong);
                 }
-                ctx.send(&self.io, thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
+                ctx.send(thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
                     m.write_frame(None, |room| {
                         segment::write_reset(&link, &r, room).map_err(SendError::from)
                     })?;
@@ -480,7 +513,7 @@ impl Runtime {
         let pieces =
             segment::pieces(req.payload.len(), req.seen.headers_len(), mtu).ok_or(SendError::TooLong)?;
         until_first_failure(pieces.into_iter().map(|piece| {
-            ctx.send(&self.io, thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
+            ctx.send(thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
                 m.write_frame(None, |room| {
                     segment::write_raw(&link, &req.seen, req.payload, &piece, room).map_err(SendError::from)
                 })?;
@@ -552,6 +585,36 @@ impl<R: AckRequest> crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, R> {
         let bytes = unsafe { m.frame_of(seg.frame_len(), hop.tx) };
         frame::write_ack(&seg, &hop.template, hop.checksum, bytes).map_err(|_| SendError::TooLong)?;
         Ok(hop.port)
+    }
+}
+
+/// [`AckFrame`] on the quick path: the cached hop or nothing; the frame must fit without asking
+/// (a request with no payload).
+struct QuickAck<'r, R> {
+    router: &'r Router,
+    req: &'r R,
+}
+
+impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickAck<'_, R> {
+    #[inline(always)]
+    fn try_build(
+        self,
+        hops: &HopCache,
+        take: impl FnOnce(usize) -> Option<port::Mbuf>,
+    ) -> Option<(usize, port::Mbuf)> {
+        let hop = self.router.cached(hops, self.req.view().daddr())?;
+        if self.req.view().frame_len() > hop.max_frame {
+            return None;
+        }
+        let mut m = take(hop.port)?;
+        // The segment is looked at again here (as in `AckFrame::build`): nothing of it is kept
+        // across the checks above.
+        let seg = self.req.view();
+        // SAFETY: as in `AckFrame::build`: `m` is of this runtime's pool, and `hop.max_frame`
+        // is at most its room.
+        let bytes = unsafe { m.frame_of(seg.frame_len(), hop.tx) };
+        frame::write_ack(&seg, &hop.template, hop.checksum, bytes).ok()?;
+        Some((hop.port, m))
     }
 }
 

@@ -239,6 +239,8 @@ impl Drop for InFlight<'_> {
 }
 
 pub(crate) struct CoreContext<I: PacketIo, S = ()> {
+    /// The packet I/O layer's handle (its pool), for the buffers of this context's frames.
+    io: I,
     tx: Exclusive<TxState<I, S>>,
     handoff: Box<[HandoffQueue<I::Buf>]>,
     params: TxParams,
@@ -313,9 +315,65 @@ impl<I: PacketIo, S, F: FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>>
     }
 }
 
+/// Builds one frame on the owner's quick path ([`CoreContext::try_send_quick`]): from the
+/// context's scratch as it is, calling nothing. It finds the frame's port, takes a buffer for it
+/// with `take` (`None`: that port's staging is full, or no spare is at hand), writes the frame
+/// and returns both. `None` when the scratch does not suffice or `take` has nothing (the full path
+/// then takes the call); a buffer taken is then dropped (back to its pool).
+pub(crate) trait QuickBuild<I: PacketIo, S> {
+    fn try_build(self, scratch: &S, take: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)>;
+}
+
+/// What [`CoreContext::try_send_quick`] did.
+pub(crate) enum Quick<'a, I: PacketIo, S> {
+    /// Nothing: the full path ([`CoreContext::send`]) must take the call.
+    Declined,
+    /// The frame is staged and everything is done.
+    Staged,
+    /// The frame is staged (the call succeeded); [`Finish::finish`] must run next: a batch starts
+    /// or is full, or the spares ran out.
+    Finish(Finish<'a, I, S>),
+}
+
+/// The rest of a quick call, out of line (see [`Quick::Finish`]). Two words, so that it goes to
+/// [`Finish::finish`] in registers: the quick path calls nothing itself.
+pub(crate) struct Finish<'a, I: PacketIo, S> {
+    ctx: &'a CoreContext<I, S>,
+    port: usize,
+}
+
+impl<I: PacketIo, S: Default + Send> Finish<'_, I, S> {
+    /// Enters again (`me` as in [`CoreContext::send`]) and does for the port what the full path
+    /// does after staging a frame: stamps a batch that starts, sends a full one, publishes the
+    /// count, wakes the flusher; and takes new spares if they ran out (if the pool has none, the
+    /// next call's full path says so).
+    ///
+    /// The owner left in between. If it cannot get back in, a taker holds the state, or held it
+    /// (an eviction): every taker sends and publishes the staging of every port, this frame's too.
+    #[inline(never)]
+    pub(crate) fn finish(self, me: impl FnOnce() -> &'static ThreadRec) {
+        let Finish { ctx, port } = self;
+        let Entry::Owner(mut st) = ctx.tx.enter_with(me) else {
+            return;
+        };
+        let st = &mut *st;
+        if let (Some(p), Some(published)) = (st.ports.get_mut(port), ctx.published.ports.get(port)) {
+            let staged = p.staged.len();
+            // What the flusher saw last: the count before this frame, unless a taker came.
+            let was_empty = published.staged.load(Ordering::Relaxed) == 0;
+            if staged > 0 {
+                ctx.staged_one(p, published, staged, was_empty);
+            }
+        }
+        if st.spare.is_empty() && ctx.io.alloc_bulk(&mut st.spare, SPARE_MBUFS) {
+            ctx.published.spares.store(st.spare.len(), Ordering::Relaxed);
+        }
+    }
+}
+
 impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     /// A context sending on `queues` (one per port, in port order).
-    pub(crate) fn new(queues: Vec<I::Queue>, params: TxParams, signal: Arc<FlushSignal>) -> Self {
+    pub(crate) fn new(io: I, queues: Vec<I::Queue>, params: TxParams, signal: Arc<FlushSignal>) -> Self {
         let staging_limit = params.staging_limit();
         let ports: Vec<PortTx<I>> = queues
             .into_iter()
@@ -330,6 +388,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             .map(|_| HandoffQueue::new(HANDOFF_CAPACITY))
             .collect();
         Self {
+            io,
             tx: Exclusive::new(TxState {
                 scratch: S::default(),
                 ports,
@@ -354,14 +413,13 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     #[inline(always)]
     pub(crate) fn send(
         &self,
-        io: &I,
         me: impl FnOnce() -> &'static ThreadRec,
         build: impl Build<I, S>,
     ) -> Result<(), SendError> {
         match self.tx.enter_with(me) {
-            Entry::Owner(mut st) => self.send_owned(&mut st, io, build),
-            Entry::Taken(me) => self.send_after_taker(io, me, build),
-            Entry::Elsewhere => self.send_handed_off(io, build, self.params.holder_deadline()),
+            Entry::Owner(mut st) => self.send_owned(&mut st, build),
+            Entry::Taken(me) => self.send_after_taker(me, build),
+            Entry::Elsewhere => self.send_handed_off(build, self.params.holder_deadline()),
             Entry::Closed => Err(SendError::NotInitialized),
         }
     }
@@ -370,27 +428,22 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     /// time) rather than send its frame the long way; past the holder deadline, it hands over.
     #[cold]
     #[inline(never)]
-    fn send_after_taker(
-        &self,
-        io: &I,
-        me: &'static ThreadRec,
-        build: impl Build<I, S>,
-    ) -> Result<(), SendError> {
+    fn send_after_taker(&self, me: &'static ThreadRec, build: impl Build<I, S>) -> Result<(), SendError> {
         let deadline = self.params.holder_deadline();
         let mut backoff = Backoff::new();
         loop {
             backoff.wait();
             match self.tx.enter(me) {
-                Entry::Owner(mut st) => return self.send_owned(&mut st, io, build),
+                Entry::Owner(mut st) => return self.send_owned(&mut st, build),
                 Entry::Taken(_) if !deadline.expired() => {}
-                Entry::Taken(_) | Entry::Elsewhere => return self.send_handed_off(io, build, deadline),
+                Entry::Taken(_) | Entry::Elsewhere => return self.send_handed_off(build, deadline),
                 Entry::Closed => return Err(SendError::NotInitialized),
             }
         }
     }
 
     #[inline(always)]
-    fn send_owned(&self, st: &mut TxState<I, S>, io: &I, build: impl Build<I, S>) -> Result<(), SendError> {
+    fn send_owned(&self, st: &mut TxState<I, S>, build: impl Build<I, S>) -> Result<(), SendError> {
         // Acquire pairs with the guests' increment after their push: the pops below see the
         // frames counted.
         if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
@@ -398,7 +451,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         }
         let mut buf = match st.spare.pop() {
             Some(b) => b,
-            None => self.refill(st, io)?,
+            None => self.refill(st)?,
         };
         let port = match build.build(&mut st.scratch, &mut buf) {
             Ok(port) => port,
@@ -428,8 +481,16 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             p.staged.as_mut_ptr().add(staged).write(buf);
             p.staged.set_len(staged + 1);
         }
-        staged += 1;
         bump(&self.published.accepted, 1);
+        self.staged_one(p, published, staged + 1, was_empty);
+        Ok(())
+    }
+
+    /// After one frame was staged on port `p` (`staged` frames now; `was_empty` before it): a
+    /// batch that starts is stamped, and after a quiet spell sent at once; a full one is sent;
+    /// the count is published, and the flusher woken if staging became non-empty (invariant 2).
+    #[inline(always)]
+    fn staged_one(&self, p: &mut PortTx<I>, published: &PortPublished, mut staged: usize, was_empty: bool) {
         let mut flush = staged >= self.params.burst;
         if was_empty {
             // A new batch: stamped for the flusher. After a quiet spell it goes out at once.
@@ -449,16 +510,69 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             // Staging just became non-empty: wake the flusher if it dozes (invariant 2).
             self.signal.notify_from_owner();
         }
-        Ok(())
+    }
+
+    /// The owner's quick path, for a caller that falls back on [`CoreContext::send`]: when the
+    /// caller (`is_me`) owns the context, nothing is handed over, a spare is at hand, `build`
+    /// needs only the scratch and the port's staging has room, stages the frame with plain loads
+    /// and stores and no call (what the full path does for such a call). Anything else is
+    /// declined before any effect. The work of every `burst`-th call is left to [`Finish`].
+    #[inline(always)]
+    pub(crate) fn try_send_quick(
+        &self,
+        is_me: impl FnOnce(&ThreadRec) -> bool,
+        build: impl QuickBuild<I, S>,
+    ) -> Quick<'_, I, S> {
+        let Some(mut guard) = self.tx.try_enter_owner(is_me) else {
+            return Quick::Declined;
+        };
+        let st = &mut *guard;
+        // As in `send_owned`.
+        if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
+            return Quick::Declined;
+        }
+        let limit = self.staging_limit;
+        let TxState {
+            scratch,
+            ports,
+            spare,
+            ..
+        } = st;
+        let take = |port: usize| match ports.get(port) {
+            Some(p) if p.staged.len() < limit => spare.pop(),
+            _ => None,
+        };
+        let Some((port, buf)) = build.try_build(scratch, take) else {
+            return Quick::Declined;
+        };
+        // SAFETY: `take` found `port` in bounds (and its staging below the limit); only the
+        // frame was written since.
+        let p = unsafe { ports.get_unchecked_mut(port) };
+        let staged = p.staged.len();
+        debug_assert!(staged < limit && staged < p.staged.capacity());
+        // SAFETY: as in `send_owned`: staged < staging_limit <= the capacity reserved in `new`.
+        unsafe {
+            p.staged.as_mut_ptr().add(staged).write(buf);
+            p.staged.set_len(staged + 1);
+        }
+        bump(&self.published.accepted, 1);
+        if staged == 0 || staged + 1 >= self.params.burst || spare.is_empty() {
+            // The owner leaves here (the guard's drop): Finish enters again.
+            return Quick::Finish(Finish { ctx: self, port });
+        }
+        // SAFETY: `published.ports` has an entry per port, as `st.ports` (see `send_owned`).
+        let published = unsafe { self.published.ports.get_unchecked(port) };
+        published.staged.store(staged + 1, Ordering::Release);
+        Quick::Staged
     }
 
     /// Takes spares from the pool in one bulk allocation (or one buffer when it has fewer).
     #[inline(never)]
-    fn refill(&self, st: &mut TxState<I, S>, io: &I) -> Result<I::Buf, SendError> {
-        let r = if io.alloc_bulk(&mut st.spare, SPARE_MBUFS) {
+    fn refill(&self, st: &mut TxState<I, S>) -> Result<I::Buf, SendError> {
+        let r = if self.io.alloc_bulk(&mut st.spare, SPARE_MBUFS) {
             st.spare.pop().ok_or(SendError::NoMbuf)
         } else {
-            io.alloc().ok_or(SendError::NoMbuf)
+            self.io.alloc().ok_or(SendError::NoMbuf)
         };
         self.published.spares.store(st.spare.len(), Ordering::Relaxed);
         r
@@ -569,9 +683,9 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     /// hand-off queue. While it is full, waits for room until `deadline` (the holder deadline),
     /// or only `tx_wait` while the port's TX queue refuses frames.
     #[inline(never)]
-    fn send_handed_off(&self, io: &I, build: impl Build<I, S>, deadline: Deadline) -> Result<(), SendError> {
+    fn send_handed_off(&self, build: impl Build<I, S>, deadline: Deadline) -> Result<(), SendError> {
         let _in = InFlight::enter(self)?;
-        let mut buf = io.alloc().ok_or(SendError::NoMbuf)?;
+        let mut buf = self.io.alloc().ok_or(SendError::NoMbuf)?;
         let port = build.build(&mut S::default(), &mut buf)?;
         // Counted before the push: once pushed, the frame may be transmitted at once.
         self.guests.accepted.fetch_add(1, Ordering::Relaxed);
@@ -898,6 +1012,7 @@ mod tests {
             flush_interval: Duration::from_secs(1),
         };
         CoreContext::new(
+            Fake,
             vec![(room, Vec::new()), (room, Vec::new())],
             params,
             Arc::default(),
@@ -929,57 +1044,54 @@ mod tests {
 
     #[test]
     fn the_owner_bursts_at_the_burst_size_and_a_stalled_port_stops_at_its_limit() {
-        let io = Fake;
         let c = ctx(4, 6);
         let t = me();
-        c.send(&io, || t, on(0, 0)).unwrap();
+        c.send(|| t, on(0, 0)).unwrap();
         assert_eq!(
             c.stats().transmitted,
             1,
             "the first frame after a quiet spell goes at once"
         );
         for i in 1..4u32 {
-            c.send(&io, || t, on(0, i)).unwrap();
+            c.send(|| t, on(0, i)).unwrap();
         }
         assert_eq!(
             (c.stats().accepted, c.stats().transmitted),
             (4, 1),
             "the next ones are staged"
         );
-        c.send(&io, || t, on(0, 4)).unwrap();
+        c.send(|| t, on(0, 4)).unwrap();
         assert_eq!(c.stats().transmitted, 5, "one burst of 4");
         // The queue holds 6: one more goes out, then staging fills to its limit of 64, then EAGAIN.
         let mut ok = 0;
-        while c.send(&io, || t, on(0, 9)).is_ok() {
+        while c.send(|| t, on(0, 9)).is_ok() {
             ok += 1;
         }
         assert_eq!(ok, 1 + 64);
         let s = c.stats();
         assert_eq!((s.transmitted, s.pending, s.tx_busy), (6, 64, 1));
         // The other port is not blocked by the stalled one.
-        c.send(&io, || t, on(1, 1)).unwrap();
+        c.send(|| t, on(1, 1)).unwrap();
     }
 
     #[test]
     fn a_second_thread_hands_over_and_the_owner_collects() {
-        let io = Fake;
         let c = ctx(1, 100);
         let (owner, guest) = (me(), me());
-        c.send(&io, || owner, on(0, 1)).unwrap();
-        c.send(&io, || guest, on(0, 2)).unwrap();
+        c.send(|| owner, on(0, 1)).unwrap();
+        c.send(|| guest, on(0, 2)).unwrap();
         assert_eq!(c.stats().transmitted, 1, "handed over, not sent yet");
-        c.send(&io, || owner, on(0, 3)).unwrap();
+        c.send(|| owner, on(0, 3)).unwrap();
         let st = c.stats();
         assert_eq!((st.accepted, st.transmitted, st.pending), (3, 3, 0));
     }
 
     #[test]
     fn close_sends_everything_and_refuses_afterwards() {
-        let io = Fake;
         let c = ctx(32, 100);
         let (owner, guest) = (me(), me());
-        c.send(&io, || owner, on(0, 1)).unwrap();
-        c.send(&io, || guest, on(1, 2)).unwrap();
+        c.send(|| owner, on(0, 1)).unwrap();
+        c.send(|| guest, on(1, 2)).unwrap();
         let o = c.close(&Deadline::after(Duration::from_millis(10)));
         assert_eq!(
             o,
@@ -989,7 +1101,7 @@ mod tests {
             }
         );
         assert_eq!(c.stats().transmitted, 2);
-        assert_eq!(c.send(&io, || owner, id(7)), Err(SendError::NotInitialized));
-        assert_eq!(c.send(&io, || guest, id(8)), Err(SendError::NotInitialized));
+        assert_eq!(c.send(|| owner, id(7)), Err(SendError::NotInitialized));
+        assert_eq!(c.send(|| guest, id(8)), Err(SendError::NotInitialized));
     }
 }

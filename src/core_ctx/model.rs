@@ -2,7 +2,9 @@
 //! --lib model`). Loom runs each scenario under every interleaving (up to a preemption bound) and
 //! every outcome the C++ memory model allows for the atomics; the membarrier pair is modelled as
 //! two `SeqCst` fences (`sync`). The real `CoreContext`, `Exclusive` and `Flusher` code runs
-//! against a fake packet I/O that records what reached the "wire".
+//! against a fake packet I/O that records what reached the "wire". Every call is made as
+//! `mtcp_sendpkt` makes it: the owner's quick path (`try_send_quick`, its `Finish` entering again)
+//! first, the full path when the quick one declines.
 //!
 //! Checked in every execution:
 //! - exclusive access (loom's cell tracking fails on any overlapping access to the TX state);
@@ -95,9 +97,19 @@ impl PacketIo for FakeIo {
     }
 }
 
+/// The quick path's frame: numbered, on port 0.
+struct QuickFrame(u32);
+
+impl QuickBuild<FakeIo, ()> for QuickFrame {
+    fn try_build(self, _: &(), take: impl FnOnce(usize) -> Option<Frame>) -> Option<(usize, Frame)> {
+        let mut f = take(0)?;
+        f.id = self.0;
+        Some((0, f))
+    }
+}
+
 struct Setup {
     wire: Arc<Wire>,
-    io: Arc<FakeIo>,
     signal: Arc<FlushSignal>,
     ctxs: Arc<Vec<CoreContext<FakeIo>>>,
 }
@@ -116,9 +128,8 @@ impl Setup {
             wire: wire.clone(),
             room,
         };
-        let ctx = CoreContext::new(vec![queue], params, signal.clone());
+        let ctx = CoreContext::new(FakeIo { wire: wire.clone() }, vec![queue], params, signal.clone());
         Setup {
-            io: Arc::new(FakeIo { wire: wire.clone() }),
             wire,
             signal,
             ctxs: Arc::new(vec![ctx]),
@@ -129,9 +140,18 @@ impl Setup {
         &self.ctxs[0]
     }
 
+    /// A call as `mtcp_sendpkt` makes it: the owner's quick path first, the full path if that
+    /// declines.
     fn send(&self, me: &'static ThreadRec, id: u32) -> Result<(), SendError> {
+        match self.ctx().try_send_quick(|r| std::ptr::eq(r, me), QuickFrame(id)) {
+            Quick::Staged => return Ok(()),
+            Quick::Finish(f) => {
+                f.finish(|| me);
+                return Ok(());
+            }
+            Quick::Declined => {}
+        }
         self.ctx().send(
-            &self.io,
             || me,
             |_: &mut (), f: &mut Frame| {
                 f.id = id;
@@ -147,7 +167,6 @@ impl Setup {
     ) -> loom::thread::JoinHandle<T> {
         let s = Setup {
             wire: self.wire.clone(),
-            io: self.io.clone(),
             signal: self.signal.clone(),
             ctxs: self.ctxs.clone(),
         };
