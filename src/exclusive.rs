@@ -24,8 +24,8 @@
 use std::mem::ManuallyDrop;
 
 use crate::sync::{
-    fence, heavy_barrier, light_barrier_is_fence, AtomicBool, AtomicPtr, AtomicU8, Backoff, CellMut,
-    Deadline, ExclusiveCell, Ordering,
+    fence, heavy_barrier, AtomicBool, AtomicPtr, AtomicU8, Backoff, CellMut, Deadline, ExclusiveCell,
+    Ordering,
 };
 
 /// A taker holds, or is acquiring, the state.
@@ -137,11 +137,8 @@ pub(crate) enum TakeError {
 }
 
 impl<S> Exclusive<S> {
-    pub(crate) fn new(state: S) -> Self {
-        Self::with_fence(state, light_barrier_is_fence())
-    }
-
-    /// [`Exclusive::new`], with the owner's full fence (`fenced`, as without membarrier) or not.
+    /// Access to `state`, nobody's yet. `fenced`: the owner's light barrier must be a full fence
+    /// (the kernel refused membarrier, see `sync::light_barrier_is_fence`).
     pub(crate) fn with_fence(state: S, fenced: bool) -> Self {
         Self {
             owner: AtomicPtr::new(std::ptr::null_mut()),
@@ -470,11 +467,17 @@ mod tests {
             }
             assert!(ex.is_owner(owner));
             assert!(matches!(ex.enter(other), Entry::Elsewhere), "fenced: {fenced}");
+            // The quick way in: the owner only, never FENCED; declining leaves nothing held.
+            let is = |r: &'static ThreadRec| move |x: &ThreadRec| std::ptr::eq(x, r);
+            assert_eq!(ex.try_enter_owner(is(owner)).map(|g| *g), (!fenced).then_some(1));
+            assert!(ex.try_enter_owner(is(other)).is_none(), "fenced: {fenced}");
+            drop(ex.take(&Deadline::now()).expect("a declined owner is out"));
             // A taker inside keeps the owner out (and says so); after it, the owner is back.
             {
                 let mut t = ex.take(&deadline).expect("the owner is out");
                 *t += 1;
                 assert!(matches!(ex.enter(owner), Entry::Taken(_)), "fenced: {fenced}");
+                assert!(ex.try_enter_owner(is(owner)).is_none(), "fenced: {fenced}");
             }
             match ex.enter(owner) {
                 Entry::Owner(g) => assert_eq!(*g, 2),
@@ -489,6 +492,7 @@ mod tests {
             assert!(ex.is_closed());
             assert!(matches!(ex.enter(other), Entry::Closed), "fenced: {fenced}");
             assert!(matches!(ex.enter(rec()), Entry::Closed), "fenced: {fenced}");
+            assert!(ex.try_enter_owner(is(other)).is_none(), "fenced: {fenced}");
         }
     }
 }

@@ -705,6 +705,105 @@ mod tests {
         assert_eq!(errno(), 12345);
     }
 
+    /// The quick path accepts exactly the common segment (valid headers, options beginning NOP,
+    /// NOP, Timestamp, readable, no payload, a socket id >= 0), and what it accepts the full path
+    /// accepts alike: over IHL, data offset, option layouts, `ip_len` cutting the header, a TCP
+    /// header apart from the IPv4 one, payloads and socket ids.
+    #[test]
+    fn the_quick_read_accepts_only_what_the_full_read_accepts_alike() {
+        let ts_first = [1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9];
+        let ts_later = [1, 1, 1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1];
+        let sack_first = [4, 2, 1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1];
+        let layouts: [&[u8]; 5] = [
+            &[],
+            &ts_first,
+            &ts_later,
+            &sack_first,
+            &[1, 1, 8, 8, 0, 0, 0, 7, 0, 0, 0, 9],
+        ];
+        let (mut quick, mut cases) = (0, 0);
+        for version_ihl in [0x45u8, 0x46, 0x4f, 0x44, 0x55] {
+            let ihl_len = usize::from(version_ihl & 0x0f).max(5) * 4;
+            for options in layouts {
+                for doff in [5usize, 7, 8, 9, 15] {
+                    let mut tcp = vec![0u8; 60];
+                    tcp[..4].copy_from_slice(&[0x9c, 0x40, 0, 80]);
+                    tcp[12] = (doff as u8) << 4;
+                    tcp[20..20 + options.len()].copy_from_slice(options);
+                    let mut packet = vec![0u8; ihl_len];
+                    packet[0] = version_ihl;
+                    packet[16..20].copy_from_slice(&[10, 0, 0, 2]);
+                    packet.extend_from_slice(&tcp);
+                    packet.extend_from_slice(b"data");
+                    let full_len = ihl_len + doff * 4;
+                    for ip_len in [
+                        0,
+                        full_len,
+                        ihl_len + 20,
+                        ihl_len + 31,
+                        ihl_len + 32,
+                        ihl_len + 40,
+                    ] {
+                        for apart in [false, true] {
+                            for (payloadlen, sockid) in [(0u16, 1), (4, 1), (0, -1), (0, 0)] {
+                                let tcph = if apart {
+                                    tcp.as_ptr()
+                                } else {
+                                    packet[ihl_len..].as_ptr()
+                                };
+                                let pi = pkt_info {
+                                    cur_ts: 0,
+                                    in_ifidx: 0,
+                                    eth_len: 0,
+                                    ip_len: ip_len as u16,
+                                    offset: 0,
+                                    payloadlen,
+                                    seq: 0,
+                                    ack_seq: 0,
+                                    window: 0,
+                                    ethh: std::ptr::null_mut(),
+                                    iph: packet.as_ptr() as *mut _,
+                                    tcph: tcph as *mut _,
+                                    payload: packet[full_len..].as_ptr() as *mut _,
+                                };
+                                cases += 1;
+                                // SAFETY: every pointer of `pi` points into `packet` or `tcp`,
+                                // which hold the headers their lengths claim and the payload.
+                                let (q, f) = unsafe { (read_quick(&pi, sockid), read_request(&pi, sockid)) };
+                                let common = (0x45..=0x4f).contains(&version_ihl)
+                                    && options == ts_first
+                                    && doff >= 8
+                                    && (apart || ip_len == 0 || ip_len >= ihl_len + 32)
+                                    && payloadlen == 0
+                                    && sockid >= 0;
+                                assert_eq!(
+                                    q.is_some(),
+                                    common,
+                                    "{version_ihl:#x} doff {doff} ip_len {ip_len} apart {apart} {options:?}"
+                                );
+                                let Some(q) = q else { continue };
+                                quick += 1;
+                                let f = f.unwrap_or_else(|e| {
+                                    panic!("quick accepts, full refuses ({e}): {version_ihl:#x} doff {doff} ip_len {ip_len}")
+                                });
+                                let (qv, fv) = (q.view(), f.view());
+                                assert_eq!(
+                                    (qv.ts(), qv.frame_len(), qv.daddr()),
+                                    (fv.ts(), fv.frame_len(), fv.daddr()),
+                                    "{version_ihl:#x} doff {doff} ip_len {ip_len} {options:?}"
+                                );
+                                assert_eq!(qv.ts(), &[0, 0, 0, 7, 0, 0, 0, 9]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // IHL 5, 6, 15 × data offset 8, 9, 15 × (4 ip_len together + 6 apart) × socket ids 1
+        // and 0, all with the leading Timestamp and no payload.
+        assert_eq!((quick, cases), (180, 6000));
+    }
+
     #[test]
     fn every_error_maps_to_its_documented_errno() {
         let table = [

@@ -374,6 +374,17 @@ impl<I: PacketIo, S: Default + Send> Finish<'_, I, S> {
 impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     /// A context sending on `queues` (one per port, in port order).
     pub(crate) fn new(io: I, queues: Vec<I::Queue>, params: TxParams, signal: Arc<FlushSignal>) -> Self {
+        Self::with_fence(io, queues, params, signal, crate::sync::light_barrier_is_fence())
+    }
+
+    /// [`CoreContext::new`], the owner's barrier a full fence (`fenced`, see `exclusive`) or not.
+    fn with_fence(
+        io: I,
+        queues: Vec<I::Queue>,
+        params: TxParams,
+        signal: Arc<FlushSignal>,
+        fenced: bool,
+    ) -> Self {
         let staging_limit = params.staging_limit();
         let ports: Vec<PortTx<I>> = queues
             .into_iter()
@@ -389,12 +400,15 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             .collect();
         Self {
             io,
-            tx: Exclusive::new(TxState {
-                scratch: S::default(),
-                ports,
-                spare: Vec::with_capacity(SPARE_MBUFS),
-                drained: 0,
-            }),
+            tx: Exclusive::with_fence(
+                TxState {
+                    scratch: S::default(),
+                    ports,
+                    spare: Vec::with_capacity(SPARE_MBUFS),
+                    drained: 0,
+                },
+                fenced,
+            ),
             handoff,
             params,
             staging_limit,
@@ -1006,17 +1020,54 @@ mod tests {
     }
 
     fn ctx(burst: usize, room: usize) -> CoreContext<Fake> {
+        ctx_fenced(burst, room, true)
+    }
+
+    /// Unit tests register no membarrier: a context is FENCED unless `fenced` is false (then
+    /// only single-threaded use is sound).
+    fn ctx_fenced(burst: usize, room: usize, fenced: bool) -> CoreContext<Fake> {
         let params = TxParams {
             burst,
             tx_wait: Duration::ZERO,
             flush_interval: Duration::from_secs(1),
         };
-        CoreContext::new(
-            Fake,
-            vec![(room, Vec::new()), (room, Vec::new())],
-            params,
-            Arc::default(),
-        )
+        let queues = vec![(room, Vec::new()), (room, Vec::new())];
+        CoreContext::with_fence(Fake, queues, params, Arc::default(), fenced)
+    }
+
+    /// The frames port `port`'s TX queue took, in order.
+    fn sent(c: &CoreContext<Fake>, port: usize) -> Vec<u32> {
+        let st =
+            c.tx.take(&Deadline::after(Duration::from_millis(10)))
+                .expect("nobody inside");
+        st.ports[port].queue.1.clone()
+    }
+
+    /// The quick path's numbered frame, for a port.
+    struct Quickly(usize, u32);
+
+    impl QuickBuild<Fake, ()> for Quickly {
+        fn try_build(self, _: &(), take: impl FnOnce(usize) -> Option<u32>) -> Option<(usize, u32)> {
+            take(self.0)?;
+            Some((self.0, self.1))
+        }
+    }
+
+    /// A call as `mtcp_sendpkt` makes it: what the quick path did, or the full path's result.
+    fn call(
+        c: &CoreContext<Fake>,
+        t: &'static ThreadRec,
+        port: usize,
+        n: u32,
+    ) -> Result<&'static str, SendError> {
+        match c.try_send_quick(|r| std::ptr::eq(r, t), Quickly(port, n)) {
+            Quick::Staged => Ok("staged"),
+            Quick::Finish(f) => {
+                f.finish(|| t);
+                Ok("finished")
+            }
+            Quick::Declined => c.send(|| t, on(port, n)).map(|()| "full path"),
+        }
     }
 
     /// A frame builder that numbers the frame, for port 0.
@@ -1072,6 +1123,65 @@ mod tests {
         assert_eq!((s.transmitted, s.pending, s.tx_busy), (6, 64, 1));
         // The other port is not blocked by the stalled one.
         c.send(|| t, on(1, 1)).unwrap();
+    }
+
+    /// The quick path stages the owner's frames as the full path would (bursts of `burst`, in
+    /// order, spares taken again when they run out) and declines everything else: no owner yet,
+    /// another thread, a port out of range, hand-offs to collect, a full staging, a closed
+    /// context, and any FENCED context (the full path has the fence).
+    #[test]
+    fn the_quick_path_stages_as_the_full_path_and_declines_the_rest() {
+        for fenced in [false, true] {
+            let c = ctx_fenced(4, 1000, fenced);
+            let (t, other) = (me(), me());
+            let mut want = vec![0];
+            assert_eq!(call(&c, t, 0, 0), Ok("full path"), "nobody owns the context yet");
+            if fenced {
+                assert_eq!(call(&c, t, 0, 1), Ok("full path"), "FENCED");
+                continue;
+            }
+            // A batch starts (Finish stamps it), two join it, the fourth sends it.
+            assert_eq!(call(&c, t, 0, 1), Ok("finished"));
+            assert_eq!(call(&c, t, 0, 2), Ok("staged"));
+            assert_eq!(call(&c, t, 0, 3), Ok("staged"));
+            assert_eq!(call(&c, t, 0, 4), Ok("finished"));
+            want.extend(1..=4);
+            assert_eq!(sent(&c, 0), want, "one burst of four, in order");
+            assert_eq!(
+                call(&c, other, 0, 5),
+                Ok("full path"),
+                "another thread hands over"
+            );
+            assert_eq!(
+                call(&c, t, 0, 6),
+                Ok("full path"),
+                "the owner collects the hand-off first"
+            );
+            assert_eq!(call(&c, t, 2, 7), Err(SendError::Internal), "no port 2");
+            // Past the first spares (32): Finish took more, and the quick path goes on.
+            let quick = (8..48)
+                .map(|n| call(&c, t, 0, n).unwrap())
+                .filter(|&r| r != "full path")
+                .count();
+            assert_eq!(quick, 40);
+            want.extend([5, 6]);
+            want.extend(8..48);
+            assert_eq!(c.flush(|| t, &Deadline::now()).unwrap().left, 0);
+            assert_eq!(sent(&c, 0), want);
+            let st = c.stats();
+            assert_eq!((st.accepted, st.transmitted, st.pending), (47, 47, 0));
+            assert!(c.close(&Deadline::now()).complete);
+            assert_eq!(call(&c, t, 0, 99), Err(SendError::NotInitialized), "closed");
+        }
+        // A port whose queue takes nothing: staging fills to its limit (64), then the quick path
+        // declines and the full path says EAGAIN; the other port goes on.
+        let c = ctx_fenced(4, 0, false);
+        let t = me();
+        let ok = (0..100).take_while(|&n| call(&c, t, 0, n).is_ok()).count();
+        assert_eq!(ok, 64);
+        assert_eq!(call(&c, t, 0, 100), Err(SendError::TxBusy));
+        assert_eq!(call(&c, t, 1, 101), Ok("finished"), "a batch starts on port 1");
+        assert_eq!(call(&c, t, 1, 102), Ok("staged"));
     }
 
     #[test]

@@ -301,7 +301,7 @@ fn owner_taker_and_claimant(fenced: bool) {
 fn without_the_owners_barrier_loom_finds_a_race() {
     let found = std::panic::catch_unwind(|| {
         model(|| {
-            let mut ex = Exclusive::new(0u32);
+            let mut ex = Exclusive::with_fence(0u32, false);
             ex.skip_light_barrier = true;
             let ex = Arc::new(ex);
             let owner = rec();
