@@ -119,8 +119,8 @@ fn tcp_readable(pi: &pkt_info, ihl_len: usize) -> usize {
 }
 
 /// [`read_request`]'s common case, checked with no call and no error: IPv4 headers, a TCP header
-/// of data offset 8 or more whose options begin NOP, NOP, Timestamp, readable that far; no
-/// payload; `sockid` >= 0. What it accepts, `read_request` accepts, with the same Timestamp.
+/// of data offset 8 or more whose options begin NOP, NOP, Timestamp, after the IPv4 header in a
+/// packet of `ip_len` bytes that holds them; no payload; `sockid` >= 0. What it accepts, `read_request` accepts, with the same Timestamp.
 /// `None` for anything else: the full path decides, and reports.
 ///
 /// # Safety
@@ -132,8 +132,15 @@ unsafe fn read_quick(pi: &pkt_info, sockid: c_int) -> Option<QuickRequest<'_>> {
     }
     // As in `read_request`: nothing read before it is known to be there.
     // SAFETY: iph is non-NULL and points to an IPv4 header.
-    let ihl_len = ipv4_header_len(unsafe { pi.iph.cast::<u8>().read() })?;
-    if tcp_readable(pi, ihl_len) < 32 {
+    let version_ihl = unsafe { pi.iph.cast::<u8>().read() };
+    // (As `ipv4_header_len`, in the branch it is tested with.)
+    if version_ihl.wrapping_sub(0x45) > 0x0a {
+        return None;
+    }
+    let ihl_len = usize::from(version_ihl & 0x0f) * 4;
+    // The TCP header where mOS puts it, after the IPv4 one in a packet of `ip_len` bytes that
+    // holds 32 of it (so `tcp_readable` >= 32).
+    if pi.tcph as usize != (pi.iph as usize).wrapping_add(ihl_len) || usize::from(pi.ip_len) < ihl_len + 32 {
         return None;
     }
     // SAFETY: at least 20 bytes of the TCP header are readable.
@@ -773,7 +780,8 @@ mod tests {
                                 let common = (0x45..=0x4f).contains(&version_ihl)
                                     && options == ts_first
                                     && doff >= 8
-                                    && (apart || ip_len == 0 || ip_len >= ihl_len + 32)
+                                    && !apart
+                                    && ip_len >= ihl_len + 32
                                     && payloadlen == 0
                                     && sockid >= 0;
                                 assert_eq!(
@@ -799,9 +807,9 @@ mod tests {
                 }
             }
         }
-        // IHL 5, 6, 15 × data offset 8, 9, 15 × (4 ip_len together + 6 apart) × socket ids 1
-        // and 0, all with the leading Timestamp and no payload.
-        assert_eq!((quick, cases), (180, 6000));
+        // IHL 5, 6, 15 × data offset 8, 9, 15 × 3 ip_len (the whole header, 32 and 40 bytes
+        // of it) × socket ids 1 and 0, all with the leading Timestamp and no payload.
+        assert_eq!((quick, cases), (54, 6000));
     }
 
     #[test]

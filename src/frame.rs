@@ -221,7 +221,13 @@ impl<'a> SegmentView<'a> {
     /// Destination address as a host-order integer, for route and ARP lookups.
     #[inline]
     pub fn daddr(&self) -> u32 {
-        daddr(self.ip)
+        u32::from_be_bytes(self.daddr_bytes())
+    }
+
+    /// Destination address as on the wire.
+    #[inline(always)]
+    pub(crate) fn daddr_bytes(&self) -> [u8; 4] {
+        [self.ip[16], self.ip[17], self.ip[18], self.ip[19]]
     }
 
     /// Length of the frame: 66 + payload, no padding.
@@ -229,12 +235,6 @@ impl<'a> SegmentView<'a> {
     pub fn frame_len(&self) -> usize {
         frame_len(self.payload.len())
     }
-}
-
-/// The destination address of an IPv4 header as a host-order integer.
-#[inline(always)]
-pub(crate) fn daddr(ip: &[u8; IPV4_LEN]) -> u32 {
-    u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]])
 }
 
 /// TSval and TSecr of a TCP option list's Timestamp option, zeros without one. Most segments
@@ -328,6 +328,22 @@ pub fn write_ack(
     let out = out.get_mut(..len).ok_or(FrameError::BufferTooSmall)?;
     let (header, data) = out.split_at_mut(HEADER_LEN);
     let h: &mut [u8; HEADER_LEN] = header.try_into().expect("split at HEADER_LEN");
+    // One copy of the code per mode: the mode is a branch taken once, not a value kept.
+    match checksum {
+        ChecksumMode::Software => write_ack_in::<true>(seg, template, h, data),
+        ChecksumMode::Offload => write_ack_in::<false>(seg, template, h, data),
+    }
+    Ok(len)
+}
+
+/// [`write_ack`] in one checksum mode (`SOFTWARE`: both sums computed here).
+#[inline(always)]
+fn write_ack_in<const SOFTWARE: bool>(
+    seg: &SegmentView<'_>,
+    template: &AckTemplate,
+    h: &mut [u8; HEADER_LEN],
+    data: &mut [u8],
+) {
     let (ip, tcp) = (seg.ip, seg.tcp);
 
     // SegmentView::new bounds the payload: IPV4_LEN + TCP_LEN + MAX_PAYLOAD == u16::MAX.
@@ -339,7 +355,7 @@ pub fn write_ack(
     let word16 = |b: &[u8; 20], at: usize| u16::from_ne_bytes(b[at..at + 2].try_into().expect("2 bytes"));
     let word32 = |b: &[u8; 20], at: usize| u32::from_ne_bytes(b[at..at + 4].try_into().expect("4 bytes"));
     let word64 = |b: &[u8; 20], at: usize| u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-    let software = checksum == ChecksumMode::Software;
+    let software = SOFTWARE;
 
     // The constant fields come with the template; the segment's are written over it.
     *h = template.0;
@@ -382,7 +398,6 @@ pub fn write_ack(
         checksum::fold(tcp_sum)
     };
     h[50..52].copy_from_slice(&tcp_sum.to_ne_bytes());
-    Ok(len)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! TX state), so a stream of frames to one peer costs one comparison instead of two table scans.
 
 use crate::error::SendError;
-use crate::frame::{AckTemplate, ChecksumMode};
+use crate::frame::{self, AckTemplate, ChecksumMode};
 use crate::port::{self, PortInfo, TxFlags};
 use crate::request::EthDstHint;
 use crate::route::{Arp6Table, ArpTable, Ipv6Prefix, Prefix, PrefixTable};
@@ -47,10 +47,13 @@ pub(crate) struct Router {
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct HopCache {
     router: u64,
-    daddr: u32,
+    /// The destination, as on the wire.
+    daddr: [u8; 4],
     /// The ARP table has an entry: the hop's Ethernet header is whole (else each call's hint
     /// goes into it).
     arp: bool,
+    /// And an ACK with no payload fits the port: what [`Router::cached`] asks, in one load.
+    whole_ack: bool,
     hop: AckHop,
 }
 
@@ -116,7 +119,7 @@ impl Router {
         daddr: u32,
         hint: impl FnOnce() -> Option<EthDstHint<'h>>,
     ) -> Result<&'c AckHop, SendError> {
-        if cache.router != self.id || cache.daddr != daddr {
+        if cache.router != self.id || cache.daddr != daddr.to_be_bytes() {
             self.fill(cache, daddr)?;
         }
         if !cache.arp {
@@ -126,11 +129,12 @@ impl Router {
         Ok(&cache.hop)
     }
 
-    /// The hop `cache` holds for `daddr`, if it is this router's and whole (its Ethernet
-    /// destination from the ARP table): what [`Router::resolve`] returns then, with no call.
+    /// The hop `cache` holds for `daddr` (as on the wire), if it is this router's, its Ethernet
+    /// destination from the ARP table and an ACK with no payload fits its port: what
+    /// [`Router::resolve`] returns then, with no call.
     #[inline(always)]
-    pub(crate) fn cached<'c>(&self, cache: &'c HopCache, daddr: u32) -> Option<&'c AckHop> {
-        (cache.router == self.id && cache.daddr == daddr && cache.arp).then_some(&cache.hop)
+    pub(crate) fn cached<'c>(&self, cache: &'c HopCache, daddr: [u8; 4]) -> Option<&'c AckHop> {
+        (cache.router == self.id && cache.daddr == daddr && cache.whole_ack).then_some(&cache.hop)
     }
 
     /// Looks `daddr` up in the tables, into `cache`.
@@ -145,8 +149,9 @@ impl Router {
         let (checksum, offload) = port::checksums(info.checksum_offload);
         *cache = HopCache {
             router: self.id,
-            daddr,
+            daddr: daddr.to_be_bytes(),
             arp: arp.is_some(),
+            whole_ack: arp.is_some() && info.max_frame >= frame::HEADER_LEN,
             hop: AckHop {
                 port,
                 template: AckTemplate::new(arp.unwrap_or_default(), info.mac),

@@ -588,8 +588,7 @@ impl<R: AckRequest> crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, R> {
     }
 }
 
-/// [`AckFrame`] on the quick path: the cached hop or nothing; the frame must fit without asking
-/// (a request with no payload).
+/// [`AckFrame`] on the quick path, for a request with no payload: the cached hop or nothing.
 struct QuickAck<'r, R> {
     router: &'r Router,
     req: &'r R,
@@ -602,16 +601,17 @@ impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickAck<'_,
         hops: &HopCache,
         take: impl FnOnce(usize) -> Option<port::Mbuf>,
     ) -> Option<(usize, port::Mbuf)> {
-        let hop = self.router.cached(hops, self.req.view().daddr())?;
-        if self.req.view().frame_len() > hop.max_frame {
+        // An ACK with no payload fits every hop `cached` gives.
+        if self.req.view().frame_len() > frame::HEADER_LEN {
             return None;
         }
+        let hop = self.router.cached(hops, self.req.view().daddr_bytes())?;
         let mut m = take(hop.port)?;
         // The segment is looked at again here (as in `AckFrame::build`): nothing of it is kept
         // across the checks above.
         let seg = self.req.view();
-        // SAFETY: as in `AckFrame::build`: `m` is of this runtime's pool, and `hop.max_frame`
-        // is at most its room.
+        // SAFETY: as in `AckFrame::build`: `m` is of this runtime's pool, and the frame is at
+        // most HEADER_LEN long, which `cached` checked against `hop.max_frame`, at most its room.
         let bytes = unsafe { m.frame_of(seg.frame_len(), hop.tx) };
         frame::write_ack(&seg, &hop.template, hop.checksum, bytes).ok()?;
         Some((hop.port, m))

@@ -245,6 +245,9 @@ pub(crate) struct CoreContext<I: PacketIo, S = ()> {
     handoff: Box<[HandoffQueue<I::Buf>]>,
     params: TxParams,
     staging_limit: usize,
+    /// `burst - 2`: the quick path's frame needs no [`Finish`] when the port had 1 to this many
+    /// staged (0 starts a batch, one more fills it).
+    quick_span: usize,
     signal: Arc<FlushSignal>,
     published: Published,
     guests: Guests,
@@ -412,6 +415,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             handoff,
             params,
             staging_limit,
+            quick_span: params.burst.saturating_sub(2),
             signal,
             published: Published {
                 ports: (0..n_ports).map(|_| PortPublished::default()).collect(),
@@ -570,7 +574,8 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             p.staged.set_len(staged + 1);
         }
         bump(&self.published.accepted, 1);
-        if staged == 0 || staged + 1 >= self.params.burst || spare.is_empty() {
+        // Finish when a batch starts (staged was 0) or is full (staged + 1 >= burst).
+        if staged.wrapping_sub(1) >= self.quick_span || spare.is_empty() {
             // The owner leaves here (the guard's drop): Finish enters again.
             return Quick::Finish(Finish { ctx: self, port });
         }
