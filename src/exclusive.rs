@@ -4,7 +4,9 @@
 //! the core's own thread). The owner enters with a plain store to its own `busy` flag, the light
 //! barrier ([`crate::sync::light_barrier`]: a compiler fence, inlined; where the kernel refused
 //! membarrier, the context carries `FENCED` and the owner takes the full fence on its slow path)
-//! and two plain loads. Anyone else who needs the state (the flusher thread
+//! and two plain loads ([`Exclusive::try_enter_owner`] is that entry alone, for the owner's quick
+//! path: it backs off where the full entry would look further). Anyone else who needs the state
+//! (the flusher thread
 //! for an idle owner, a thread whose hand-off queue is full, `shutdown`, the exit flush) is a
 //! *taker*: it sets `TAKEN`, runs the [`heavy_barrier`] and waits, with a deadline, until the
 //! owner is not inside.
@@ -315,8 +317,14 @@ impl<S> Exclusive<S> {
             self.flags.fetch_or(CLOSED, Ordering::SeqCst);
         }
         let mut backoff = Backoff::new();
-        // Acquire pairs with the previous taker's Release.
-        while self.taker.swap(true, Ordering::Acquire) {
+        // Acquire pairs with the previous taker's Release. A compare-exchange, not a swap: a
+        // failed attempt writes nothing (loom 0.7 lets a later release slip between a failed
+        // swap's read and write and the lock stay held, tokio-rs/loom#254).
+        while self
+            .taker
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             if deadline.expired() {
                 return Err(TakeError::Busy);
             }
@@ -371,6 +379,61 @@ pub(crate) struct OwnerGuard<'a, S> {
     ex: &'a Exclusive<S>,
     /// Ended explicitly in `drop`, before `busy` is cleared.
     state: ManuallyDrop<CellMut<'a, S>>,
+}
+
+impl<'a, S> OwnerGuard<'a, S> {
+    /// Sets the guard aside, the owner staying inside (`busy` set) until [`Inside::resume`]
+    /// gives it back: for passing the owner's access on in as few words as possible.
+    #[inline(always)]
+    pub(crate) fn set_aside(self) -> Inside<'a, S> {
+        #[cfg(not(loom))]
+        {
+            // Nothing to keep: the context says where the state is, `owner` whose it is. (The
+            // guard holds no resource but the access, which goes on.)
+            std::mem::forget(self);
+            Inside {
+                _guard: std::marker::PhantomData,
+            }
+        }
+        // The model keeps the guard itself: loom's cell tracks the borrow.
+        #[cfg(loom)]
+        Inside { guard: self }
+    }
+}
+
+/// An owner's guard set aside ([`OwnerGuard::set_aside`]): the owner is still inside. Nothing at
+/// all outside the model. It must go back with [`Inside::resume`] (dropped, the owner would
+/// stay inside for good, and every taker would wait for it in vain).
+#[must_use]
+pub(crate) struct Inside<'a, S> {
+    #[cfg(not(loom))]
+    _guard: std::marker::PhantomData<OwnerGuard<'a, S>>,
+    #[cfg(loom)]
+    guard: OwnerGuard<'a, S>,
+}
+
+impl<'a, S> Inside<'a, S> {
+    /// The guard again.
+    ///
+    /// # Safety
+    /// `ex` is the `Exclusive` whose guard was set aside.
+    #[inline(always)]
+    pub(crate) unsafe fn resume(self, ex: &'a Exclusive<S>) -> OwnerGuard<'a, S> {
+        #[cfg(not(loom))]
+        {
+            OwnerGuard {
+                ex,
+                // SAFETY: invariant 1: the owner set its guard of `ex` aside (the caller's
+                // contract) and is still inside; this is that access, given back once.
+                state: ManuallyDrop::new(unsafe { ex.cell.borrow_mut() }),
+            }
+        }
+        #[cfg(loom)]
+        {
+            assert!(std::ptr::eq(self.guard.ex, ex), "resumed on another context");
+            self.guard
+        }
+    }
 }
 
 impl<S> std::ops::Deref for OwnerGuard<'_, S> {

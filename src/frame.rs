@@ -3,9 +3,9 @@
 //!
 //! No DPDK, no allocation, no pointers: byte slices in, byte slice out, so that it can be
 //! unit-tested against an independent parser and fuzzed. The caller's headers are checked once
-//! ([`SegmentView::new`]) and each of their fields is read once: the Timestamp option while
-//! checking, the others while the frame is written over its destination's [`AckTemplate`]; the
-//! checksums are summed from the values written, not read back (see `checksum`).
+//! ([`SegmentView::new`], which also finds the Timestamp option), and each field the frame copies
+//! is read once, as the frame is written over its destination's [`AckTemplate`]; the checksums
+//! are summed from the values written, not read back (see `checksum`).
 
 use crate::checksum::{self, add64, dword, word};
 

@@ -78,7 +78,7 @@ pub(crate) type QuickFinish<'a> = Finish<'a, Dpdk, HopCache>;
 
 /// Completes a quick call that staged its frame (see [`Quick::Finish`]).
 pub(crate) fn finish_quick(f: QuickFinish<'_>) {
-    f.finish(thread_rec);
+    f.finish();
 }
 
 /// The runtime if it is running, without starting it (for the quick path, whose full path
@@ -594,7 +594,8 @@ struct QuickAck<'r, R> {
     req: &'r R,
 }
 
-impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickAck<'_, R> {
+// SAFETY: the mbuf returned is the one `take(hop.port)` gave, with that port.
+unsafe impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickAck<'_, R> {
     #[inline(always)]
     fn try_build(
         self,

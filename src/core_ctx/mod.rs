@@ -5,6 +5,10 @@
 //! Who sends (the access protocol itself is in `exclusive`):
 //! - The *owner* thread builds its frame into a spare mbuf, stages it and bursts once `burst`
 //!   frames are staged for a port; first it moves frames other threads handed over into staging.
+//!   Its common call ([`CoreContext::try_send_quick`]) does that in straight-line code that calls
+//!   nothing, and declines, before any effect, whenever something is not at hand (the full path,
+//!   [`CoreContext::send`], then takes the call); a batch's start and end, and new spares, are
+//!   left to [`Finish`], out of line, before the owner leaves.
 //! - Any other thread (a *guest*) builds its frame into an mbuf from the pool and pushes it onto
 //!   its port's hand-off queue; if that queue is full it waits for room, with a deadline. The
 //!   owner's next call, or the flusher, sends what was handed over.
@@ -29,12 +33,13 @@
 #[cfg(all(test, loom))]
 mod model;
 
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::abi::mtcp_sendpkt_stats;
 use crate::error::SendError;
-use crate::exclusive::{Entry, Exclusive, TakeError, ThreadRec};
+use crate::exclusive::{Entry, Exclusive, Inside, OwnerGuard, TakeError, ThreadRec};
 use crate::flusher::FlushSignal;
 use crate::sync::{
     clock, fence, AtomicBool, AtomicU64, AtomicUsize, Backoff, Deadline, HandoffQueue, Ordering,
@@ -323,7 +328,11 @@ impl<I: PacketIo, S, F: FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>>
 /// with `take` (`None`: that port's staging is full, or no spare is at hand), writes the frame
 /// and returns both. `None` when the scratch does not suffice or `take` has nothing (the full path
 /// then takes the call); a buffer taken is then dropped (back to its pool).
-pub(crate) trait QuickBuild<I: PacketIo, S> {
+///
+/// # Safety
+/// `Some((port, buf))` only with a `buf` that `take(port)` returned, for that same `port`: the
+/// quick path then stages it without checking the port or the staging's room again.
+pub(crate) unsafe trait QuickBuild<I: PacketIo, S> {
     fn try_build(self, scratch: &S, take: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)>;
 }
 
@@ -333,41 +342,50 @@ pub(crate) enum Quick<'a, I: PacketIo, S> {
     Declined,
     /// The frame is staged and everything is done.
     Staged,
-    /// The frame is staged (the call succeeded); [`Finish::finish`] must run next: a batch starts
-    /// or is full, or the spares ran out.
+    /// The frame is staged (the call succeeded); [`Finish::finish`] must run next, the owner
+    /// still inside: a batch starts or is full, or the spares ran out.
     Finish(Finish<'a, I, S>),
 }
 
-/// The rest of a quick call, out of line (see [`Quick::Finish`]). Two words, so that it goes to
-/// [`Finish::finish`] in registers: the quick path calls nothing itself.
+/// The rest of a quick call, out of line (see [`Quick::Finish`]). Two words (the owner's guard
+/// is set aside, see `exclusive::Inside`), so that it goes to [`Finish::finish`] in registers:
+/// the quick path calls nothing itself. Dropped unfinished, the owner leaves.
 pub(crate) struct Finish<'a, I: PacketIo, S> {
     ctx: &'a CoreContext<I, S>,
     port: usize,
+    inside: ManuallyDrop<Inside<'a, TxState<I, S>>>,
+}
+
+impl<'a, I: PacketIo, S> Finish<'a, I, S> {
+    /// The owner's guard again, once.
+    fn resume(&mut self) -> OwnerGuard<'a, TxState<I, S>> {
+        // SAFETY: `inside` is taken here only, once (`finish` forgets self after, `drop` is
+        // the only other caller); only `try_send_quick` makes a Finish, with the guard of
+        // `ctx.tx` set aside.
+        unsafe { ManuallyDrop::take(&mut self.inside).resume(&self.ctx.tx) }
+    }
+}
+
+impl<I: PacketIo, S> Drop for Finish<'_, I, S> {
+    fn drop(&mut self) {
+        drop(self.resume());
+    }
 }
 
 impl<I: PacketIo, S: Default + Send> Finish<'_, I, S> {
-    /// Enters again (`me` as in [`CoreContext::send`]) and does for the port what the full path
-    /// does after staging a frame: stamps a batch that starts, sends a full one, publishes the
-    /// count, wakes the flusher; and takes new spares if they ran out (if the pool has none, the
-    /// next call's full path says so).
-    ///
-    /// The owner left in between. If it cannot get back in, a taker holds the state, or held it
-    /// (an eviction): every taker sends and publishes the staging of every port, this frame's too.
+    /// Does for the port what the full path does after staging a frame: stamps a batch that
+    /// starts, sends a full one, publishes the count, wakes the flusher; and takes new spares if
+    /// they ran out (if the pool has none, the next call's full path says so). Then the owner
+    /// leaves.
     #[inline(never)]
-    pub(crate) fn finish(self, me: impl FnOnce() -> &'static ThreadRec) {
-        let Finish { ctx, port } = self;
-        let Entry::Owner(mut st) = ctx.tx.enter_with(me) else {
-            return;
-        };
+    pub(crate) fn finish(self) {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        let (ctx, port) = (this.ctx, this.port);
+        let mut st = this.resume();
         let st = &mut *st;
-        if let (Some(p), Some(published)) = (st.ports.get_mut(port), ctx.published.ports.get(port)) {
-            let staged = p.staged.len();
-            // What the flusher saw last: the count before this frame, unless a taker came.
-            let was_empty = published.staged.load(Ordering::Relaxed) == 0;
-            if staged > 0 {
-                ctx.staged_one(p, published, staged, was_empty);
-            }
-        }
+        let (p, published) = (&mut st.ports[port], &ctx.published.ports[port]);
+        let staged = p.staged.len();
+        ctx.staged_one(p, published, staged, staged == 1);
         if st.spare.is_empty() && ctx.io.alloc_bulk(&mut st.spare, SPARE_MBUFS) {
             ctx.published.spares.store(st.spare.len(), Ordering::Relaxed);
         }
@@ -563,8 +581,9 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         let Some((port, buf)) = build.try_build(scratch, take) else {
             return Quick::Declined;
         };
-        // SAFETY: `take` found `port` in bounds (and its staging below the limit); only the
-        // frame was written since.
+        // SAFETY: `build` returned a buffer `take(port)` gave (QuickBuild's contract), so
+        // `take` found `port` in bounds and its staging below the limit; only the frame was
+        // written since.
         let p = unsafe { ports.get_unchecked_mut(port) };
         let staged = p.staged.len();
         debug_assert!(staged < limit && staged < p.staged.capacity());
@@ -576,8 +595,11 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         bump(&self.published.accepted, 1);
         // Finish when a batch starts (staged was 0) or is full (staged + 1 >= burst).
         if staged.wrapping_sub(1) >= self.quick_span || spare.is_empty() {
-            // The owner leaves here (the guard's drop): Finish enters again.
-            return Quick::Finish(Finish { ctx: self, port });
+            return Quick::Finish(Finish {
+                ctx: self,
+                port,
+                inside: ManuallyDrop::new(guard.set_aside()),
+            });
         }
         // SAFETY: `published.ports` has an entry per port, as `st.ports` (see `send_owned`).
         let published = unsafe { self.published.ports.get_unchecked(port) };
@@ -1051,10 +1073,11 @@ mod tests {
     /// The quick path's numbered frame, for a port.
     struct Quickly(usize, u32);
 
-    impl QuickBuild<Fake, ()> for Quickly {
+    // SAFETY: the buffer returned is the one `take(self.0)` gave, for port self.0.
+    unsafe impl QuickBuild<Fake, ()> for Quickly {
         fn try_build(self, _: &(), take: impl FnOnce(usize) -> Option<u32>) -> Option<(usize, u32)> {
-            take(self.0)?;
-            Some((self.0, self.1))
+            // A buffer here is a number: the spare taken becomes frame self.1.
+            take(self.0).map(|_spare| (self.0, self.1))
         }
     }
 
@@ -1068,7 +1091,7 @@ mod tests {
         match c.try_send_quick(|r| std::ptr::eq(r, t), Quickly(port, n)) {
             Quick::Staged => Ok("staged"),
             Quick::Finish(f) => {
-                f.finish(|| t);
+                f.finish();
                 Ok("finished")
             }
             Quick::Declined => c.send(|| t, on(port, n)).map(|()| "full path"),

@@ -3,8 +3,8 @@
 //! every outcome the C++ memory model allows for the atomics; the membarrier pair is modelled as
 //! two `SeqCst` fences (`sync`). The real `CoreContext`, `Exclusive` and `Flusher` code runs
 //! against a fake packet I/O that records what reached the "wire". Every call is made as
-//! `mtcp_sendpkt` makes it: the owner's quick path (`try_send_quick`, its `Finish` entering again)
-//! first, the full path when the quick one declines.
+//! `mtcp_sendpkt` makes it: the owner's quick path (`try_send_quick`, then its `Finish` when it
+//! asks) first, the full path when the quick one declines.
 //!
 //! Checked in every execution:
 //! - exclusive access (loom's cell tracking fails on any overlapping access to the TX state);
@@ -100,7 +100,8 @@ impl PacketIo for FakeIo {
 /// The quick path's frame: numbered, on port 0.
 struct QuickFrame(u32);
 
-impl QuickBuild<FakeIo, ()> for QuickFrame {
+// SAFETY: the frame returned is the one `take(0)` gave, for port 0.
+unsafe impl QuickBuild<FakeIo, ()> for QuickFrame {
     fn try_build(self, _: &(), take: impl FnOnce(usize) -> Option<Frame>) -> Option<(usize, Frame)> {
         let mut f = take(0)?;
         f.id = self.0;
@@ -146,7 +147,7 @@ impl Setup {
         match self.ctx().try_send_quick(|r| std::ptr::eq(r, me), QuickFrame(id)) {
             Quick::Staged => return Ok(()),
             Quick::Finish(f) => {
-                f.finish(|| me);
+                f.finish();
                 return Ok(());
             }
             Quick::Declined => {}
@@ -364,6 +365,43 @@ fn owner_guest_and_flusher() {
     });
 }
 
+/// The quick path's two ends, a frame staged inline and one whose `Finish` starts a batch (after
+/// the flush emptied the staging), while another thread flushes with no patience (a taker that
+/// gives up while the owner is inside) and the flusher runs: nothing lost, nothing twice, nothing
+/// stranded, no leak.
+#[test]
+fn quick_path_a_flush_that_gives_up_and_the_flusher() {
+    model(|| {
+        let s = Setup::new(4, usize::MAX);
+        let (owner, other) = (rec(), rec());
+        s.send(owner, 1).unwrap();
+        let a = s.spawn(move |s| [(2, s.send(owner, 2)), (3, s.send(owner, 3))]);
+        let b = s.spawn(move |s| {
+            let _ = s.ctx().flush(|| other, &Deadline::now());
+        });
+        let f = s.spawn(|s| s.flusher_step());
+        let [r2, r3] = a.join().unwrap();
+        b.join().unwrap();
+        let step = f.join().unwrap();
+        let results = [(1, Ok(())), r2, r3];
+        assert!(
+            results.iter().all(|(_, r)| r.is_ok()),
+            "nothing refuses here: {results:?}"
+        );
+        if step == Step::Doze(None) && !s.signal.woken.load(crate::sync::Ordering::SeqCst) {
+            assert_eq!(
+                s.pending(),
+                0,
+                "a frame is stranded: the flusher dozes and nobody woke it"
+            );
+        }
+        s.flusher_step();
+        assert_eq!(s.pending(), 0, "the flusher's step left work");
+        s.assert_sent_exactly(&ok_ids(&results));
+        s.close_and_assert_no_leak();
+    });
+}
+
 /// Shutdown (`close`) racing an owner and a guest: every call that returned Ok has its frame on
 /// the wire once close completes; calls it shut out fail; nobody touches the pool after a
 /// complete close; nothing leaks.
@@ -464,5 +502,36 @@ fn owner_exits_while_another_thread_sends() {
         assert_eq!(s.pending(), 0);
         s.assert_sent_exactly(&ok_ids(&[(1, Ok(())), r2, r3]));
         s.close_and_assert_no_leak();
+    });
+}
+
+/// Two takers with no patience while the owner is inside: each gets the state or gives up, and
+/// either way leaves it free (a third take gets it).
+#[test]
+fn impatient_takers_leave_the_state_free() {
+    model(|| {
+        let ex = Arc::new(Exclusive::with_fence(0u32, false));
+        let owner = rec();
+        let e = ex.clone();
+        let o = loom::thread::spawn(move || {
+            if let Entry::Owner(mut g) = e.enter(owner) {
+                *g += 1;
+            }
+        });
+        let takers: Vec<_> = (0..2)
+            .map(|_| {
+                let e = ex.clone();
+                loom::thread::spawn(move || {
+                    if let Ok(mut g) = e.take(&Deadline::now()) {
+                        *g += 1;
+                    }
+                })
+            })
+            .collect();
+        o.join().unwrap();
+        for t in takers {
+            t.join().unwrap();
+        }
+        assert!(ex.take(&Deadline::now()).is_ok(), "a taker left the state held");
     });
 }
