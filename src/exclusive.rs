@@ -13,8 +13,9 @@
 //!
 //! Invariants (checked by the loom model in `core_ctx::model`):
 //! 1. At most one party holds the state: the owner between a successful [`Exclusive::enter`] and
-//!    the drop of its guard, or the single taker (takers serialize on `taker`) between a
-//!    successful [`Exclusive::take`] and the drop of its guard.
+//!    the drop of its guard (set aside in between, see [`Inside`], it is still inside), or the
+//!    single taker (takers serialize on `taker`) between a successful [`Exclusive::take`] and the
+//!    drop of its guard.
 //! 2. A thread's `busy` flag is written by that thread only. The owner's `busy = true` and a
 //!    taker's `TAKEN` are each followed by a barrier of the pair and then a load of the other's
 //!    flag: one of the two sees the other (an asymmetric Dekker), and the one that sees backs off.
@@ -225,6 +226,10 @@ impl<S> Exclusive<S> {
     #[inline(always)]
     fn try_enter_owned(&self, me: &'static ThreadRec) -> Result<OwnerGuard<'_, S>, u8> {
         let mine = me as *const ThreadRec as *mut ThreadRec;
+        debug_assert!(
+            !me.busy.load(Ordering::Relaxed),
+            "a thread inside a context enters again (an Inside not resumed?)"
+        );
         me.busy.store(true, Ordering::Relaxed);
         // Pairs with the taker's heavy barrier (invariant 2). Outside the model this is the
         // barrier of the asymmetric pair (a compiler fence); where the kernel refused membarrier,
@@ -397,19 +402,23 @@ impl<'a, S> OwnerGuard<'a, S> {
         }
         // The model keeps the guard itself: loom's cell tracks the borrow.
         #[cfg(loom)]
-        Inside { guard: self }
+        Inside {
+            guard: ManuallyDrop::new(self),
+        }
     }
 }
 
-/// An owner's guard set aside ([`OwnerGuard::set_aside`]): the owner is still inside. Nothing at
-/// all outside the model. It must go back with [`Inside::resume`] (dropped, the owner would
-/// stay inside for good, and every taker would wait for it in vain).
+/// An owner's guard set aside ([`OwnerGuard::set_aside`]): the owner is still inside, and the
+/// thread must not enter any context before it takes the guard back with [`Inside::resume`]
+/// (its `busy` flag is one for all contexts). Nothing at all outside the model. Dropped, it does
+/// nothing: the owner would stay inside for good, and every taker would wait for it in vain.
 #[must_use]
 pub(crate) struct Inside<'a, S> {
     #[cfg(not(loom))]
     _guard: std::marker::PhantomData<OwnerGuard<'a, S>>,
+    /// Not dropped with the Inside: as outside the model.
     #[cfg(loom)]
-    guard: OwnerGuard<'a, S>,
+    guard: ManuallyDrop<OwnerGuard<'a, S>>,
 }
 
 impl<'a, S> Inside<'a, S> {
@@ -431,7 +440,7 @@ impl<'a, S> Inside<'a, S> {
         #[cfg(loom)]
         {
             assert!(std::ptr::eq(self.guard.ex, ex), "resumed on another context");
-            self.guard
+            ManuallyDrop::into_inner(self.guard)
         }
     }
 }

@@ -330,8 +330,9 @@ impl<I: PacketIo, S, F: FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>>
 /// then takes the call); a buffer taken is then dropped (back to its pool).
 ///
 /// # Safety
-/// `Some((port, buf))` only with a `buf` that `take(port)` returned, for that same `port`: the
-/// quick path then stages it without checking the port or the staging's room again.
+/// `Some((port, _))` only after `take(port)` returned `Some` for that same `port` (it checked
+/// the port and its staging's room): the quick path then stages the buffer without checking
+/// them again.
 pub(crate) unsafe trait QuickBuild<I: PacketIo, S> {
     fn try_build(self, scratch: &S, take: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)>;
 }
@@ -342,14 +343,16 @@ pub(crate) enum Quick<'a, I: PacketIo, S> {
     Declined,
     /// The frame is staged and everything is done.
     Staged,
-    /// The frame is staged (the call succeeded); [`Finish::finish`] must run next, the owner
-    /// still inside: a batch starts or is full, or the spares ran out.
+    /// The frame is staged (the call succeeded); [`Finish::finish`] must run next: a batch
+    /// starts or is full, or the spares ran out. The owner is still inside until then: the
+    /// thread must not enter any context before.
     Finish(Finish<'a, I, S>),
 }
 
 /// The rest of a quick call, out of line (see [`Quick::Finish`]). Two words (the owner's guard
 /// is set aside, see `exclusive::Inside`), so that it goes to [`Finish::finish`] in registers:
-/// the quick path calls nothing itself. Dropped unfinished, the owner leaves.
+/// the quick path calls nothing itself. Dropped unfinished, it publishes the staging (the frame
+/// is sent later) and the owner leaves.
 pub(crate) struct Finish<'a, I: PacketIo, S> {
     ctx: &'a CoreContext<I, S>,
     port: usize,
@@ -357,18 +360,28 @@ pub(crate) struct Finish<'a, I: PacketIo, S> {
 }
 
 impl<'a, I: PacketIo, S> Finish<'a, I, S> {
-    /// The owner's guard again, once.
-    fn resume(&mut self) -> OwnerGuard<'a, TxState<I, S>> {
-        // SAFETY: `inside` is taken here only, once (`finish` forgets self after, `drop` is
-        // the only other caller); only `try_send_quick` makes a Finish, with the guard of
-        // `ctx.tx` set aside.
+    /// The owner's guard again.
+    ///
+    /// # Safety
+    /// Once per Finish: `finish` (which keeps its Finish from being dropped) or `drop`.
+    unsafe fn resume(&mut self) -> OwnerGuard<'a, TxState<I, S>> {
+        // SAFETY: `inside` is taken once (the caller's contract); only `try_send_quick` makes a
+        // Finish, with the guard of `ctx.tx` set aside.
         unsafe { ManuallyDrop::take(&mut self.inside).resume(&self.ctx.tx) }
     }
 }
 
 impl<I: PacketIo, S> Drop for Finish<'_, I, S> {
+    /// Unfinished (not on the library's paths): the staged frame is published, and the flusher
+    /// woken if it dozes, so that it is sent (invariant 2); then the owner leaves.
     fn drop(&mut self) {
-        drop(self.resume());
+        // SAFETY: `finish` does not drop its Finish: this is the one resume.
+        let st = unsafe { self.resume() };
+        let staged = st.ports.get(self.port).map_or(0, |p| p.staged.len());
+        if staged > 0 {
+            self.ctx.publish_port(&st, self.port, staged == 1);
+            self.ctx.signal.notify_from_owner();
+        }
     }
 }
 
@@ -381,7 +394,8 @@ impl<I: PacketIo, S: Default + Send> Finish<'_, I, S> {
     pub(crate) fn finish(self) {
         let mut this = std::mem::ManuallyDrop::new(self);
         let (ctx, port) = (this.ctx, this.port);
-        let mut st = this.resume();
+        // SAFETY: `this` is never dropped: this is the one resume.
+        let mut st = unsafe { this.resume() };
         let st = &mut *st;
         let (p, published) = (&mut st.ports[port], &ctx.published.ports[port]);
         let staged = p.staged.len();
@@ -389,6 +403,20 @@ impl<I: PacketIo, S: Default + Send> Finish<'_, I, S> {
         if st.spare.is_empty() && ctx.io.alloc_bulk(&mut st.spare, SPARE_MBUFS) {
             ctx.published.spares.store(st.spare.len(), Ordering::Relaxed);
         }
+    }
+}
+
+impl<I: PacketIo, S> CoreContext<I, S> {
+    /// Publishes a port's staged count for the flusher; when its staging just became non-empty,
+    /// stamps the batch first. The caller then wakes the flusher if it dozes (invariant 2).
+    #[inline(always)]
+    fn publish_port(&self, st: &TxState<I, S>, port: usize, was_empty: bool) {
+        let n = st.ports[port].staged.len();
+        let p = &self.published.ports[port];
+        if was_empty && n > 0 {
+            p.batch_start.store(clock::now_ns(), Ordering::Release);
+        }
+        p.staged.store(n, Ordering::Release);
     }
 }
 
@@ -636,18 +664,6 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             }
             backoff.wait();
         }
-    }
-
-    /// Publishes a port's staged count for the flusher; when its staging just became non-empty,
-    /// stamps the batch first. The caller then wakes the flusher if it dozes (invariant 2).
-    #[inline(always)]
-    fn publish_port(&self, st: &TxState<I, S>, port: usize, was_empty: bool) {
-        let n = st.ports[port].staged.len();
-        let p = &self.published.ports[port];
-        if was_empty && n > 0 {
-            p.batch_start.store(clock::now_ns(), Ordering::Release);
-        }
-        p.staged.store(n, Ordering::Release);
     }
 
     /// One `rte_eth_tx_burst` of everything staged for `port`.
@@ -1210,6 +1226,23 @@ mod tests {
         assert_eq!(call(&c, t, 0, 100), Err(SendError::TxBusy));
         assert_eq!(call(&c, t, 1, 101), Ok("finished"), "a batch starts on port 1");
         assert_eq!(call(&c, t, 1, 102), Ok("staged"));
+    }
+
+    /// A Finish dropped unfinished publishes the frame it staged (the flusher can see it) and
+    /// the owner leaves (a taker gets in); the frame is sent.
+    #[test]
+    fn a_finish_dropped_unfinished_publishes_and_leaves() {
+        let c = ctx_fenced(4, 1000, false);
+        let t = me();
+        c.send(|| t, on(0, 0)).unwrap();
+        let Quick::Finish(f) = c.try_send_quick(|r| std::ptr::eq(r, t), Quickly(0, 1)) else {
+            panic!("a batch starts: Finish")
+        };
+        drop(f);
+        assert_eq!(c.published.ports[0].staged.load(Ordering::Relaxed), 1);
+        assert_eq!(sent(&c, 0), [0], "a taker gets in");
+        assert_eq!(c.flush(|| t, &Deadline::now()).unwrap().left, 0);
+        assert_eq!(sent(&c, 0), [0, 1]);
     }
 
     #[test]
