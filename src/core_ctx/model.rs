@@ -197,6 +197,28 @@ impl Setup {
         assert_eq!(sent, want, "frames on the wire vs calls that returned Ok");
     }
 
+    /// After calls that cannot be refused (`results`) and a flusher step that ended as `step`:
+    /// every call returned Ok; if the flusher dozes and nobody woke it, nothing is pending (no
+    /// frame stranded); the flusher's next step sends the rest, each frame once; no leak.
+    fn assert_none_stranded_then_settled(&self, results: &[(u32, Result<(), SendError>)], step: Step) {
+        assert!(
+            results.iter().all(|(_, r)| r.is_ok()),
+            "nothing refuses here: {results:?}"
+        );
+        if step == Step::Doze(None) && !self.signal.woken.load(crate::sync::Ordering::SeqCst) {
+            assert_eq!(
+                self.pending(),
+                0,
+                "a frame is stranded: the flusher dozes and nobody woke it"
+            );
+        }
+        // The flusher is awake (or was woken): its next step sends the rest.
+        self.flusher_step();
+        assert_eq!(self.pending(), 0, "the flusher's step left work");
+        self.assert_sent_exactly(&ok_ids(results));
+        self.close_and_assert_no_leak();
+    }
+
     /// Closes (must complete now that every thread is done) and checks that no buffer is left.
     fn close_and_assert_no_leak(&self) {
         let o = self.ctx().close(&Deadline::after(Duration::from_micros(1)));
@@ -346,22 +368,7 @@ fn owner_guest_and_flusher() {
         let f = s.spawn(|s| s.flusher_step());
         let results = [(1, Ok(())), a.join().unwrap(), b.join().unwrap()];
         let step = f.join().unwrap();
-        assert!(
-            results.iter().all(|(_, r)| r.is_ok()),
-            "nothing refuses here: {results:?}"
-        );
-        if step == Step::Doze(None) && !s.signal.woken.load(crate::sync::Ordering::SeqCst) {
-            assert_eq!(
-                s.pending(),
-                0,
-                "a frame is stranded: the flusher dozes and nobody woke it"
-            );
-        }
-        // The flusher is awake (or was woken): its next step sends the rest.
-        s.flusher_step();
-        assert_eq!(s.pending(), 0, "the flusher's step left work");
-        s.assert_sent_exactly(&ok_ids(&results));
-        s.close_and_assert_no_leak();
+        s.assert_none_stranded_then_settled(&results, step);
     });
 }
 
@@ -384,21 +391,7 @@ fn quick_path_a_flush_that_gives_up_and_the_flusher() {
         b.join().unwrap();
         let step = f.join().unwrap();
         let results = [(1, Ok(())), r2, r3];
-        assert!(
-            results.iter().all(|(_, r)| r.is_ok()),
-            "nothing refuses here: {results:?}"
-        );
-        if step == Step::Doze(None) && !s.signal.woken.load(crate::sync::Ordering::SeqCst) {
-            assert_eq!(
-                s.pending(),
-                0,
-                "a frame is stranded: the flusher dozes and nobody woke it"
-            );
-        }
-        s.flusher_step();
-        assert_eq!(s.pending(), 0, "the flusher's step left work");
-        s.assert_sent_exactly(&ok_ids(&results));
-        s.close_and_assert_no_leak();
+        s.assert_none_stranded_then_settled(&results, step);
     });
 }
 
