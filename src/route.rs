@@ -121,6 +121,14 @@ impl fmt::Display for IpPrefix {
 }
 
 impl IpPrefix {
+    /// The prefix length.
+    pub fn len(&self) -> u8 {
+        match self {
+            IpPrefix::V4(p) => p.len(),
+            IpPrefix::V6(p) => p.len(),
+        }
+    }
+
     pub fn v4(&self) -> Option<Ipv4Prefix> {
         match self {
             IpPrefix::V4(p) => Some(*p),

@@ -210,10 +210,29 @@ fn raw6(dst: &str, ethh: bool) -> Result<i32, i32> {
     support::segment::raw(&f.pkt_info(ethh))
 }
 
-/// As dpdk-iface does: the kernel sees the DPDK port as `dpdk0` (here a veth), with an address,
-/// a permanent neighbour and a route through a gateway; `eth9` (not a netdev, the other end of a
-/// veth pair too) has a route as well.
+/// The common host: a management interface `eth0` (a veth here) holding the kernel's IPv4 and
+/// IPv6 default routes, as on nearly every server.
+fn management_interface(ns: &Netns) -> Result<(), String> {
+    ns.exec(&[
+        "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "wire_e",
+    ])?;
+    ns.exec(&["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"])?;
+    ns.exec(&["ip", "-6", "addr", "add", "fd00::2/64", "dev", "eth0", "nodad"])?;
+    ns.exec(&["ip", "link", "set", "eth0", "up"])?;
+    ns.exec(&["ip", "link", "set", "wire_e", "up"])?;
+    ns.exec(&["ip", "route", "add", "default", "via", "192.0.2.1", "dev", "eth0"])?;
+    ns.exec(&[
+        "ip", "-6", "route", "add", "default", "via", "fd00::1", "dev", "eth0",
+    ])?;
+    Ok(())
+}
+
+/// As dpdk-iface does, on the common host ([`management_interface`]): the kernel sees the DPDK
+/// port as `dpdk0` (here a veth), with an address, a permanent neighbour of each family and a
+/// route through a gateway; `eth9` (not a netdev, the other end of a veth pair too) has a route
+/// as well.
 fn deployment(ns: &Netns) -> Result<(), String> {
+    management_interface(ns)?;
     ns.exec(&[
         "ip", "link", "add", "dpdk0", "type", "veth", "peer", "name", "wire0",
     ])?;
@@ -269,10 +288,10 @@ fn deployment(ns: &Netns) -> Result<(), String> {
 }
 
 /// mOS's end-host file with its empty tables, in a namespace where the kernel knows dpdk0's
-/// neighbour: the frame to it carries the neighbour's MAC from /proc/net/arp; the kernel's route
-/// on eth9 (not a netdev) refuses; a gateway route leads to dpdk0 but, as in mOS, the ARP entry is
-/// looked up for the destination (not the gateway), so `ethh` decides. With
-/// MTCP_SENDPKT_KERNEL_TABLES=0 the kernel's entries are not there.
+/// neighbour: the frame to it carries the neighbour's MAC from /proc/net/arp; the kernel's routes
+/// on eth9 and eth0 (not netdevs) are left out, so nothing routes there; a gateway route leads to
+/// dpdk0 but, as in mOS, the ARP entry is looked up for the destination (not the gateway), so
+/// `ethh` decides. With MTCP_SENDPKT_KERNEL_TABLES=0 the kernel's entries are not there.
 #[test]
 fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
     const NAME: &str = "the_kernel_tables_fill_an_empty_arp_table_as_in_mos";
@@ -304,7 +323,7 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
                 assert_eq!(
                     to([10, 80, 0, 5], true),
                     Err(libc::EHOSTUNREACH),
-                    "eth9 is no netdev"
+                    "eth9 is no netdev: its route is left out, no other matches"
                 );
                 assert_eq!(
                     to([10, 81, 3, 4], false),
@@ -315,7 +334,7 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
                 assert_eq!(
                     to([8, 8, 8, 8], true),
                     Err(libc::EHOSTUNREACH),
-                    "no default route here"
+                    "eth0's default route is the host's, left out"
                 );
                 // IPv6: /proc/net/ipv6_route and the neighbour table over rtnetlink.
                 assert_eq!(raw6("fd00:79::2", false), Ok(1), "the kernel's IPv6 neighbour");
@@ -351,6 +370,7 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
         return skip(NAME, &why);
     }
     for kernel in [true, false] {
+        // The setting itself is under test: both values, on the same kernel tables.
         let t = Isolated::new(NAME)
             .in_netns(&ns.0)
             .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap,tx_pcap={dir}/q1.pcap")
@@ -400,18 +420,150 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
         "{err}"
     );
     let check = ns.exec(&[tool, "check", &conf_arg]).unwrap();
-    assert!(
-        check.contains("10.80.0.0/24       eth9       -> refused (not a netdev device)"),
-        "{check}"
-    );
+    assert!(check.contains("kernel routes left out ("), "{check}");
+    for left in [
+        "  10.80.0.0/24       eth9       kernel (/proc/net/route:",
+        "  0.0.0.0/0          eth0       kernel (/proc/net/route:",
+        "  ::/0               eth0       kernel (/proc/net/ipv6_route:",
+    ] {
+        assert!(check.contains(left), "{left}\n{check}");
+    }
+    assert!(!check.contains("eth9       ->"), "never a route: {check}");
     let _ = std::fs::remove_file(conf_path);
 }
 
+/// An ordinary host: `eth0` holds the kernel's IPv4 and IPv6 default routes, and the file routes
+/// `0.0.0.0/0` and `::/0` to dpdk0, with ARP and neighbour entries of its own. With the default
+/// settings the kernel's routes of eth0 are left out (they never shadow the file's), so an ACK
+/// and a RST of each family leave with the entries' MACs; dpdk0's own kernel route and neighbours
+/// still answer for their prefix. (On such a host every frame used to be refused with
+/// EHOSTUNREACH: the kernel's default route came first and won the tie.)
+#[test]
+fn on_an_ordinary_host_the_files_default_routes_answer() {
+    const NAME: &str = "on_an_ordinary_host_the_files_default_routes_answer";
+    const CONF: &str = "mos {\n netdev {\n dpdk0 0x0001\n }\n arp_table {\n \
+                        10.1.2.3/32 02:00:00:00:01:03\n fd00:1::3/128 02:00:00:00:01:06\n }\n \
+                        route_table {\n 0.0.0.0/0 dpdk0\n ::/0 dpdk0\n }\n}\n";
+    let body = |_: &Path| {
+        use support::segment::{frame, reset, Spec, V4};
+        let ack = |addr: [u8; 4]| {
+            let mut o = Observed::new(addr, 9, &TS_OPTIONS, b"");
+            send(0, 1, &o.pkt_info())
+        };
+        assert_eq!(ack([10, 1, 2, 3]), Ok(()), "the file's default route");
+        assert_eq!(
+            config_warnings(),
+            Some(vec![]),
+            "left-out routes are not warnings"
+        );
+        assert_eq!(ack([10, 79, 0, 2]), Ok(()), "dpdk0's kernel route and neighbour");
+        // RSTs toward the receiver only, without ethh: the table entries must give the MACs.
+        let mut f4 = frame(&Spec {
+            dst: "10.1.2.3",
+            ..V4
+        });
+        assert_eq!(
+            reset(&f4.pkt_info(false), mtcp_sendpkt::abi::MTCP_SENDPKT_TO_RECEIVER),
+            Ok(1)
+        );
+        let mut f6 = frame(&Spec {
+            v6: true,
+            src: "fd00:1::1",
+            dst: "fd00:1::3",
+            ..V4
+        });
+        assert_eq!(
+            reset(&f6.pkt_info(false), mtcp_sendpkt::abi::MTCP_SENDPKT_TO_RECEIVER),
+            Ok(1)
+        );
+        let mut k6 = frame(&Spec {
+            v6: true,
+            src: "fd00:79::1",
+            dst: "fd00:79::2",
+            ..V4
+        });
+        assert_eq!(
+            reset(&k6.pkt_info(false), mtcp_sendpkt::abi::MTCP_SENDPKT_TO_RECEIVER),
+            Ok(1)
+        );
+        assert_eq!(
+            ack([10, 1, 2, 4]),
+            Err(libc::EHOSTUNREACH),
+            "routed, but no ARP entry"
+        );
+        flush(0);
+    };
+    if std::env::var("MTCP_SENDPKT_TEST_CHILD").is_ok() {
+        Isolated::new(NAME).run(body);
+        return;
+    }
+    let ns = match Netns::new("ordinary") {
+        Ok(ns) => ns,
+        Err(why) => return skip(NAME, &why),
+    };
+    if let Err(why) = deployment(&ns) {
+        return skip(NAME, &why);
+    }
+    let (dir, _) = Isolated::new(NAME)
+        .in_netns(&ns.0)
+        .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap")
+        .file("mos.conf", CONF)
+        .run(body)
+        .expect("parent");
+    let got: Vec<([u8; 6], String, bool)> = read_pcap(&dir.join("out.pcap"))
+        .iter()
+        .map(|f| {
+            let p = etherparse::SlicedPacket::from_ethernet(f).expect("parses");
+            let dst = match p.net {
+                Some(etherparse::NetSlice::Ipv4(ip)) => ip.header().destination_addr().to_string(),
+                Some(etherparse::NetSlice::Ipv6(ip)) => ip.header().destination_addr().to_string(),
+                _ => panic!("not IP"),
+            };
+            let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else {
+                panic!("not TCP")
+            };
+            (f[..6].try_into().unwrap(), dst, t.rst())
+        })
+        .collect();
+    let neighbour: [u8; 6] = [2, 0, 0, 0, 0x79, 2];
+    let neighbour6: [u8; 6] = [2, 0, 0, 0, 0x79, 6];
+    assert_eq!(
+        got,
+        [
+            ([2, 0, 0, 0, 1, 3], "10.1.2.3".to_string(), false),
+            (neighbour, "10.79.0.2".into(), false),
+            ([2, 0, 0, 0, 1, 3], "10.1.2.3".into(), true),
+            ([2, 0, 0, 0, 1, 6], "fd00:1::3".into(), true),
+            (neighbour6, "fd00:79::2".into(), true),
+        ]
+    );
+    // The tool says the same, and why eth0's default route does not answer.
+    let conf_path = dir.join("mos.conf").display().to_string();
+    let tool = env!("CARGO_BIN_EXE_mtcp-sendpkt");
+    for (addr, port_line, mac) in [
+        (
+            "10.1.2.3",
+            "port 0 (dpdk0): route 0.0.0.0/0 dpdk0 (",
+            "02:00:00:00:01:03",
+        ),
+        (
+            "fd00:1::3",
+            "port 0 (dpdk0): route ::/0 dpdk0 (",
+            "02:00:00:00:01:06",
+        ),
+    ] {
+        let out = ns.exec(&[tool, "route", addr, &conf_path]).unwrap();
+        assert!(out.contains(port_line), "{out}");
+        assert!(out.contains(&format!("destination MAC {mac}")), "{out}");
+        assert!(out.contains("was left out: eth0 is not a netdev"), "{out}");
+    }
+}
+
+/// The tool with the default settings, on this machine's kernel tables.
 fn tool(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mtcp-sendpkt"))
         .args(args)
         .env_remove("MTCP_SENDPKT_CONF")
-        .env("MTCP_SENDPKT_KERNEL_TABLES", "0")
         .envs(env.iter().copied())
         .output()
         .unwrap()

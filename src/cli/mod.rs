@@ -204,6 +204,22 @@ fn check(
             );
         }
     }
+    if !cfg.left_out.is_empty() {
+        let _ = writeln!(
+            w,
+            "kernel routes left out ({}: their devices are not netdevs but the host's other interfaces):",
+            cfg.left_out.len()
+        );
+        for r in &cfg.left_out {
+            let _ = writeln!(
+                w,
+                "  {:<18} {:<10} {}",
+                r.prefix.to_string(),
+                r.device.escape_debug().to_string(),
+                r.origin
+            );
+        }
+    }
     if cfg.arp.is_empty() {
         let _ = writeln!(w, "ARP entries: none: frames take pinfo->ethh->h_dest");
     } else {
@@ -280,6 +296,20 @@ fn route(
             "(IPv6: for mtcp_sendpkt_reset and mtcp_sendpkt_raw; mtcp_sendpkt refuses it with ENODATA)"
         );
     }
+    // The kernel route of another interface that the host itself would take, to say why it
+    // does not answer here.
+    let left_out = match addr {
+        IpAddr::V4(a) => lookup(cfg.left_out.iter().map(|r| &r.prefix), IpPrefix::v4, u32::from(a)).1,
+        IpAddr::V6(a) => {
+            lookup(
+                cfg.left_out.iter().map(|r| &r.prefix),
+                IpPrefix::v6,
+                u128::from(a),
+            )
+            .1
+        }
+    }
+    .map(|i| &cfg.left_out[i]);
     let port = if !any_route {
         let first = l.ports.first().copied().unwrap_or(0);
         let _ = writeln!(
@@ -319,6 +349,18 @@ fn route(
             },
         }
     };
+    // Said where mOS would have taken it: no file route matches, or none longer.
+    let matched_len = route.map(|i| cfg.routes[i].prefix.len());
+    if let Some(r) = left_out.filter(|r| matched_len.is_none_or(|len| r.prefix.len() >= len)) {
+        let _ = writeln!(
+            w,
+            "(the kernel's route {} {} ({}) was left out: {} is not a netdev but another interface of the host)",
+            r.prefix,
+            r.device.escape_debug(),
+            r.origin,
+            r.device.escape_debug()
+        );
+    }
     let status = if port.is_some() {
         match arp.map(|i| &cfg.arp[i]) {
             Some(e) => {

@@ -103,6 +103,11 @@ pub struct MosConfig {
     /// OR of every netdev core mask read.
     pub cpu_mask: u64,
     pub warnings: Vec<Warning>,
+    /// The kernel's routes left out: their device is not a netdev, so they belong to the host's
+    /// other interfaces (its management interface's default route, say). mOS takes them and
+    /// sends their frames out of port 0 by accident; here they never shadow the file's routes
+    /// or a netdev's kernel route.
+    pub left_out: Vec<RouteEntry>,
     /// How many of `arp` / `routes` came from the kernel (they come first).
     kernel_arp: usize,
     kernel_routes: usize,
@@ -324,7 +329,9 @@ impl MosConfig {
     }
 
     /// Puts the kernel's entries (the texts of `/proc/net/arp` and `/proc/net/route`) before
-    /// the files' entries, as mOS does.
+    /// the files' entries, as mOS does, leaving out the routes of devices that are not netdevs
+    /// ([`Self::left_out`]). Called after the files are read: their `netdev` block decides
+    /// which devices are netdevs.
     pub fn seed_kernel(&mut self, arp_text: &str, route_text: &str) {
         let arp = kernel::read_arp(arp_text);
         let routes = kernel::read_routes(route_text);
@@ -363,16 +370,29 @@ impl MosConfig {
                 origin: origin(arp_path, e.line),
             }),
         );
-        let at = self.kernel_routes;
-        self.kernel_routes += routes.entries.len();
-        self.routes.splice(
-            at..at,
-            routes.entries.into_iter().map(|e| RouteEntry {
+        let (taken, left_out): (Vec<RouteEntry>, Vec<RouteEntry>) = routes
+            .entries
+            .into_iter()
+            .map(|e| RouteEntry {
                 prefix: e.prefix,
                 device: e.value,
                 origin: origin(route_path, e.line),
-            }),
-        );
+            })
+            .partition(|r| self.is_netdev(&r.device));
+        self.left_out.extend(left_out);
+        let at = self.kernel_routes;
+        self.kernel_routes += taken.len();
+        self.routes.splice(at..at, taken);
+    }
+
+    /// Whether `device` is one of the deployment's netdevs: a name of the `netdev` block, or
+    /// without one a `dpdkN` name. The kernel's routes on any other device are left out.
+    pub fn is_netdev(&self, device: &str) -> bool {
+        if self.has_netdev {
+            self.netdev_port(device).is_some()
+        } else {
+            dpdk_port(device).is_some()
+        }
     }
 
     /// Warns about the files' routes and forward pairs that name no `netdev` device: mOS keeps

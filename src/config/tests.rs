@@ -94,12 +94,82 @@ fn the_kernel_fills_empty_tables_first_as_in_mos() {
         assert_eq!(t.lookup(ip("10.0.1.7")), Some(&Some(1)));
         assert_eq!(
             t.lookup(ip("8.8.8.8")),
-            Some(&None),
-            "eth0's default route sends nowhere"
+            None,
+            "eth0's default route is the host's other interface's: left out"
         );
-        assert_eq!(t.lookup(ip("192.0.2.9")), Some(&None));
-        assert_eq!(c.routes.len(), 4);
+        assert_eq!(t.lookup(ip("192.0.2.9")), None);
+        assert_eq!(c.routes.len(), 2);
+        let left: Vec<String> = c
+            .left_out
+            .iter()
+            .map(|r| format!("{} {} {}", r.prefix, r.device, r.origin))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                "0.0.0.0/0 eth0 kernel (/proc/net/route:2)",
+                "192.0.2.0/24 eth0 kernel (/proc/net/route:5)"
+            ]
+        );
     }
+}
+
+/// An ordinary host: its management interface holds the kernel's default routes, and the file
+/// routes everything to dpdk0. The kernel's routes of eth0 are left out, so the file's default
+/// routes answer (in mOS the kernel's would win the tie and send out of port 0 by accident).
+#[test]
+fn the_hosts_other_interfaces_never_shadow_the_files_routes() {
+    let mut c = parse(
+        "mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n }\n route_table {\n 0.0.0.0/0 dpdk0\n ::/0 dpdk0\n }\n}\n",
+    )
+    .unwrap();
+    c.seed_kernel(KERNEL_ARP, KERNEL_ROUTE);
+    let route6 = "\
+fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000001 00000000 00000003     eth0
+";
+    c.seed_kernel6(route6, Default::default());
+    if cfg!(target_endian = "little") {
+        let t = c.route_table(&[0]).unwrap();
+        for a in ["8.8.8.8", "192.0.2.9", "10.0.0.1"] {
+            assert_eq!(t.lookup(ip(a)), Some(&Some(0)), "{a}: the file's default route");
+        }
+    }
+    let t6 = c.route6_table(&[0]).unwrap();
+    for a in ["fd00::9", "2001:db8::1"] {
+        let a = u128::from(a.parse::<std::net::Ipv6Addr>().unwrap());
+        assert_eq!(t6.lookup(a), Some(&Some(0)));
+    }
+    assert!(c.routes.iter().all(|r| r.device == "dpdk0"));
+    let left: Vec<&str> = c.left_out.iter().map(|r| r.device.as_str()).collect();
+    assert_eq!(
+        left,
+        ["eth0", "dpdk1", "eth0", "eth0", "eth0"],
+        "dpdk1 is no netdev here"
+    );
+}
+
+/// With no route left once the host's other interfaces' are out, every frame goes to the first
+/// port, as with no route at all.
+#[test]
+fn no_route_left_is_no_route_at_all() {
+    let mut c = parse("mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n }\n route_table {\n }\n}\n").unwrap();
+    let eth0_only = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+    c.seed_kernel("", eth0_only);
+    assert!(c.route_table(&[0]).is_none());
+    assert_eq!(c.left_out.len(), 1);
+}
+
+/// Without a `netdev` block the netdevs are the `dpdkN` names: a kernel route of dpdk1 is taken,
+/// eth0's are left out.
+#[test]
+fn without_a_netdev_block_dpdk_names_are_the_netdevs() {
+    let mut c = parse("mos {\n arp_table {\n }\n route_table {\n }\n}\n").unwrap();
+    c.seed_kernel(KERNEL_ARP, KERNEL_ROUTE);
+    let devices: Vec<&str> = c.routes.iter().map(|r| r.device.as_str()).collect();
+    assert_eq!(devices, ["dpdk0", "dpdk1"]);
+    assert_eq!(c.left_out.len(), 2);
 }
 
 #[test]
