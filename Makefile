@@ -133,7 +133,7 @@ demo: build
 	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude examples/middlebox.c \
 	  -L$(LIBDIR) -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lmtcp_sendpkt -o $(DEMO)/middlebox
 	@rm -f $(DEMO)/out.pcap
-	MTCP_SENDPKT_CONF=examples/demo.conf MTCP_SENDPKT_KERNEL_TABLES=0 \
+	MTCP_SENDPKT_CONF=examples/demo.conf \
 	MTCP_SENDPKT_EAL_ARGS="--no-huge -m 256 --no-pci --no-shconf --file-prefix mtcp-demo --log-level=lib.eal:warning --vdev net_pcap0,tx_pcap=$(DEMO)/out.pcap" \
 	  $(DEMO)/middlebox
 	@$(CARGO) run -q --release --example pcap_summary -- $(DEMO)/out.pcap

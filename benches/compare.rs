@@ -104,7 +104,6 @@ fn ours_with(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64, e
         .args([payload.to_string(), calls.to_string(), threads.to_string()])
         .envs(env.iter().copied())
         .env("MTCP_SENDPKT_CONF", root().join("examples/demo.conf"))
-        .env("MTCP_SENDPKT_KERNEL_TABLES", "0")
         .env("MTCP_SENDPKT_CORES", threads.to_string())
         .env("MTCP_SENDPKT_BURST", burst.to_string())
         .env(
@@ -286,7 +285,6 @@ fn callgrind(dir: &Path, function: &str, burst: u32, calls: u64) -> u64 {
         .arg(dir.join("ours"))
         .args(["0", &calls.to_string(), "1"])
         .env("MTCP_SENDPKT_CONF", root().join("examples/demo.conf"))
-        .env("MTCP_SENDPKT_KERNEL_TABLES", "0")
         .env("MTCP_SENDPKT_BURST", burst.to_string())
         .env(
             "MTCP_SENDPKT_EAL_ARGS",

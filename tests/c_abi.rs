@@ -134,6 +134,7 @@ fn frames_staged_when_a_c_program_ends_are_sent() {
     for how in ["exit", "return"] {
         let pcap = dir.join(format!("{how}.pcap"));
         let mut env = pcap_env(&format!("exit{how}"), &dir, &pcap);
+        // Overridden so that the frames are still staged when the process ends: exit must send them.
         env.push(("MTCP_SENDPKT_BURST".into(), "64".into()));
         env.push(("MTCP_SENDPKT_FLUSH_US".into(), "1000000".into()));
         let out = std::process::Command::new(&exe)

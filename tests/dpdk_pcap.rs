@@ -248,6 +248,7 @@ fn arp_falls_back_to_ethh_then_fails() {
 fn a_batched_frame_leaves_within_the_flush_interval_without_another_call() {
     let t = Isolated::new("a_batched_frame_leaves_within_the_flush_interval_without_another_call")
         .with_port(PCAP)
+        // Overridden: a longer interval than the default, so the staging is seen before it ends.
         .env("MTCP_SENDPKT_FLUSH_US", "2000");
     t.run(|dir| {
         // Started first: the first call would otherwise spend the budget below on starting DPDK.
@@ -309,6 +310,7 @@ fn burst_1_sends_within_the_call() {
 fn frames_staged_at_exit_are_sent() {
     let t = Isolated::new("frames_staged_at_exit_are_sent")
         .with_port(PCAP)
+        // Overridden so that the frames are still staged at exit: exit must send them.
         .env("MTCP_SENDPKT_BURST", "64")
         .env("MTCP_SENDPKT_FLUSH_US", "1000000");
     let Some((dir, _)) = t.run(|_| {

@@ -70,6 +70,8 @@ fn ring_loopback_returns_the_frames_byte_for_byte() {
 fn a_full_tx_queue_gives_eagain_then_recovers_without_losing_mbufs() {
     let t = Isolated::new("a_full_tx_queue_gives_eagain_then_recovers_without_losing_mbufs")
         .with_port(RING)
+        // Overridden: a pool larger than the ring and the staging together (so the queue, not
+        // the pool, is what fills), and a short wait so the many EAGAINs take little time.
         .env("MTCP_SENDPKT_MBUFS", "4095")
         .env("MTCP_SENDPKT_TX_WAIT_US", "200");
     t.run(|_| {
@@ -116,6 +118,7 @@ fn a_full_tx_queue_gives_eagain_then_recovers_without_losing_mbufs() {
 fn an_empty_mempool_gives_enobufs_then_recovers() {
     let t = Isolated::new("an_empty_mempool_gives_enobufs_then_recovers")
         .with_port(RING)
+        // Overridden: a pool small enough to empty before the ring fills.
         .env("MTCP_SENDPKT_MBUFS", "300");
     t.run(|_| {
         let initial = mtcp_sendpkt::api::free_mbufs().expect("running");

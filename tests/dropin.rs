@@ -312,7 +312,6 @@ fn installed_library_builds_with_pkg_config_alone() {
                 .display()
                 .to_string(),
         ])
-        .env("MTCP_SENDPKT_KERNEL_TABLES", "0")
         .output()
         .unwrap();
     assert!(check.status.success(), "{check:?}");

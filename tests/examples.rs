@@ -316,7 +316,6 @@ fn the_demo_middlebox_prints_what_the_readme_shows() {
     cc(&args);
     let pcap = dir.join("out.pcap");
     let env = [
-        ("MTCP_SENDPKT_KERNEL_TABLES".to_string(), "0".to_string()),
         (
             "MTCP_SENDPKT_CONF".to_string(),
             manifest_dir().join("examples/demo.conf").display().to_string(),

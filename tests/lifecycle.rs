@@ -37,6 +37,7 @@ const TX_WAIT_US: u64 = 1000;
 fn a_stalled_tx_queue_gives_eagain_in_bounded_time_and_then_costs_no_cpu() {
     Isolated::new("a_stalled_tx_queue_gives_eagain_in_bounded_time_and_then_costs_no_cpu")
         .with_port("--vdev net_ring0")
+        // The default, pinned: the bounds below are computed from it.
         .env("MTCP_SENDPKT_TX_WAIT_US", TX_WAIT_US.to_string())
         .run(|_| {
             assert_eq!(mtcp_sendpkt::mtcp_sendpkt_cores(), 1);
@@ -129,6 +130,7 @@ mos {
             ),
         )
         .env("MTCP_SENDPKT_CONF", "{dir}/mos.conf")
+        // The defaults, pinned: the bounds below are computed from them.
         .env("MTCP_SENDPKT_BURST", "32")
         .env("MTCP_SENDPKT_TX_WAIT_US", TX_WAIT_US.to_string())
         .file("mos.conf", TWO_PORTS)
@@ -279,6 +281,8 @@ fn concurrent_shutdowns_and_late_callers_are_safe() {
 fn a_forked_child_sends_nothing_and_the_parent_is_unaffected() {
     let done = Isolated::new("a_forked_child_sends_nothing_and_the_parent_is_unaffected")
         .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap")
+        // Overridden so that a frame is still staged when the child forks (the default burst,
+        // pinned, and a flush interval longer than the test).
         .env("MTCP_SENDPKT_BURST", "32")
         .env("MTCP_SENDPKT_FLUSH_US", "1000000")
         .run(|_| {

@@ -187,7 +187,9 @@ fn telemetry_reports_what_the_calls_did() {
     for telemetry in [true, false] {
         Isolated::new(NAME)
             .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap,tx_pcap={dir}/q1.pcap")
+            // Two core contexts from one netdev mask: the per-core counters need two.
             .env("MTCP_SENDPKT_CORES", "2")
+            // The setting under test: both values.
             .env("MTCP_SENDPKT_TELEMETRY", if telemetry { "1" } else { "0" })
             .run(body(telemetry));
     }

@@ -154,6 +154,7 @@ macro_rules! stress_test {
             };
             let out = Isolated::new(stringify!($name))
                 .with_port(vdev)
+                // One or two core contexts, as the case asks (the config has one netdev mask).
                 .env("MTCP_SENDPKT_CORES", $cores.to_string())
                 .env("MTCP_SENDPKT_STRESS_CALLS", calls_per_thread().to_string())
                 .run(|_| stress($threads, $cores, $same, $ring));

@@ -113,8 +113,6 @@ pub fn link_static() -> Vec<String> {
 pub fn pcap_env(tag: &str, dir: &Path, pcap: &Path) -> Vec<(String, String)> {
     std::fs::write(dir.join("mos.conf"), super::CONF).unwrap();
     vec![
-        // The frames must not depend on this machine's routes.
-        ("MTCP_SENDPKT_KERNEL_TABLES".into(), "0".into()),
         (
             "MTCP_SENDPKT_CONF".into(),
             dir.join("mos.conf").display().to_string(),

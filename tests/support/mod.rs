@@ -25,13 +25,12 @@ pub struct Isolated {
 }
 
 impl Isolated {
-    /// A child that does not read the kernel's ARP and route tables (its frames must not depend
-    /// on the routes of the machine running the tests); `.env("MTCP_SENDPKT_KERNEL_TABLES", "1")`
-    /// turns them back on.
+    /// A child with the library's default settings, on this machine's (or its namespace's)
+    /// kernel tables, as a user runs it.
     pub fn new(name: &str) -> Self {
         Self {
             name: name.into(),
-            env: vec![("MTCP_SENDPKT_KERNEL_TABLES".into(), "0".into())],
+            env: Vec::new(),
             files: Vec::new(),
             wrapper: Vec::new(),
         }
