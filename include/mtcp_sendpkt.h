@@ -275,9 +275,10 @@ const char *mtcp_sendpkt_config_warnings(void);
 /*
  Starts the pcapng tap on the file `path` (replacing a running tap, whose file is completed
  first), or stops it (`NULL`): a copy of every frame a TX queue takes is written to the file.
- Returns 0, or -1 with errno: `EACCES` (the library cannot run), `EBUSY` (a stopped tap's
- writer is still stuck writing to a stalled FIFO), or the errno of opening the file
- (`ENOENT`, `ENXIO` for a FIFO nobody reads, ...) or of DPDK.
+ Returns 0, or -1 with errno: `EACCES` (the library cannot run, or was shut down), `EBUSY` (a
+ stopped tap's writer is still stuck writing to a stalled FIFO), `EDEADLK` (from a signal
+ handler that interrupted a call of the library on this thread), or the errno of opening the
+ file (`ENOENT`, `ENXIO` for a FIFO nobody reads, ...).
 
  # Safety
  `path` is NULL or a NUL-terminated string.
@@ -307,7 +308,9 @@ int mtcp_sendpkt_stats(mctx_t mctx, struct mtcp_sendpkt_stats *out);
  as `dropped_at_shutdown` and reported on stderr. If a thread stays inside a call past the
  deadline (stopped by a debugger, say), nothing is released. The library cannot be started
  again in this process (a DPDK limit). At normal process exit the same happens without this
- call, except that DPDK is left as it is.
+ call, except that DPDK is left as it is. Called from a signal handler that interrupted a call
+ of the library on the same thread, it does nothing (that call could not end while shutdown
+ waited for it).
  */
 void mtcp_sendpkt_shutdown(void);
 

@@ -194,7 +194,7 @@ pub struct Core {
 /// Core context `cpu`, starting the library from the environment on first use.
 #[inline(always)]
 pub fn core(cpu: usize) -> Result<Core, SendError> {
-    let rt = runtime::get().ok_or(SendError::NotInitialized)?;
+    let rt = runtime::get().ok_or_else(runtime::why_not_running)?;
     let ctx = rt.context(cpu)?;
     Ok(Core { rt, ctx })
 }
@@ -241,21 +241,23 @@ pub fn ports() -> Result<Vec<PortSummary>, SendError> {
 /// returns once the file is complete. Errors carry their errno (`EACCES`: the library is not
 /// running; else the file's or DPDK's).
 pub fn tap(path: Option<&std::path::Path>) -> std::io::Result<()> {
+    // Not from a signal handler that interrupted the library on this thread (which may hold the
+    // tap's lock): EDEADLK.
+    let _call = runtime::enter_call().map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?;
     let Some(path) = path else {
         crate::tap::stop();
         return Ok(());
     };
     let rt = runtime::get().ok_or_else(|| std::io::Error::from_raw_os_error(libc::EACCES))?;
-    crate::tap::start(path, rt.max_frame())
+    crate::tap::start(path, rt.tap_interfaces())
 }
 
 /// Free mbufs: those in the library's mempool and those the core contexts keep at hand (taken
 /// from the pool in bulk; [`Core::flush`] gives them back). With nothing in flight, it returns
 /// to its value after start-up: a leak check.
 pub fn free_mbufs() -> Result<u64, SendError> {
-    runtime::get()
-        .map(Runtime::free_mbufs)
-        .ok_or(SendError::NotInitialized)
+    let rt = runtime::get().ok_or(SendError::NotInitialized)?;
+    rt.free_mbufs()
 }
 
 impl Core {

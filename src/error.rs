@@ -32,6 +32,10 @@ pub enum SendError {
     NoMbuf,
     #[error("the TX queue did not drain within the bounded wait (or another thread held the TX side)")]
     TxBusy,
+    #[error(
+        "called while this thread is inside the library already (from a signal handler that interrupted it)"
+    )]
+    Reentered,
     #[error("internal error (a bug): a panic was caught at the C boundary")]
     Internal,
 }
@@ -57,6 +61,7 @@ impl SendError {
             SendError::NoRoute | SendError::NoArpEntry => libc::EHOSTUNREACH,
             SendError::NoMbuf => libc::ENOBUFS,
             SendError::TxBusy => libc::EAGAIN,
+            SendError::Reentered => libc::EDEADLK,
             SendError::Internal => libc::EIO,
         }
     }

@@ -566,6 +566,7 @@ fn init_outcome(o: InitOutcome) -> Result<c_int, SendError> {
             Ok(-1)
         }
         InitOutcome::Failed => Err(SendError::NotInitialized),
+        InitOutcome::Reentered => Err(SendError::Reentered),
     }
 }
 
@@ -614,9 +615,10 @@ pub extern "C" fn mtcp_sendpkt_config_warnings() -> *const c_char {
 
 /// Starts the pcapng tap on the file `path` (replacing a running tap, whose file is completed
 /// first), or stops it (`NULL`): a copy of every frame a TX queue takes is written to the file.
-/// Returns 0, or -1 with errno: `EACCES` (the library cannot run), `EBUSY` (a stopped tap's
-/// writer is still stuck writing to a stalled FIFO), or the errno of opening the file
-/// (`ENOENT`, `ENXIO` for a FIFO nobody reads, ...) or of DPDK.
+/// Returns 0, or -1 with errno: `EACCES` (the library cannot run, or was shut down), `EBUSY` (a
+/// stopped tap's writer is still stuck writing to a stalled FIFO), `EDEADLK` (from a signal
+/// handler that interrupted a call of the library on this thread), or the errno of opening the
+/// file (`ENOENT`, `ENXIO` for a FIFO nobody reads, ...).
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
@@ -682,7 +684,9 @@ pub unsafe extern "C" fn mtcp_sendpkt_stats(mctx: mctx_t, out: *mut mtcp_sendpkt
 /// as `dropped_at_shutdown` and reported on stderr. If a thread stays inside a call past the
 /// deadline (stopped by a debugger, say), nothing is released. The library cannot be started
 /// again in this process (a DPDK limit). At normal process exit the same happens without this
-/// call, except that DPDK is left as it is.
+/// call, except that DPDK is left as it is. Called from a signal handler that interrupted a call
+/// of the library on the same thread, it does nothing (that call could not end while shutdown
+/// waited for it).
 #[no_mangle]
 pub extern "C" fn mtcp_sendpkt_shutdown() {
     let _ = catch_unwind(runtime::shutdown);

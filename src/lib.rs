@@ -50,6 +50,8 @@ mod frame;
 #[cfg(not(loom))]
 mod log;
 #[cfg(not(loom))]
+mod own_thread;
+#[cfg(not(loom))]
 mod port;
 #[cfg(not(loom))]
 mod request;
@@ -63,6 +65,11 @@ mod settings;
 mod sync;
 #[cfg(not(loom))]
 mod tap;
+/// The model checks the tap's gate alone.
+#[cfg(loom)]
+mod tap {
+    pub(crate) mod gate;
+}
 #[cfg(not(loom))]
 mod telemetry;
 
@@ -85,10 +92,10 @@ pub mod internals {
         find_timestamp, frame_len, ipv4_header_len, tcp_header_len, write_ack_frame, ChecksumMode,
         FrameError, SegmentView,
     };
-    /// Free mbufs in the pcapng tap's own pool (`None` before a first tap): all of them once a
-    /// tap stopped.
-    pub fn tap_pool_available() -> Option<u32> {
-        crate::tap::pool_available()
+    /// Bytes the pcapng tap's rings hold that its writer has not taken yet: 0 once a tap
+    /// stopped.
+    pub fn tap_pending_bytes() -> usize {
+        crate::tap::pending_bytes()
     }
     pub use crate::segment::{
         pieces, raw_frame_len, reset_frame_len, write_raw, write_reset, Direction, IpVersion, Link, Seen,

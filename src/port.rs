@@ -182,11 +182,20 @@ unsafe impl Sync for Mempool {}
 /// Largest per-lcore mempool cache DPDK allows (RTE_MEMPOOL_CACHE_MAX_SIZE).
 const POOL_CACHE: u32 = 512;
 
+/// The per-lcore cache of a pool of `mbufs`: small enough that the caches of every lcore there
+/// can be (`RTE_MAX_LCORE`; every thread that calls is registered as one) together hold at most
+/// half of the pool, each a cache filling up to 1.5 times its size before DPDK flushes it. So a
+/// pool of worker threads that take turns, each then idle with a full cache, never leaves the
+/// pool empty (8191 mbufs, 128 lcores: 21 per cache). The fast path takes its mbufs 32 at a
+/// time, past any such cache, and frees go through it in bulk: a small cache costs it little.
+pub(crate) fn pool_cache_size(mbufs: u32) -> u32 {
+    (mbufs / (3 * sys::SHIM_MAX_LCORE)).min(POOL_CACHE)
+}
+
 impl Mempool {
     pub(crate) fn new(name: &str, mbufs: u32) -> Result<Self, InitError> {
         let cname = CString::new(name).map_err(|_| InitError::Mempool("name holds NUL".into()))?;
-        // A cache must not exceed n / 1.5 (DPDK's rule), so small pools get a smaller cache.
-        let cache = POOL_CACHE.min(mbufs * 2 / 3);
+        let cache = pool_cache_size(mbufs);
         // SAFETY: valid NUL-terminated name; DPDK copies it.
         let p = unsafe {
             sys::rte_pktmbuf_pool_create(
@@ -429,7 +438,22 @@ impl Mbuf {
         Ok(room.finish(len, offload)?)
     }
 
-    /// The mbuf, for reading it through DPDK (the tap's copy, tests). Ownership stays here.
+    /// The frame's bytes: a single-segment mbuf's data, `data_len` bytes from `data_off` (what
+    /// the tap copies).
+    pub(crate) fn frame_bytes(&self) -> &[u8] {
+        // SAFETY: the mbuf is this Mbuf's (the library's mbufs are single-segment), its
+        // data_len bytes from buf_addr + data_off lie in its buffer; the fields are naturally
+        // aligned (sizes asserted in shim.c). Borrowed from &self: nothing writes it meanwhile.
+        unsafe {
+            let buf = *self.field::<*mut u8>(sys::SHIM_MBUF_OFF_BUF_ADDR);
+            let off = *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_OFF);
+            let len = *self.field::<u16>(sys::SHIM_MBUF_OFF_DATA_LEN);
+            std::slice::from_raw_parts(buf.add(usize::from(off)), usize::from(len))
+        }
+    }
+
+    /// The mbuf, for reading it through DPDK (tests). Ownership stays here.
+    #[cfg(feature = "internals")]
     pub(crate) fn as_ptr(&self) -> *const sys::rte_mbuf {
         self.0.as_ptr()
     }
@@ -490,10 +514,21 @@ impl Drop for Mbuf {
 
 /// TX queue `queue` of port `port`: one handle per queue, made only by [`setup_port`] and
 /// [`attach_port`], so bursting on it needs `&mut` to the only handle.
-#[derive(Debug)]
 pub(crate) struct TxQueue {
     port: u16,
     queue: u16,
+    /// Its part of the pcapng tap (the ring its frames are copied into while the tap runs).
+    tap: &'static crate::tap::QueueTap,
+}
+
+impl TxQueue {
+    fn new(port: u16, queue: u16) -> Self {
+        Self {
+            port,
+            queue,
+            tap: crate::tap::QueueTap::register(port, queue),
+        }
+    }
 }
 
 impl TxQueue {
@@ -514,7 +549,8 @@ impl TxQueue {
     #[inline(never)]
     fn burst_tapped(&mut self, bufs: &mut Vec<Mbuf>) -> usize {
         let n = bufs.len().min(usize::from(u16::MAX));
-        let copies = crate::tap::copy(self.port, self.queue, &bufs[..n]);
+        // SAFETY: `&mut self` is the queue's only handle, held until the recording ends.
+        let copies = unsafe { crate::tap::record(self.tap, &bufs[..n], Mbuf::frame_bytes) };
         let took = self.burst_untapped(bufs);
         if let Some(c) = copies {
             c.finish(took);
@@ -580,6 +616,9 @@ pub(crate) struct PortInfo {
     pub id: u16,
     /// The device's name (`net_pcap0`, `0000:01:00.0`).
     pub name: String,
+    /// The device with its bus (`vdev-net_pcap0`), as `dpdk-dumpcap` names an interface's
+    /// hardware.
+    pub hardware: String,
     pub mac: [u8; 6],
     pub mtu: u16,
     /// Longest frame accepted: MTU + 14, bounded by the mbuf data room (single-segment frames).
@@ -612,6 +651,7 @@ impl PortInfo {
         Self {
             id,
             name: format!("net_null{id}"),
+            hardware: format!("vdev-net_null{id}"),
             mac: [2, 0, 0, 0, 0, id as u8],
             mtu: 1500,
             max_frame: 1514,
@@ -644,9 +684,20 @@ fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, I
     } else {
         format!("port{id}")
     };
+    let mut hw = [0 as std::os::raw::c_char; 128];
+    // SAFETY: `hw` has the length passed; the shim NUL-terminates what it writes.
+    let hardware = if unsafe { sys::shim_port_hardware(id, hw.as_mut_ptr(), hw.len()) } == 0 {
+        // SAFETY: the shim wrote a NUL-terminated string.
+        unsafe { CStr::from_ptr(hw.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    } else {
+        name.clone()
+    };
     Ok(PortInfo {
         id,
         name,
+        hardware,
         mac: mac.addr_bytes,
         mtu,
         // Cut to what the mempool's mbufs hold by `open_ports`, which knows the pool.
@@ -721,7 +772,7 @@ pub(crate) fn attach_port(
             offload &= (conf.txmode.offloads | txq.conf.offloads) & CHECKSUM_OFFLOADS == CHECKSUM_OFFLOADS;
         }
     }
-    let queues = (first_queue..first_queue + queues).map(|queue| TxQueue { port: id, queue });
+    let queues = (first_queue..first_queue + queues).map(|queue| TxQueue::new(id, queue));
     Ok((port_info(id, offload, false)?, queues.collect()))
 }
 
@@ -779,7 +830,7 @@ pub(crate) fn setup_port(
     if rc != 0 {
         return Err(port_error(id, "rte_eth_dev_start", rc));
     }
-    let queues = (0..tx_queues).map(|queue| TxQueue { port: id, queue });
+    let queues = (0..tx_queues).map(|queue| TxQueue::new(id, queue));
     Ok((port_info(id, checksum_offload, true)?, queues.collect()))
 }
 

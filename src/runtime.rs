@@ -14,13 +14,13 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::MosConfig;
 use crate::core_ctx::{CoreContext, Finish, FlushOutcome, Quick, TxParams};
 use crate::error::{InitError, SendError};
-use crate::exclusive::ThreadRec;
+use crate::exclusive::{CallGuard, ThreadRec};
 use crate::flusher::{self, FlushSignal};
 use crate::frame;
 use crate::port::{self, Dpdk, Mempool, PortInfo, TxQueue};
@@ -58,6 +58,8 @@ pub(crate) enum InitOutcome {
     Started,
     AlreadyRunning,
     Failed,
+    /// Called from a signal handler that interrupted this thread's initialization.
+    Reentered,
 }
 
 /// The runtime, starting it from the environment on first use. `None` once shut down (or in a
@@ -94,11 +96,60 @@ fn start_from_env() -> Option<&'static Runtime> {
     if STATE.load(Ordering::Acquire) != RUNNING {
         return None;
     }
+    let _init = Initializing::enter()?;
     RUNTIME
         .get_or_init(|| Settings::from_env().and_then(|s| start_logged(s, None)))
         .as_ref()
         .ok()
         .inspect(|rt| publish_live(rt))
+}
+
+thread_local! {
+    /// This thread is inside the runtime's first initialization: a call from a signal handler
+    /// that interrupted it must not wait for it (it would wait for itself).
+    static INITIALIZING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The calling thread inside the runtime's initialization, until dropped. Also makes sure, before
+/// any thread starts initializing, that a child forked meanwhile knows it is one.
+struct Initializing;
+
+impl Initializing {
+    /// `None`: this thread is initializing already (a signal handler's call).
+    fn enter() -> Option<Self> {
+        if INITIALIZING.with(|i| i.replace(true)) {
+            return None;
+        }
+        register_fork_handler();
+        Some(Initializing)
+    }
+}
+
+impl Drop for Initializing {
+    fn drop(&mut self) {
+        INITIALIZING.with(|i| i.set(false));
+    }
+}
+
+/// Why the runtime cannot be had now: the calling thread is initializing it (a signal handler's
+/// call, [`SendError::Reentered`]), or it is not running.
+#[cold]
+pub(crate) fn why_not_running() -> SendError {
+    if INITIALIZING.with(Cell::get) {
+        SendError::Reentered
+    } else {
+        SendError::NotInitialized
+    }
+}
+
+/// Registers [`in_forked_child`] once, before the first initialization starts: a child forked
+/// while another thread initializes must not wait for that thread (which it does not have).
+fn register_fork_handler() {
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    if !REGISTERED.swap(true, Ordering::AcqRel) {
+        // SAFETY: registering a plain extern "C" fn with no arguments (see `in_forked_child`).
+        unsafe { libc::pthread_atfork(None, None, Some(in_forked_child)) };
+    }
 }
 
 /// Makes `rt` what [`get`] returns, unless the library stopped running meanwhile.
@@ -143,6 +194,9 @@ pub(crate) fn init_with(settings: Result<Settings, InitError>, attach: Option<At
     if STATE.load(Ordering::Acquire) != RUNNING {
         return InitOutcome::Failed;
     }
+    let Some(_init) = Initializing::enter() else {
+        return InitOutcome::Reentered;
+    };
     let mut ran = false;
     let r = RUNTIME.get_or_init(|| {
         ran = true;
@@ -213,9 +267,17 @@ fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Run
     r
 }
 
-/// The longest frame any of `ports` sends.
-fn max_frame(ports: &[PortInfo]) -> usize {
-    ports.iter().map(|p| p.max_frame).max().unwrap_or(1514)
+/// The ports as the pcapng tap's file names them.
+fn tap_interfaces(ports: &[PortInfo]) -> Vec<crate::tap::Interface> {
+    ports
+        .iter()
+        .map(|p| crate::tap::Interface {
+            port: p.id,
+            hardware: p.hardware.clone(),
+            mac: p.mac,
+            snaplen: p.max_frame as u32,
+        })
+        .collect()
 }
 
 /// Sends the frames of one call in order (`frames` sends one per item, lazily) and counts those
@@ -335,27 +397,22 @@ impl Runtime {
         sync::clock::calibrate();
         let flusher_done = Arc::new(AtomicBool::new(false));
         let done = flusher_done.clone();
-        let flusher = thread::Builder::new()
-            .name("mtcp-sendpkt-tx".into())
-            .spawn(move || {
-                if let Ok(rt) = RUNTIME.wait() {
-                    port::ensure_lcore();
-                    // A panic (a bug) ends the flusher, not the process; shutdown then sees it done.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        flusher::run(&rt.contexts, &rt.signal, &rt.stop_flusher, &rt.settings)
-                    }));
-                }
-                done.store(true, Ordering::Release);
-            })
-            .map_err(InitError::Thread)?;
-        // SAFETY: registering plain extern "C" fns with no arguments; see `at_exit` and
-        // `in_forked_child`.
-        unsafe {
-            libc::atexit(at_exit);
-            libc::pthread_atfork(None, None, Some(in_forked_child));
-        }
+        let flusher = crate::own_thread::spawn("mtcp-sendpkt-tx", move || {
+            if let Ok(rt) = RUNTIME.wait() {
+                port::ensure_lcore();
+                // A panic (a bug) ends the flusher, not the process; shutdown then sees it done.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    flusher::run(&rt.contexts, &rt.signal, &rt.stop_flusher, &rt.settings)
+                }));
+            }
+            done.store(true, Ordering::Release);
+        })
+        .map_err(InitError::Thread)?;
+        // SAFETY: registering a plain extern "C" fn with no arguments; see `at_exit` (the fork
+        // handler is registered before initialization began).
+        unsafe { libc::atexit(at_exit) };
         if let Some(path) = &settings.pcapng {
-            if let Err(e) = crate::tap::start(path, max_frame(&ports.info)) {
+            if let Err(e) = crate::tap::start(path, tap_interfaces(&ports.info)) {
                 crate::log::error!("MTCP_SENDPKT_PCAPNG={}: no tap ({e})", path.display());
             }
         }
@@ -377,9 +434,9 @@ impl Runtime {
         self.contexts.get(cpu).ok_or(SendError::NoContext)
     }
 
-    /// The longest frame any port sends.
-    pub(crate) fn max_frame(&self) -> usize {
-        max_frame(self.router.ports())
+    /// The ports as the pcapng tap names them.
+    pub(crate) fn tap_interfaces(&self) -> Vec<crate::tap::Interface> {
+        tap_interfaces(self.router.ports())
     }
 
     /// Every context's counters, by context index.
@@ -414,13 +471,12 @@ impl Runtime {
 
     /// Free mbufs: those in the mempool and those the core contexts keep at hand (a context takes
     /// them from the pool in bulk; `flush` gives them back). For leak checks.
-    pub(crate) fn free_mbufs(&self) -> u64 {
-        u64::from(self.io.pool.available())
-            + self
-                .contexts
-                .iter()
-                .map(|c| c.spare_buffers() as u64)
-                .sum::<u64>()
+    /// The pool is read as a call of context 0, which shutdown waits for before it frees the
+    /// pool: `NotInitialized` once it is shutting down.
+    pub(crate) fn free_mbufs(&self) -> Result<u64, SendError> {
+        let spares: u64 = self.contexts.iter().map(|c| c.spare_buffers() as u64).sum();
+        let ctx = self.context(0)?;
+        ctx.while_open(|| u64::from(self.io.pool.available()) + spares)
     }
 
     /// Builds the frame for `req` and sends it through `ctx` (see [`AckFrame`]).
@@ -434,7 +490,8 @@ impl Runtime {
             router: &self.router,
             req,
         };
-        ctx.send(thread_rec, frame)
+        let call = enter_call()?;
+        ctx.send(|| call.rec(), frame)
     }
 
     /// [`Runtime::send`]'s common case for the owner of context `cpu`, with no call (see
@@ -461,6 +518,7 @@ impl Runtime {
         req: &SegmentRequest<'_>,
         directions: &[Direction],
     ) -> Result<usize, SendError> {
+        let call = enter_call()?;
         let frames = directions.iter().map(|&dir| {
             let r = req.seen.reset(dir);
             // Toward the receiver the observed frame's destination MAC is the receiver's; toward
@@ -474,12 +532,15 @@ impl Runtime {
                 if segment::reset_frame_len(&link, req.seen.version()) - link.tags.len() > port.max_frame {
                     return Err(SendError::TooLong);
                 }
-                ctx.send(thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
-                    m.write_frame(None, |room| {
-                        segment::write_reset(&link, &r, room).map_err(SendError::from)
-                    })?;
-                    Ok(hop.port)
-                })
+                ctx.send(
+                    || call.rec(),
+                    |_: &mut HopCache, m: &mut port::Mbuf| {
+                        m.write_frame(None, |room| {
+                            segment::write_reset(&link, &r, room).map_err(SendError::from)
+                        })?;
+                        Ok(hop.port)
+                    },
+                )
             })
         });
         until_first_failure(frames)
@@ -504,6 +565,7 @@ impl Runtime {
         ctx: &CoreContext<Dpdk, HopCache>,
         req: &SegmentRequest<'_>,
     ) -> Result<usize, SendError> {
+        let call = enter_call()?;
         let hop = self
             .router
             .next_hop(req.seen.dst(), req.ethernet.map(|e| e.dst))?;
@@ -513,18 +575,23 @@ impl Runtime {
         let pieces =
             segment::pieces(req.payload.len(), req.seen.headers_len(), mtu).ok_or(SendError::TooLong)?;
         until_first_failure(pieces.into_iter().map(|piece| {
-            ctx.send(thread_rec, |_: &mut HopCache, m: &mut port::Mbuf| {
-                m.write_frame(None, |room| {
-                    segment::write_raw(&link, &req.seen, req.payload, &piece, room).map_err(SendError::from)
-                })?;
-                Ok(hop.port)
-            })
+            ctx.send(
+                || call.rec(),
+                |_: &mut HopCache, m: &mut port::Mbuf| {
+                    m.write_frame(None, |room| {
+                        segment::write_raw(&link, &req.seen, req.payload, &piece, room)
+                            .map_err(SendError::from)
+                    })?;
+                    Ok(hop.port)
+                },
+            )
         }))
     }
 
     /// Flushes one context (see [`CoreContext::flush`]), waiting at most `tx_wait`.
     pub(crate) fn flush(&self, ctx: &CoreContext<Dpdk, HopCache>) -> Result<FlushOutcome, SendError> {
-        ctx.flush(thread_rec, &Deadline::after(self.settings.tx_wait))
+        let call = enter_call()?;
+        ctx.flush(|| call.rec(), &Deadline::after(self.settings.tx_wait))
     }
 
     /// Closes every context (see [`CoreContext::close`]); returns the frames dropped and
@@ -653,6 +720,8 @@ thread_local! {
     /// The calling thread's record (`exclusive`), once it has one. No destructor: readable
     /// during the thread's teardown too.
     static THREAD_REC: Cell<Option<&'static ThreadRec>> = const { Cell::new(None) };
+    /// The thread is making its record (a signal handler's call must not make another).
+    static MAKING_REC: Cell<bool> = const { Cell::new(false) };
     /// Gives the record back when the thread exits (see [`ThreadExit`]).
     static THREAD_EXIT: ThreadExit = const { ThreadExit };
 }
@@ -661,17 +730,24 @@ thread_local! {
 /// `busy` flag of an owner it looked up a moment ago), so they are recycled instead.
 static SPARE_RECS: Mutex<Vec<&'static ThreadRec>> = Mutex::new(Vec::new());
 
-/// The calling thread's record.
+/// The calling thread inside a call of the library (see [`CallGuard`]): refused with
+/// [`SendError::Reentered`] when it is inside one already (a signal handler's call).
 #[inline]
-fn thread_rec() -> &'static ThreadRec {
-    match THREAD_REC.with(Cell::get) {
+pub(crate) fn enter_call() -> Result<CallGuard, SendError> {
+    let rec = match THREAD_REC.with(Cell::get) {
         Some(r) => r,
-        None => new_thread_rec(),
-    }
+        None => new_thread_rec().ok_or(SendError::Reentered)?,
+    };
+    CallGuard::enter(rec).ok_or(SendError::Reentered)
 }
 
+/// A record for the calling thread, which has none; `None` when it is making one already (a
+/// signal handler's call).
 #[cold]
-fn new_thread_rec() -> &'static ThreadRec {
+fn new_thread_rec() -> Option<&'static ThreadRec> {
+    if MAKING_REC.with(|m| m.replace(true)) {
+        return None;
+    }
     let rec = SPARE_RECS
         .lock()
         .ok()
@@ -683,7 +759,8 @@ fn new_thread_rec() -> &'static ThreadRec {
     // then the record is simply not recycled.
     let _ = THREAD_EXIT.try_with(|_| ());
     port::ensure_lcore();
-    rec
+    MAKING_REC.with(|m| m.set(false));
+    Some(rec)
 }
 
 /// At thread exit: the contexts this thread owns send what it staged and become free to claim;
@@ -695,6 +772,11 @@ impl Drop for ThreadExit {
         let Some(rec) = THREAD_REC.with(Cell::take) else {
             return;
         };
+        // In a forked child nothing is sent, and SPARE_RECS may be locked for good (by a thread
+        // of the parent's that the child does not have): the record is left alone.
+        if STATE.load(Ordering::Acquire) == FORKED {
+            return;
+        }
         let _ = std::panic::catch_unwind(|| {
             if let Some(rt) = running() {
                 for ctx in rt.contexts.iter() {
@@ -712,22 +794,21 @@ impl Drop for ThreadExit {
 /// At normal process exit: every context is closed (later calls from threads still running fail
 /// with EACCES) and what was accepted is sent. DPDK itself is left as it is.
 extern "C" fn at_exit() {
-    // A panic must not unwind out of an atexit handler.
-    let _ = std::panic::catch_unwind(|| {
-        if STATE
-            .compare_exchange(RUNNING, SHUTTING_DOWN, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return;
-        }
-        LIVE.store(std::ptr::null_mut(), Ordering::Release);
-        if let Some(Ok(rt)) = RUNTIME.get() {
-            let (dropped, _) = rt.close_contexts();
-            crate::tap::stop();
-            report_dropped(dropped);
-        }
-        STATE.store(SHUT_DOWN, Ordering::Release);
-    });
+    if STATE
+        .compare_exchange(RUNNING, SHUTTING_DOWN, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    LIVE.store(std::ptr::null_mut(), Ordering::Release);
+    if let Some(Ok(rt)) = RUNTIME.get() {
+        // A panic must not unwind out of an atexit handler, nor skip the steps after it.
+        let dropped =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.close_contexts().0)).unwrap_or(0);
+        let _ = std::panic::catch_unwind(crate::tap::close);
+        report_dropped(dropped);
+    }
+    STATE.store(SHUT_DOWN, Ordering::Release);
 }
 
 /// In a forked child (only the forking thread exists): DPDK's queues and memory are the parent's,
@@ -769,6 +850,14 @@ pub(crate) fn shutdown() -> ShutdownOutcome {
         dropped: 0,
         released: false,
     };
+    if STATE.load(Ordering::Acquire) == FORKED {
+        return nothing;
+    }
+    // From a signal handler that interrupted a call on this thread: that call cannot end while
+    // shutdown waits for it, so nothing is done.
+    let Ok(_call) = enter_call() else {
+        return nothing;
+    };
     match STATE.compare_exchange(RUNNING, SHUTTING_DOWN, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => LIVE.store(std::ptr::null_mut(), Ordering::Release),
         Err(FORKED) => return nothing,
@@ -788,8 +877,8 @@ pub(crate) fn shutdown() -> ShutdownOutcome {
     };
     let (dropped, contexts_closed) = rt.close_contexts();
     let flusher_stopped = rt.stop_flusher();
-    // Every frame is on its TX queue: the tap's file can be completed.
-    crate::tap::stop();
+    // Every frame is on its TX queue: the tap's file can be completed, and no tap starts again.
+    crate::tap::close();
     report_dropped(dropped);
     STATE.store(SHUT_DOWN, Ordering::Release);
     if !(contexts_closed && flusher_stopped) {

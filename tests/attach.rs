@@ -11,31 +11,7 @@ use support::cbuild::*;
 use support::*;
 
 fn build_host(dir: &Path) -> PathBuf {
-    let exe = dir.join("dpdk_host");
-    let cflags = tool("pkg-config", &strings(&["--cflags", "libdpdk"]));
-    let libs = tool("pkg-config", &strings(&["--libs", "libdpdk"]));
-    let mut args = strings(&["-std=gnu11", "-Wall", "-Wextra", "-Werror"]);
-    args.extend(
-        String::from_utf8(cflags.stdout)
-            .unwrap()
-            .split_whitespace()
-            .map(str::to_owned),
-    );
-    args.extend([
-        include_flag(),
-        c_source("dpdk_host.c"),
-        "-o".into(),
-        exe.display().to_string(),
-    ]);
-    args.extend(link_shared());
-    args.extend(
-        String::from_utf8(libs.stdout)
-            .unwrap()
-            .split_whitespace()
-            .map(str::to_owned),
-    );
-    cc(&args);
-    exe
+    build_with_dpdk(dir, "dpdk_host.c", "dpdk_host")
 }
 
 /// Runs the host in `mode`; returns its stdout, the host's queue-0 capture and the library's

@@ -190,6 +190,7 @@ fn errno_contract_case_by_case() {
 fn mos_error_mode_returns_zero_where_mos_did() {
     let t = Isolated::new("mos_error_mode_returns_zero_where_mos_did")
         .with_port(PCAP)
+        // The setting under test.
         .env("MTCP_SENDPKT_ERRORS", "mos");
     let Some((dir, _)) = t.run(|_| {
         let errno = || std::io::Error::last_os_error().raw_os_error().unwrap();
@@ -291,6 +292,7 @@ fn a_batched_frame_leaves_within_the_flush_interval_without_another_call() {
 fn burst_1_sends_within_the_call() {
     let t = Isolated::new("burst_1_sends_within_the_call")
         .with_port(PCAP)
+        // The setting under test.
         .env("MTCP_SENDPKT_BURST", "1");
     t.run(|dir| {
         for i in 0..3 {

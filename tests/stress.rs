@@ -188,6 +188,8 @@ stress_test!(four_threads_two_mctx_ring, 4, 2, false, true);
 fn one_thread_batched_with_a_busy_flusher_never_refuses() {
     Isolated::new("one_thread_batched_with_a_busy_flusher_never_refuses")
         .with_port("--vdev net_null0")
+        // Overridden: a flusher waking every microsecond (the case under test), the default
+        // burst pinned.
         .env("MTCP_SENDPKT_BURST", "32")
         .env("MTCP_SENDPKT_FLUSH_US", "1")
         .env("MTCP_SENDPKT_STRESS_CALLS", calls_per_thread().to_string())

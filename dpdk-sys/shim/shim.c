@@ -1,3 +1,5 @@
+#include <stdio.h>
+
 #include "shim.h"
 
 #define FIELD_SIZE(f) sizeof(((struct rte_mbuf *)0)->f)
@@ -111,7 +113,13 @@ void shim_log(uint32_t level, uint32_t logtype, const char *msg)
 	rte_log(level, logtype, "%s\n", msg);
 }
 
-uint64_t shim_rte_get_tsc_cycles(void)
+int shim_port_hardware(uint16_t port, char *buf, size_t len)
 {
-	return rte_get_tsc_cycles();
+	struct rte_eth_dev_info info;
+
+	if (len == 0 || rte_eth_dev_info_get(port, &info) != 0 || info.device == NULL)
+		return -1;
+	snprintf(buf, len, "%s-%s", rte_bus_name(rte_dev_bus(info.device)),
+		 rte_dev_name(info.device));
+	return 0;
 }

@@ -21,8 +21,8 @@
 #include <rte_log.h>
 #include <rte_ring.h>
 #include <rte_telemetry.h>
-#include <rte_pcapng.h>
-#include <rte_cycles.h>
+#include <rte_bus.h>
+#include <rte_dev.h>
 
 static const uint64_t SHIM_TX_OFFLOAD_IPV4_CKSUM = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 static const uint64_t SHIM_TX_OFFLOAD_TCP_CKSUM = RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
@@ -31,6 +31,7 @@ static const uint64_t SHIM_MBUF_F_TX_IPV4 = RTE_MBUF_F_TX_IPV4;
 static const uint64_t SHIM_MBUF_F_TX_IP_CKSUM = RTE_MBUF_F_TX_IP_CKSUM;
 static const uint64_t SHIM_MBUF_F_TX_TCP_CKSUM = RTE_MBUF_F_TX_TCP_CKSUM;
 static const uint32_t SHIM_LCORE_ID_ANY = LCORE_ID_ANY;
+static const uint32_t SHIM_MAX_LCORE = RTE_MAX_LCORE;
 static const uint16_t SHIM_MBUF_DEFAULT_BUF_SIZE = RTE_MBUF_DEFAULT_BUF_SIZE;
 static const uint16_t SHIM_PKTMBUF_HEADROOM = RTE_PKTMBUF_HEADROOM;
 
@@ -94,8 +95,9 @@ uint16_t shim_rte_ipv4_cksum(const void *ipv4_hdr);
 uint16_t shim_rte_ipv4_udptcp_cksum(const void *ipv4_hdr, const void *l4_hdr);
 uint16_t shim_rte_ipv4_phdr_cksum(const void *ipv4_hdr, uint64_t ol_flags);
 
-/* The TSC, as rte_pcapng_copy wants its timestamp. */
-uint64_t shim_rte_get_tsc_cycles(void);
+/* The port's device as "<bus>-<device>" (vdev-net_pcap0, pci-0000:01:00.0), as dpdk-dumpcap names
+ * an interface's hardware, NUL-terminated in buf; 0, or -1 when the port has no device. */
+int shim_port_hardware(uint16_t port, char *buf, size_t len);
 
 /* rte_log is variadic: one message, already formatted, with a newline appended. */
 void shim_log(uint32_t level, uint32_t logtype, const char *msg);

@@ -183,7 +183,7 @@ struct Rare {
 }
 
 /// The errno values a call on a context can fail with, as the telemetry names them.
-pub(crate) const REJECT_ERRNOS: [(libc::c_int, &str); 9] = [
+pub(crate) const REJECT_ERRNOS: [(libc::c_int, &str); 10] = [
     (libc::EACCES, "EACCES"),
     (libc::EBADF, "EBADF"),
     (libc::ENODATA, "ENODATA"),
@@ -192,6 +192,7 @@ pub(crate) const REJECT_ERRNOS: [(libc::c_int, &str); 9] = [
     (libc::EHOSTUNREACH, "EHOSTUNREACH"),
     (libc::ENOBUFS, "ENOBUFS"),
     (libc::EAGAIN, "EAGAIN"),
+    (libc::EDEADLK, "EDEADLK"),
     (libc::EIO, "EIO"),
 ];
 
@@ -485,6 +486,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             Entry::Taken(me) => self.send_after_taker(me, build),
             Entry::Elsewhere => self.send_handed_off(build, self.params.holder_deadline()),
             Entry::Closed => Err(SendError::NotInitialized),
+            Entry::Reentered => Err(SendError::Reentered),
         }
     }
 
@@ -502,6 +504,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
                 Entry::Taken(_) if !deadline.expired() => {}
                 Entry::Taken(_) | Entry::Elsewhere => return self.send_handed_off(build, deadline),
                 Entry::Closed => return Err(SendError::NotInitialized),
+                Entry::Reentered => return Err(SendError::Reentered),
             }
         }
     }
@@ -648,13 +651,16 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     }
 
     /// A port's staging is full: its TX queue is not taking frames. Retry until `tx_wait`.
+    /// Meanwhile the other ports do not wait for this one: each retry also moves what was
+    /// handed over into staging and bursts every port (the flusher cannot, while this owner is
+    /// inside).
     #[cold]
     #[inline(never)]
     fn wait_for_room(&self, st: &mut TxState<I, S>, port: usize) -> Result<(), SendError> {
         let deadline = Deadline::after(self.params.tx_wait);
         let mut backoff = Backoff::new();
         loop {
-            self.burst(st, port);
+            self.drain_and_burst(st);
             if st.ports[port].staged.len() < self.staging_limit {
                 return Ok(());
             }
@@ -790,6 +796,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         match self.tx.enter_with(me) {
             Entry::Owner(mut st) => Ok(self.flush_all(&mut st, deadline)),
             Entry::Closed => Err(SendError::NotInitialized),
+            Entry::Reentered => Err(SendError::Reentered),
             Entry::Taken(_) | Entry::Elsewhere => {
                 let _in = InFlight::enter(self)?;
                 match self.tx.take(deadline) {
@@ -973,12 +980,26 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
         if !self.tx.is_owner(me) {
             return;
         }
+        /// Gives the context up whatever happens before (a panic in the burst included).
+        struct Release<'a, I: PacketIo, S>(&'a CoreContext<I, S>, &'static ThreadRec);
+        impl<I: PacketIo, S> Drop for Release<'_, I, S> {
+            fn drop(&mut self) {
+                // Whatever is left (a taker was inside, or a TX queue refused) is the flusher's.
+                self.0.tx.release(self.1);
+                self.0.signal.notify();
+            }
+        }
+        let _release = Release(self, me);
         if let Entry::Owner(mut st) = self.tx.enter(me) {
             self.drain_and_burst(&mut st);
         }
-        // Whatever is left (a taker was inside, or a TX queue refused) is the flusher's.
-        self.tx.release(me);
-        self.signal.notify();
+    }
+
+    /// Runs `f` as a call of this context that shutdown waits for (`close` does not complete
+    /// while it runs), or fails when the context is closed.
+    pub(crate) fn while_open<R>(&self, f: impl FnOnce() -> R) -> Result<R, SendError> {
+        let _in = InFlight::enter(self)?;
+        Ok(f())
     }
 
     /// Counts a call that returned -1 for this context.

@@ -141,10 +141,14 @@ impl Setup {
         &self.ctxs[0]
     }
 
-    /// A call as `mtcp_sendpkt` makes it: the owner's quick path first, the full path if that
-    /// declines.
+    /// A call as `mtcp_sendpkt` makes it, from the thread `me` is bound to: the owner's quick
+    /// path first (which knows the owner by the thread's id, as outside the model), the full
+    /// path if that declines.
     fn send(&self, me: &'static ThreadRec, id: u32) -> Result<(), SendError> {
-        match self.ctx().try_send_quick(|r| std::ptr::eq(r, me), QuickFrame(id)) {
+        // A record of a scenario that models identity is known by its thread's id; the others
+        // are passed explicitly (see `ThreadRec::with_identity`).
+        let is_me = |r: &ThreadRec| r.is_callers() || std::ptr::eq(r, me);
+        match self.ctx().try_send_quick(is_me, QuickFrame(id)) {
             Quick::Staged => return Ok(()),
             Quick::Finish(f) => {
                 f.finish();
@@ -229,6 +233,19 @@ impl Setup {
 
 fn rec() -> &'static ThreadRec {
     Box::leak(Box::new(ThreadRec::new()))
+}
+
+/// A record whose identity the model checks: found by the thread's id, as outside the model.
+fn rec_with_identity() -> &'static ThreadRec {
+    Box::leak(Box::new(ThreadRec::with_identity()))
+}
+
+/// `r`, bound to the calling model thread (as `runtime` binds a thread's record on its first
+/// call): the thread the record stands for. A no-op for a record whose identity the model does
+/// not check (see [`rec_with_identity`]).
+fn mine(r: &'static ThreadRec) -> &'static ThreadRec {
+    r.bind(true);
+    r
 }
 
 /// Runs `f` under loom (preemption bound 3 unless `LOOM_MAX_PREEMPTIONS` says otherwise) and
@@ -362,9 +379,9 @@ fn owner_guest_and_flusher() {
     model(|| {
         let s = Setup::new(2, usize::MAX);
         let (owner, guest) = (rec(), rec());
-        s.send(owner, 1).unwrap();
-        let a = s.spawn(move |s| (2, s.send(owner, 2)));
-        let b = s.spawn(move |s| (3, s.send(guest, 3)));
+        s.send(mine(owner), 1).unwrap();
+        let a = s.spawn(move |s| (2, s.send(mine(owner), 2)));
+        let b = s.spawn(move |s| (3, s.send(mine(guest), 3)));
         let f = s.spawn(|s| s.flusher_step());
         let results = [(1, Ok(())), a.join().unwrap(), b.join().unwrap()];
         let step = f.join().unwrap();
@@ -381,8 +398,8 @@ fn quick_path_a_flush_that_gives_up_and_the_flusher() {
     model(|| {
         let s = Setup::new(4, usize::MAX);
         let (owner, other) = (rec(), rec());
-        s.send(owner, 1).unwrap();
-        let a = s.spawn(move |s| [(2, s.send(owner, 2)), (3, s.send(owner, 3))]);
+        s.send(mine(owner), 1).unwrap();
+        let a = s.spawn(move |s| [(2, s.send(mine(owner), 2)), (3, s.send(owner, 3))]);
         let b = s.spawn(move |s| {
             let _ = s.ctx().flush(|| other, &Deadline::now());
         });
@@ -403,9 +420,9 @@ fn close_races_owner_and_guest() {
     model(|| {
         let s = Setup::new(2, usize::MAX);
         let (owner, guest) = (rec(), rec());
-        s.send(owner, 1).unwrap();
-        let a = s.spawn(move |s| (2, s.send(owner, 2)));
-        let b = s.spawn(move |s| (3, s.send(guest, 3)));
+        s.send(mine(owner), 1).unwrap();
+        let a = s.spawn(move |s| (2, s.send(mine(owner), 2)));
+        let b = s.spawn(move |s| (3, s.send(mine(guest), 3)));
         let c = s.spawn(|s| {
             let o = s.ctx().close(&Deadline::after(Duration::from_micros(1)));
             if o.complete {
@@ -438,7 +455,7 @@ fn close_races_owner_and_guest() {
         s.wire.released.store(false, Std::SeqCst);
         assert_eq!(s.wire.live.load(Std::SeqCst), 0, "buffers leaked");
         assert_eq!(
-            s.send(owner, 9),
+            s.send(mine(owner), 9),
             Err(SendError::NotInitialized),
             "calls after close are refused"
         );
@@ -453,9 +470,9 @@ fn refusing_queue_owner_guest_and_flusher() {
     model(|| {
         let s = Setup::new(2, 1);
         let (owner, guest) = (rec(), rec());
-        s.send(owner, 1).unwrap();
-        let a = s.spawn(move |s| [(2, s.send(owner, 2)), (3, s.send(owner, 3))]);
-        let b = s.spawn(move |s| (4, s.send(guest, 4)));
+        s.send(mine(owner), 1).unwrap();
+        let a = s.spawn(move |s| [(2, s.send(mine(owner), 2)), (3, s.send(owner, 3))]);
+        let b = s.spawn(move |s| (4, s.send(mine(guest), 4)));
         let f = s.spawn(|s| s.flusher_step());
         let [r2, r3] = a.join().unwrap();
         let r4 = b.join().unwrap();
@@ -484,9 +501,9 @@ fn owner_exits_while_another_thread_sends() {
     model(|| {
         let s = Setup::new(2, usize::MAX);
         let (owner, other) = (rec(), rec());
-        s.send(owner, 1).unwrap();
-        let a = s.spawn(move |s| s.ctx().owner_leaving(owner));
-        let b = s.spawn(move |s| [(2, s.send(other, 2)), (3, s.send(other, 3))]);
+        s.send(mine(owner), 1).unwrap();
+        let a = s.spawn(move |s| s.ctx().owner_leaving(mine(owner)));
+        let b = s.spawn(move |s| [(2, s.send(mine(other), 2)), (3, s.send(other, 3))]);
         let f = s.spawn(|s| s.flusher_step());
         a.join().unwrap();
         let [r2, r3] = b.join().unwrap();
@@ -526,5 +543,166 @@ fn impatient_takers_leave_the_state_free() {
             t.join().unwrap();
         }
         assert!(ex.take(&Deadline::now()).is_ok(), "a taker left the state held");
+    });
+}
+
+/// A thread's exit as `runtime`'s `ThreadExit` does it: the owner gives its context up, unbinds
+/// its record and puts it with the spares; a new thread takes that record (or a fresh one) and
+/// sends; a thread created after the first one exited, with the dead thread's id (Linux reuses
+/// a thread control block), sends with a record of its own; then the flusher. Never two inside
+/// at once (the recycled record's old binding is never taken for the new thread's), every record
+/// read as its thread made it, nothing lost or doubled.
+#[test]
+fn thread_exit_recycles_its_record_and_a_reused_thread_id_is_nobodys_owner() {
+    model(|| {
+        let s = Setup::new(2, usize::MAX);
+        let spares = Arc::new(loom::sync::Mutex::new(Vec::<&'static ThreadRec>::new()));
+        let (first, third) = (rec_with_identity(), rec_with_identity());
+        let to_spares = spares.clone();
+        let a = s.spawn(move |s| {
+            crate::exclusive::set_model_thread_id(1);
+            let r = s.send(mine(first), 1);
+            // The thread exits.
+            s.ctx().owner_leaving(first);
+            first.bind(false);
+            to_spares.lock().unwrap().push(first);
+            (1, r)
+        });
+        let from_spares = spares.clone();
+        let b = s.spawn(move |s| {
+            crate::exclusive::set_model_thread_id(2);
+            let me = from_spares
+                .lock()
+                .unwrap()
+                .pop()
+                .unwrap_or_else(rec_with_identity);
+            (2, s.send(mine(me), 2))
+        });
+        let ra = a.join().unwrap();
+        let c = s.spawn(move |s| {
+            crate::exclusive::set_model_thread_id(1);
+            (3, s.send(mine(third), 3))
+        });
+        let results = [ra, b.join().unwrap(), c.join().unwrap()];
+        s.flusher_step();
+        assert_eq!(s.pending(), 0, "the flusher's step left work");
+        assert!(
+            results.iter().all(|(_, r)| r.is_ok()),
+            "nothing refuses here: {results:?}"
+        );
+        s.assert_sent_exactly(&ok_ids(&results));
+        s.close_and_assert_no_leak();
+    });
+}
+
+/// A call from a signal handler on the owner's thread while the owner is inside (its guard held,
+/// as the full path holds it): refused with `Reentered` by the quick and the full path alike, its
+/// record untouched (still inside), so a taker (the flusher) keeps waiting for the interrupted
+/// owner and never overlaps it (loom's cell tracking would see it); a guest sends meanwhile.
+/// Nothing lost or doubled, the refused frame never sent.
+#[test]
+fn a_reentrant_call_is_refused_and_touches_nothing() {
+    model(|| {
+        let s = Setup::new(2, usize::MAX);
+        let (owner, guest) = (rec(), rec());
+        s.send(mine(owner), 1).unwrap();
+        let a = s.spawn(move |s| {
+            let me = mine(owner);
+            let Entry::Owner(st) = s.ctx().tx.enter(me) else {
+                // A taker holds the context: the owner would wait; nothing to interrupt.
+                return None;
+            };
+            // The handler's call, while the interrupted owner is inside.
+            let r = s.send(me, 2);
+            assert!(me.inside(), "the refused call left the owner's record as it was");
+            // The interrupted owner goes on with the state.
+            let _ = st.ports.len();
+            drop(st);
+            Some(r)
+        });
+        let b = s.spawn(move |s| (3, s.send(mine(guest), 3)));
+        let f = s.spawn(|s| s.flusher_step());
+        if let Some(r) = a.join().unwrap() {
+            assert_eq!(r, Err(SendError::Reentered));
+        }
+        let r3 = b.join().unwrap();
+        f.join().unwrap();
+        s.flusher_step();
+        assert_eq!(s.pending(), 0, "the flusher's step left work");
+        s.assert_sent_exactly(&ok_ids(&[(1, Ok(())), r3]));
+        s.close_and_assert_no_leak();
+    });
+}
+
+/// Shutdown against a late caller: a reader of the pool (`free_mbufs`, run as a call the close
+/// waits for) and a guest race `close`; once a close is complete (the pool "released"), nobody
+/// touches the pool (the fake pool asserts it), and every call that returned Ok has its frame on
+/// the wire.
+#[test]
+fn shutdown_waits_for_a_late_caller_and_none_comes_after() {
+    model(|| {
+        let s = Setup::new(2, usize::MAX);
+        let (owner, guest) = (rec(), rec());
+        s.send(mine(owner), 1).unwrap();
+        let r = s.spawn(|s| s.ctx().while_open(|| s.wire.check_alive()).is_ok());
+        let g = s.spawn(move |s| (2, s.send(mine(guest), 2)));
+        let c = s.spawn(|s| {
+            let o = s.ctx().close(&Deadline::after(Duration::from_micros(1)));
+            if o.complete {
+                s.wire.released.store(true, Std::SeqCst);
+            }
+            o.complete
+        });
+        r.join().unwrap();
+        let results = [(1, Ok(())), g.join().unwrap()];
+        if !c.join().unwrap() {
+            // Someone was inside past the deadline: a second close (everyone has left) completes.
+            assert!(s.ctx().close(&Deadline::after(Duration::from_micros(1))).complete);
+        }
+        assert!(
+            s.ctx().while_open(|| s.wire.check_alive()).is_err(),
+            "a call after close is refused"
+        );
+        s.assert_sent_exactly(&ok_ids(&results));
+        s.wire.released.store(false, Std::SeqCst);
+        assert_eq!(s.wire.live.load(Std::SeqCst), 0, "buffers leaked");
+    });
+}
+
+/// The tap's gate: a sender copies a frame into its queue's ring (a model cell) only inside the
+/// gate, twice, while a stopper shuts the gate and, if every sender left in time, drains the
+/// ring as the writer does. Never a copy during the drain (loom's cell tracking), and once the
+/// gate is shut nobody gets in.
+#[test]
+fn tap_gate_keeps_copies_out_of_a_drain() {
+    use crate::tap::gate::Gate;
+    model(|| {
+        let gate = Arc::new(Gate::new());
+        let ring = Arc::new(loom::cell::UnsafeCell::new(Vec::<u32>::new()));
+        gate.open();
+        let (g, r) = (gate.clone(), ring.clone());
+        let sender = loom::thread::spawn(move || {
+            let mut copied = Vec::new();
+            for id in [1, 2] {
+                if let Some(_pass) = g.enter() {
+                    // SAFETY: inside the gate, this thread is the ring's producer.
+                    r.with_mut(|v| unsafe { (*v).push(id) });
+                    copied.push(id);
+                }
+            }
+            copied
+        });
+        let drained = gate
+            .shut(&Deadline::after(Duration::from_micros(1)))
+            // SAFETY: the gate is shut and nobody is inside: the writer's turn.
+            .then(|| ring.with(|v| unsafe { (*v).clone() }));
+        let copied = sender.join().unwrap();
+        assert!(gate.enter().is_none(), "the shut gate lets nobody in");
+        if let Some(d) = drained {
+            assert_eq!(
+                d, copied,
+                "the drain saw every copy made, and no copy came after it"
+            );
+        }
     });
 }

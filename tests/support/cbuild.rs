@@ -137,3 +137,28 @@ pub fn run(exe: &Path, env: &[(String, String)]) -> Output {
     );
     out
 }
+
+/// Builds `tests/c/<source>` into `dir/<name>` as a DPDK application that also links the
+/// library (shared): DPDK's own flags from pkg-config, as its users build.
+pub fn build_with_dpdk(dir: &Path, source: &str, name: &str) -> PathBuf {
+    let exe = dir.join(name);
+    let words = |o: Output| -> Vec<String> {
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut args = strings(&["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread"]);
+    args.extend(words(tool("pkg-config", &strings(&["--cflags", "libdpdk"]))));
+    args.extend([
+        include_flag(),
+        c_source(source),
+        "-o".into(),
+        exe.display().to_string(),
+    ]);
+    args.extend(link_shared());
+    args.extend(words(tool("pkg-config", &strings(&["--libs", "libdpdk"]))));
+    cc(&args);
+    exe
+}
