@@ -14,12 +14,30 @@ STATIC_LIBS = $(shell pkg-config --libs libdpdk) -lgcc_s -lutil -lrt -lpthread -
 
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev gcc g++ make groff-base iproute2 python3 valgrind tshark
 
+# Another DPDK than the system's: `make test DPDK=/opt/dpdk-25.11` (any target), a prefix holding
+# lib/<multiarch>/pkgconfig/libdpdk.pc, such as `make dpdk SERIES=25.11` builds from
+# ../shared/dpdk. pkg-config, the loader, the DPDK tools and a target directory of its own then
+# follow it.
+DPDK ?=
+ifneq ($(DPDK),)
+DPDK_PC := $(firstword $(wildcard $(DPDK)/lib/*/pkgconfig/libdpdk.pc $(DPDK)/lib/pkgconfig/libdpdk.pc))
+ifeq ($(DPDK_PC),)
+$(error DPDK=$(DPDK): no lib/*/pkgconfig/libdpdk.pc there (build one with: make dpdk SERIES=25.11))
+endif
+export PKG_CONFIG_PATH := $(patsubst %/,%,$(dir $(DPDK_PC)))
+export LD_LIBRARY_PATH := $(patsubst %/pkgconfig/,%,$(dir $(DPDK_PC)))
+export PATH := $(DPDK)/bin:$(PATH)
+export CARGO_TARGET_DIR := $(CURDIR)/target/dpdk-$(notdir $(DPDK))
+LIBDIR := $(CARGO_TARGET_DIR)/$(PROFILE)
+endif
+SERIES ?= 25.11
+
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SONAME  := libmtcp_sendpkt.so.0
 
-.PHONY: all deps build header check-header lint test loom check-long fuzz bench demo install uninstall clean
+.PHONY: all deps dpdk build header check-header lint test smoke loom check-long fuzz bench demo install uninstall clean
 
 all: build
 
@@ -38,12 +56,17 @@ deps:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PACKAGES); \
 	fi
 
+# Builds DPDK SERIES (23.11, 24.11 or 25.11) from ../shared/dpdk into /opt/dpdk-SERIES, with only
+# what the tests and the bench use; a prefix already built is reused.
+dpdk:
+	scripts/build-dpdk.sh $(SERIES)
+
 build: deps
 	$(CARGO) build --release
 	ln -sf libmtcp_sendpkt.so $(LIBDIR)/$(SONAME)
 
 # Installs the library (versioned soname, dev symlink, static archive), the header, the
-# pkg-config file and the manual pages. NO_BUILD=1 installs what $(LIBDIR) already holds.
+# pkg-config file, the manual pages and the endpoint file of dpdk-telemetry-exporter.py. NO_BUILD=1 installs what $(LIBDIR) already holds.
 install: $(if $(NO_BUILD),,build)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man3 \
 	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
@@ -56,6 +79,8 @@ install: $(if $(NO_BUILD),,build)
 	install -m 644 man/mtcp_sendpkt.3 $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt.3
 	install -m 755 $(LIBDIR)/mtcp-sendpkt $(DESTDIR)$(PREFIX)/bin/mtcp-sendpkt
 	install -m 644 man/mtcp-sendpkt.1 $(DESTDIR)$(PREFIX)/share/man/man1/mtcp-sendpkt.1
+	install -d $(DESTDIR)$(PREFIX)/share/dpdk/telemetry-endpoints
+	install -m 644 telemetry-endpoints/mtcp_sendpkt.py $(DESTDIR)$(PREFIX)/share/dpdk/telemetry-endpoints/mtcp_sendpkt.py
 	for f in flush init attach init_error config_warnings cores stats tap shutdown reset raw; do \
 	  echo '.so man3/mtcp_sendpkt.3' > $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt_$$f.3; done
 
@@ -63,7 +88,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.so* $(DESTDIR)$(PREFIX)/lib/libmtcp_sendpkt.a \
 	  $(DESTDIR)$(PREFIX)/include/mtcp_sendpkt.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/mtcp_sendpkt.pc \
 	  $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt*.3 \
-	  $(DESTDIR)$(PREFIX)/bin/mtcp-sendpkt $(DESTDIR)$(PREFIX)/share/man/man1/mtcp-sendpkt.1
+	  $(DESTDIR)$(PREFIX)/bin/mtcp-sendpkt $(DESTDIR)$(PREFIX)/share/man/man1/mtcp-sendpkt.1 \
+	  $(DESTDIR)$(PREFIX)/share/dpdk/telemetry-endpoints/mtcp_sendpkt.py
 
 # build.rs regenerates include/mtcp_sendpkt.h with cbindgen on every build.
 header:
@@ -91,6 +117,15 @@ test: deps check-header lint
 	$(MAKE) --no-print-directory loom 2>&1 | tee -a target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } /^SKIPPED:/ { s++ } \
 	  END { printf "summary: %d passed, %d failed, %d skipped\n", p - s, f, s }' target/test.log
+
+# A short check on another DPDK: the build, the frames against mOS's table and the errno contract
+# on net_pcap (tests/dpdk_pcap.rs), telemetry and the pcapng tap (tests/observe.rs).
+smoke: deps
+	@mkdir -p target
+	$(CARGO) build
+	$(CARGO) test --test dpdk_pcap --test observe 2>&1 | tee target/smoke.log
+	@echo "smoke on DPDK $$(pkg-config --modversion libdpdk): $$(awk '/^test result:/ { p += $$4; f += $$6 } \
+	  /^SKIPPED:/ { s++ } END { printf "%d passed, %d failed, %d skipped", p - s, f, s }' target/smoke.log)"
 
 # The loom model of the TX protocol (src/core_ctx/model.rs): every interleaving of owner,
 # guests, flusher and shutdown up to LOOM_MAX_PREEMPTIONS preemptions. In its own target
@@ -123,7 +158,8 @@ fuzz:
 	  echo "fuzz $$t: $$(grep -o 'number_of_executed_units: *[0-9]*' ../target/fuzz-$$t.log | grep -o '[0-9]*$$') executions in $(FUZZ_SECONDS) s, no crash"; \
 	done
 
-# Prints the comparison table (and writes target/bench.md), then the frame-builder micro-benchmark.
+# Prints the comparison table (and writes target/bench/bench.md, or target/dpdk-X/bench/bench.md
+# with DPDK=), then the frame-builder micro-benchmark.
 bench: build
 	$(CARGO) bench --bench compare
 	$(CARGO) bench --bench frame_builder

@@ -8,6 +8,16 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    // What dpdk-sys found (DEP_DPDK_*): the DPDK version built against and its port limit, for
+    // the modules that must not include DPDK (`nic`, the tool's `--version`).
+    for (dep, env) in [
+        ("DEP_DPDK_VERSION", "MTCP_SENDPKT_DPDK_BUILT"),
+        ("DEP_DPDK_MAX_ETHPORTS", "MTCP_SENDPKT_MAX_PORTS"),
+    ] {
+        println!("cargo:rerun-if-env-changed={dep}");
+        let v = std::env::var(dep).unwrap_or_else(|_| panic!("{dep} is set by dpdk-sys's build script"));
+        println!("cargo:rustc-env={env}={v}");
+    }
     // ABI version 0: bump with any change to an exported function or struct.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmtcp_sendpkt.so.0");
 

@@ -92,7 +92,8 @@ fn main() {
         .allowlist_function("rte_log_can_log")
         .allowlist_var("RTE_LOG_(ERR|WARNING|NOTICE|INFO|DEBUG)")
         .allowlist_function("rte_telemetry_register_cmd")
-        .allowlist_function("rte_tel_data_.*")
+        .allowlist_function("rte_tel_data_(alloc|free|start_dict|start_array|add_dict_string|add_array_string|add_dict_container)")
+        .allowlist_function("rte_version")
         .allowlist_type("rte_tel_value_type")
         .opaque_type("rte_tel_data")
         .allowlist_var("SHIM_.*")
@@ -121,8 +122,17 @@ fn main() {
         .write_to_file(out.join("bindings.rs"))
         .expect("dpdk-sys: cannot write bindings.rs");
 
-    // Tell dependants (through DEP_DPDK_*) where the headers live.
+    // Tell dependants (through DEP_DPDK_*) where the headers live, which DPDK this is and how
+    // many ports it can have, so that they need no DPDK header for it.
     for inc in &lib.include_paths {
         println!("cargo:include={}", inc.display());
     }
+    println!("cargo:version={}", lib.version);
+    let text = std::fs::read_to_string(out.join("bindings.rs")).expect("dpdk-sys: bindings.rs");
+    let max_ports = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("pub const RTE_MAX_ETHPORTS: u32 = "))
+        .and_then(|v| v.trim_end_matches(';').parse::<u32>().ok())
+        .expect("dpdk-sys: RTE_MAX_ETHPORTS in the bindings");
+    println!("cargo:max_ethports={max_ports}");
 }

@@ -191,6 +191,12 @@ pub struct Core {
     ctx: &'static CoreContext<Dpdk, HopCache>,
 }
 
+/// The DPDK release the library runs on (`rte_version()`, e.g. `25.11.2`), and the one it was
+/// built against (pkg-config's `libdpdk`). Neither starts the library.
+pub fn dpdk_version() -> (String, &'static str) {
+    (crate::port::dpdk_version(), crate::port::DPDK_BUILT)
+}
+
 /// Core context `cpu`, starting the library from the environment on first use.
 #[inline(always)]
 pub fn core(cpu: usize) -> Result<Core, SendError> {

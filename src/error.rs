@@ -78,6 +78,15 @@ impl From<crate::frame::FrameError> for SendError {
     }
 }
 
+impl From<crate::config::LoadError> for InitError {
+    fn from(e: crate::config::LoadError) -> Self {
+        match e {
+            crate::config::LoadError::Read { path, source } => InitError::Io { path, source },
+            crate::config::LoadError::Refused(e) => InitError::Config(e),
+        }
+    }
+}
+
 /// Why the library could not initialize. Reported once, then every call fails with EACCES.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -112,11 +121,10 @@ pub enum InitError {
     Thread(std::io::Error),
 }
 
-#[cfg(not(loom))]
-impl From<crate::port::MbufTooSmall> for SendError {
+impl From<crate::nic::MbufTooSmall> for SendError {
     /// A frame longer than the mbuf's room: the port's frame limit is checked before, so this
     /// only says the frame did not fit.
-    fn from(_: crate::port::MbufTooSmall) -> Self {
+    fn from(_: crate::nic::MbufTooSmall) -> Self {
         SendError::TooLong
     }
 }

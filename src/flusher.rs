@@ -10,56 +10,8 @@
 //! retry interval (doubling up to 10 ms), so a TX queue that stopped draining costs almost no CPU.
 
 use crate::core_ctx::{CoreContext, PacketIo, Visit, VisitMemo};
-use crate::sync::{fence, heavy_barrier, light_barrier, AtomicBool, Ordering};
-
-/// How pending work reaches a dozing flusher.
-#[derive(Default)]
-pub(crate) struct FlushSignal {
-    dozing: AtomicBool,
-    #[cfg(not(loom))]
-    thread: std::sync::OnceLock<std::thread::Thread>,
-    /// Under loom: set by an unpark (the model checks that a dozing flusher was woken).
-    #[cfg(loom)]
-    pub(crate) woken: AtomicBool,
-}
-
-impl FlushSignal {
-    /// After an owner's plain store that made work pending.
-    #[inline]
-    pub(crate) fn notify_from_owner(&self) {
-        light_barrier();
-        self.wake_if_dozing();
-    }
-
-    /// After any other store that made work pending.
-    pub(crate) fn notify(&self) {
-        fence(Ordering::SeqCst);
-        self.wake_if_dozing();
-    }
-
-    #[inline]
-    fn wake_if_dozing(&self) {
-        if self.dozing.load(Ordering::Relaxed) && self.dozing.swap(false, Ordering::Relaxed) {
-            self.unpark();
-        }
-    }
-
-    #[cold]
-    pub(crate) fn unpark(&self) {
-        #[cfg(not(loom))]
-        if let Some(t) = self.thread.get() {
-            t.unpark();
-        }
-        #[cfg(loom)]
-        self.woken.store(true, Ordering::SeqCst);
-    }
-
-    /// Records the flusher thread, for [`FlushSignal::unpark`].
-    #[cfg(not(loom))]
-    pub(crate) fn set_thread(&self, t: std::thread::Thread) {
-        let _ = self.thread.set(t);
-    }
-}
+pub(crate) use crate::flush_signal::FlushSignal;
+use crate::sync::{heavy_barrier, Ordering};
 
 /// What the flusher does until its next look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,10 +45,12 @@ pub mod error;
 mod exclusive;
 #[cfg(not(loom))]
 mod ffi;
+mod flush_signal;
 mod flusher;
 mod frame;
 #[cfg(not(loom))]
 mod log;
+mod nic;
 #[cfg(not(loom))]
 mod own_thread;
 #[cfg(not(loom))]
@@ -113,7 +115,7 @@ pub mod internals {
     ) -> Option<R> {
         let rt = crate::runtime::running()?;
         let mut m = rt.mempool().alloc()?;
-        let offload = offload.then_some(crate::port::TxOffload {
+        let offload = offload.then_some(crate::nic::TxOffload {
             l2_len: 14,
             l3_len: 20,
         });
@@ -121,7 +123,7 @@ pub mod internals {
         m.write_frame(offload, |room| {
             room_at = (room.as_ptr(), room.len());
             write(room);
-            Ok::<_, crate::port::MbufTooSmall>(len)
+            Ok::<_, crate::nic::MbufTooSmall>(len)
         })
         .ok()?;
         Some(inspect(m.as_ptr(), room_at.0, room_at.1))

@@ -5,7 +5,7 @@
 
 use crate::error::SendError;
 use crate::frame::{self, AckTemplate, ChecksumMode};
-use crate::port::{self, PortInfo, TxFlags};
+use crate::nic::{self, PortInfo, TxFlags};
 use crate::request::EthDstHint;
 use crate::route::{Arp6Table, ArpTable, Ipv6Prefix, Prefix, PrefixTable};
 
@@ -146,7 +146,7 @@ impl Router {
         };
         let info = &self.ports[port];
         let arp = self.arp.lookup(daddr).copied();
-        let (checksum, offload) = port::checksums(info.checksum_offload);
+        let (checksum, _) = nic::checksums(info.checksum_offload);
         *cache = HopCache {
             router: self.id,
             daddr: daddr.to_be_bytes(),
@@ -157,7 +157,7 @@ impl Router {
                 template: AckTemplate::new(arp.unwrap_or_default(), info.mac),
                 max_frame: info.max_frame,
                 checksum,
-                tx: TxFlags::new(offload),
+                tx: info.tx,
             },
         };
         Ok(())

@@ -181,11 +181,23 @@ pub(crate) fn observe() -> Option<(&'static str, &'static Runtime)> {
     RUNTIME.get()?.as_ref().ok().map(|rt| (state, rt))
 }
 
+/// What the telemetry commands report (see [`observe`]).
+fn telemetry_view() -> Option<telemetry::View> {
+    let (state, rt) = observe()?;
+    Some(telemetry::View {
+        state,
+        counters: rt.counters(),
+        ports: rt.router.ports(),
+        table_sizes: rt.router.table_sizes(),
+        settings: &rt.settings,
+    })
+}
+
 /// An explicit request to attach to the host's EAL (`mtcp_sendpkt_attach`).
 pub(crate) struct AttachRequest {
     /// The host's mempool, when it passed one: a mempool that outlives the library's use of it
     /// (`mtcp_sendpkt_attach`'s contract), checked to be a packet mempool at init.
-    pub pool: Option<std::ptr::NonNull<dpdk_sys::rte_mempool>>,
+    pub pool: Option<std::ptr::NonNull<crate::abi::rte_mempool>>,
 }
 
 /// Starts the runtime with `settings` unless it was started (or tried) before; with `attach`, only
@@ -245,7 +257,7 @@ fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Run
                     "port {} ({}): MAC {}, MTU {}, checksums {}",
                     p.id,
                     p.name,
-                    port::mac_text(&p.mac),
+                    crate::nic::mac_text(&p.mac),
                     p.mtu,
                     if p.checksum_offload {
                         "by the NIC"
@@ -255,7 +267,8 @@ fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Run
                 );
             }
             crate::log::debug!(
-                "started: {} core contexts, burst {}, flush {:?}, TX wait {:?}",
+                "started on DPDK {}: {} core contexts, burst {}, flush {:?}, TX wait {:?}",
+                port::dpdk_version(),
                 rt.contexts.len(),
                 rt.settings.burst,
                 rt.settings.flush_interval,
@@ -327,7 +340,7 @@ impl Runtime {
         // After the EAL read `--log-level`, so that `mtcp_sendpkt:error` silences them.
         publish_warnings(&cfg);
         eal?;
-        telemetry::register();
+        telemetry::register(telemetry_view);
         let port_ids: Vec<u16> = cfg.ports().unwrap_or_else(|| (0..port::port_count()).collect());
         if port_ids.is_empty() {
             return Err(InitError::NoPort);
@@ -442,14 +455,6 @@ impl Runtime {
     /// Every context's counters, by context index.
     pub(crate) fn counters(&self) -> Vec<crate::core_ctx::Counters> {
         self.contexts.iter().map(|c| c.counters()).collect()
-    }
-
-    pub(crate) fn router(&self) -> &Router {
-        &self.router
-    }
-
-    pub(crate) fn settings(&self) -> &Settings {
-        &self.settings
     }
 
     pub(crate) fn mos_errors(&self) -> bool {

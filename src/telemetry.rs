@@ -12,18 +12,37 @@
 //! still answer, with the final counts and `"state": "shut_down"`.
 
 use std::ffi::{c_char, c_int, CStr, CString};
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 
 use dpdk_sys as sys;
 
 use crate::core_ctx::{Counters, REJECT_ERRNOS};
+use crate::nic::PortInfo;
+use crate::settings::Settings;
 
 pub(crate) const STATS: &str = "/mtcp_sendpkt/stats";
 pub(crate) const CONFIG: &str = "/mtcp_sendpkt/config";
 
-/// Registers both commands (once per process).
-pub(crate) fn register() {
+/// What the commands report, as the library's runtime gives it when asked.
+pub(crate) struct View {
+    /// `running`, `shutting_down`, `shut_down` or `forked`.
+    pub state: &'static str,
+    /// Each core context's counters, by context index.
+    pub counters: Vec<Counters>,
+    pub ports: &'static [PortInfo],
+    /// IPv4 routes and ARP entries, IPv6 routes and neighbours.
+    pub table_sizes: [usize; 4],
+    pub settings: &'static Settings,
+}
+
+/// Where the commands get their [`View`] (`None`: the library has not started).
+type Source = fn() -> Option<View>;
+static SOURCE: OnceLock<Source> = OnceLock::new();
+
+/// Registers both commands (once per process), answered from what `source` gives.
+pub(crate) fn register(source: Source) {
     static ONCE: Once = Once::new();
+    let _ = SOURCE.set(source);
     ONCE.call_once(|| {
         let cmds: [(&str, sys::telemetry_cb, &str); 2] = [
             (
@@ -62,7 +81,7 @@ impl Reply {
 
     fn u64(&self, name: &str, v: u64) {
         // SAFETY: `self.0` is the started dict of this callback; the name is copied.
-        unsafe { sys::rte_tel_data_add_dict_u64(self.0, Self::name(name).as_ptr(), v) };
+        unsafe { sys::shim_tel_dict_uint(self.0, Self::name(name).as_ptr(), v) };
     }
 
     fn string(&self, name: &str, v: &str) {
@@ -73,10 +92,10 @@ impl Reply {
 
     /// An array of numbers under `name`.
     fn u64s(&self, name: &str, vs: impl IntoIterator<Item = u64>) {
-        self.array(name, sys::rte_tel_value_type_RTE_TEL_U64_VAL, |a| {
+        self.array(name, sys::SHIM_TEL_UINT_VAL as sys::rte_tel_value_type, |a| {
             for v in vs {
                 // SAFETY: `a` is a started u64 array.
-                unsafe { sys::rte_tel_data_add_array_u64(a, v) };
+                unsafe { sys::shim_tel_array_uint(a, v) };
             }
         });
     }
@@ -177,12 +196,12 @@ fn named(c: &Counters) -> Vec<(String, u64)> {
 }
 
 fn fill_stats(r: &Reply, params: Option<&str>) -> Result<(), ()> {
-    let Some((state, rt)) = crate::runtime::observe() else {
+    let Some(view) = SOURCE.get().and_then(|source| source()) else {
         r.string("state", "not_started");
         return Ok(());
     };
-    let per_core = rt.counters();
-    r.string("state", state);
+    let per_core = &view.counters;
+    r.string("state", view.state);
     if let Some(p) = params {
         let k: usize = p.parse().map_err(|_| ())?;
         let c = per_core.get(k).ok_or(())?;
@@ -212,24 +231,25 @@ fn fill_config(r: &Reply, params: Option<&str>) -> Result<(), ()> {
         return Err(());
     }
     r.string("version", env!("CARGO_PKG_VERSION"));
-    let Some((state, rt)) = crate::runtime::observe() else {
+    r.string("dpdk", &crate::port::dpdk_version());
+    let Some(view) = SOURCE.get().and_then(|source| source()) else {
         r.string("state", "not_started");
         return Ok(());
     };
-    r.string("state", state);
-    let ports = rt.router().ports();
-    let s = rt.settings();
-    r.u64("cores", rt.counters().len() as u64);
+    r.string("state", view.state);
+    let ports = view.ports;
+    let s = view.settings;
+    r.u64("cores", view.counters.len() as u64);
     r.u64("attached", u64::from(ports.iter().any(|p| !p.owned)));
     r.u64s("ports/id", ports.iter().map(|p| u64::from(p.id)));
     r.strings("ports/name", ports.iter().map(|p| p.name.clone()));
-    r.strings("ports/mac", ports.iter().map(|p| crate::port::mac_text(&p.mac)));
+    r.strings("ports/mac", ports.iter().map(|p| crate::nic::mac_text(&p.mac)));
     r.u64s("ports/mtu", ports.iter().map(|p| u64::from(p.mtu)));
     r.u64s(
         "ports/checksum_offload",
         ports.iter().map(|p| u64::from(p.checksum_offload)),
     );
-    let [routes, arp, routes6, arp6] = rt.router().table_sizes();
+    let [routes, arp, routes6, arp6] = view.table_sizes;
     r.u64("routes/ipv4", routes as u64);
     r.u64("arp/ipv4", arp as u64);
     r.u64("routes/ipv6", routes6 as u64);

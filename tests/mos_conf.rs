@@ -666,9 +666,15 @@ fn the_tool_fails_where_the_library_would_and_on_bad_usage() {
     let o = tool(&["--help"], &[]);
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).contains("route ADDR"));
+    // The DPDK it runs on (rte_version()) and the one it was built against: here the same,
+    // the one pkg-config names.
+    let dpdk = support::dpdk_version();
     let o = tool(&["--version"], &[]);
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        format!("mtcp-sendpkt {}\n", env!("CARGO_PKG_VERSION"))
+        format!(
+            "mtcp-sendpkt {}, on DPDK {dpdk} (built against {dpdk})\n",
+            env!("CARGO_PKG_VERSION")
+        )
     );
 }

@@ -60,8 +60,10 @@ fn its_own_log_type_follows_log_level() {
             "{level:?}\n{err}"
         );
         assert_eq!(
-            err.contains("mtcp_sendpkt: started: 1 core contexts")
-                && err.contains("mtcp_sendpkt: port 0 (net_null0): MAC"),
+            err.contains(&format!(
+                "mtcp_sendpkt: started on DPDK {}: 1 core contexts",
+                support::dpdk_version()
+            )) && err.contains("mtcp_sendpkt: port 0 (net_null0): MAC"),
             debug,
             "{level:?}\n{err}"
         );
@@ -265,6 +267,124 @@ fn the_stats_view_watches_a_running_process() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("MTCP_SENDPKT_TELEMETRY=1"));
+}
+
+/// What `dpdk-telemetry-exporter.py` (DPDK 24.11 and later) serves from the library's endpoint
+/// file (`telemetry-endpoints/mtcp_sendpkt.py`, which `make install` installs where the exporter
+/// looks): the OpenMetrics text of a process with two core contexts, first with exact counts
+/// (a `core` label per context, an `errno` label for rejections), then again while it sends.
+#[test]
+fn the_exporter_serves_core_and_errno_labels() {
+    const NAME: &str = "the_exporter_serves_core_and_errno_labels";
+    let Some(exporter) = which("dpdk-telemetry-exporter.py") else {
+        // Debian 12's DPDK 22.11 does not ship it; CI runs this test on 25.11.
+        return skip(
+            NAME,
+            "no dpdk-telemetry-exporter.py on PATH (it ships with DPDK 24.11 and later)",
+        );
+    };
+    let t = Isolated::new(NAME)
+        .with_port("--vdev net_pcap0,tx_pcap={dir}/out.pcap,tx_pcap={dir}/q1.pcap")
+        // The exporter reads the telemetry socket, off by default (the feature under test); two
+        // core contexts from one netdev mask, so that the core label has two values.
+        .env("MTCP_SENDPKT_TELEMETRY", "1")
+        .env("MTCP_SENDPKT_CORES", "2");
+    t.run(|_| {
+        for (cpu, n) in [(0, 5), (1, 3)] {
+            let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+            for _ in 0..n {
+                assert_eq!(send(cpu, 1, &o.pkt_info()), Ok(()));
+            }
+            flush(cpu);
+        }
+        let mut bad = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+        let mut pi = bad.pkt_info();
+        pi.iph = std::ptr::null_mut();
+        for _ in 0..2 {
+            assert_eq!(send(1, 1, &pi), Err(libc::ENODATA));
+        }
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let endpoints = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("telemetry-endpoints");
+        let mut server = Command::new(&exporter)
+            .args(["-o", &format!("openmetrics://127.0.0.1:{port}")])
+            .args(["-p", &endpoints.display().to_string(), "-e", "mtcp_sendpkt"])
+            .args(["-s", &socket_path(&file_prefix())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let scrape = || -> String {
+            use std::io::Read;
+            for _ in 0..200 {
+                if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    c.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+                    let mut text = String::new();
+                    c.read_to_string(&mut text).unwrap();
+                    return text;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            panic!("the exporter never listened on port {port}");
+        };
+        let value = |text: &str, series: &str| -> Option<f64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        };
+        let text = scrape();
+        eprintln!("measured: the exporter's answer:\n{text}");
+        for (series, want) in [
+            ("dpdk_mtcp_sendpkt_accepted{core=\"0\"}", 5.0),
+            ("dpdk_mtcp_sendpkt_accepted{core=\"1\"}", 3.0),
+            ("dpdk_mtcp_sendpkt_transmitted{core=\"0\"}", 5.0),
+            ("dpdk_mtcp_sendpkt_pending{core=\"1\"}", 0.0),
+            ("dpdk_mtcp_sendpkt_rejected{core=\"1\", errno=\"ENODATA\"}", 2.0),
+            ("dpdk_mtcp_sendpkt_rejected{core=\"0\", errno=\"ENODATA\"}", 0.0),
+            (
+                "dpdk_mtcp_sendpkt_rejected{core=\"1\", errno=\"EHOSTUNREACH\"}",
+                0.0,
+            ),
+            ("dpdk_mtcp_sendpkt_tap_dropped", 0.0),
+        ] {
+            assert_eq!(value(&text, series), Some(want), "{series}\n{text}");
+        }
+        assert!(
+            text.contains("# TYPE dpdk_mtcp_sendpkt_accepted counter"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE dpdk_mtcp_sendpkt_pending gauge"), "{text}");
+        // While the process sends, the next scrape counts more.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let sender = std::thread::spawn(move || {
+            let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+            let pi = o.pkt_info();
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = send(0, 1, &pi);
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let later = scrape();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sender.join().unwrap();
+        let _ = server.kill();
+        let _ = server.wait();
+        let accepted = value(&later, "dpdk_mtcp_sendpkt_accepted{core=\"0\"}").expect("scraped");
+        assert!(
+            accepted > 5.0,
+            "no more frames counted while sending: {accepted}\n{later}"
+        );
+    });
+}
+
+/// The first file named `name` on PATH.
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// A pcapng file as Wireshark's tools read it: capinfos's report, and the frames (converted to

@@ -123,3 +123,21 @@ int shim_port_hardware(uint16_t port, char *buf, size_t len)
 		 rte_dev_name(info.device));
 	return 0;
 }
+
+int shim_tel_dict_uint(struct rte_tel_data *d, const char *name, uint64_t v)
+{
+#if RTE_VERSION >= RTE_VERSION_NUM(23, 11, 0, 0)
+	return rte_tel_data_add_dict_uint(d, name, v);
+#else
+	return rte_tel_data_add_dict_u64(d, name, v);
+#endif
+}
+
+int shim_tel_array_uint(struct rte_tel_data *d, uint64_t v)
+{
+#if RTE_VERSION >= RTE_VERSION_NUM(23, 11, 0, 0)
+	return rte_tel_data_add_array_uint(d, v);
+#else
+	return rte_tel_data_add_array_u64(d, v);
+#endif
+}

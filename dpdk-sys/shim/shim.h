@@ -23,6 +23,7 @@
 #include <rte_telemetry.h>
 #include <rte_bus.h>
 #include <rte_dev.h>
+#include <rte_version.h>
 
 static const uint64_t SHIM_TX_OFFLOAD_IPV4_CKSUM = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 static const uint64_t SHIM_TX_OFFLOAD_TCP_CKSUM = RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
@@ -98,6 +99,21 @@ uint16_t shim_rte_ipv4_phdr_cksum(const void *ipv4_hdr, uint64_t ol_flags);
 /* The port's device as "<bus>-<device>" (vdev-net_pcap0, pci-0000:01:00.0), as dpdk-dumpcap names
  * an interface's hardware, NUL-terminated in buf; 0, or -1 when the port has no device. */
 int shim_port_hardware(uint16_t port, char *buf, size_t len);
+
+/*
+ * Telemetry's unsigned 64-bit values. The one place where DPDK releases differ for us:
+ * rte_tel_data_add_{dict,array}_u64 and the enum constant RTE_TEL_U64_VAL in 22.11;
+ * rte_tel_data_add_dict_uint / _array_uint and RTE_TEL_UINT_VAL from 23.11 (the u64 names kept
+ * as deprecated aliases, RTE_TEL_U64_VAL as a macro that bindgen cannot see); the u64 functions
+ * are gone in 25.11. Chosen at build time from RTE_VERSION.
+ */
+int shim_tel_dict_uint(struct rte_tel_data *d, const char *name, uint64_t v);
+int shim_tel_array_uint(struct rte_tel_data *d, uint64_t v);
+static const int SHIM_TEL_UINT_VAL = RTE_TEL_U64_VAL;
+
+/* From 25.07 the EAL parses its arguments with argparse, which calls exit() on a bad one
+ * instead of returning an error (see the library's port/eal_check.rs). */
+static const int SHIM_EAL_EXITS_ON_BAD_ARGS = RTE_VERSION >= RTE_VERSION_NUM(25, 7, 0, 0);
 
 /* rte_log is variadic: one message, already formatted, with a newline appended. */
 void shim_log(uint32_t level, uint32_t logtype, const char *msg);

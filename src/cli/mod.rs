@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::config::{MosConfig, Origin};
-use crate::port::mac_text;
+use crate::nic::{mac_text, MAX_PORTS};
 use crate::route::{IpPrefix, Prefix, PrefixTable};
 use crate::settings::{Settings, MAX_CORES};
 
@@ -70,7 +70,12 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
             return 0;
         }
         Some("-V" | "--version") => {
-            let _ = writeln!(out, "mtcp-sendpkt {}", env!("CARGO_PKG_VERSION"));
+            let (runs, built) = crate::api::dpdk_version();
+            let _ = writeln!(
+                out,
+                "mtcp-sendpkt {}, on DPDK {runs} (built against {built})",
+                env!("CARGO_PKG_VERSION")
+            );
             return 0;
         }
         Some("check") => check(&confs(&args[1..]), &settings, out),
@@ -111,7 +116,7 @@ fn load(paths: &[PathBuf], settings: &Settings) -> Result<Loaded, crate::error::
     let cfg = MosConfig::load(paths, settings.kernel_tables)?;
     let (ports, all_ports) = match cfg.ports() {
         Some(p) => (p, false),
-        None => ((0..dpdk_sys::RTE_MAX_ETHPORTS as u16).collect(), true),
+        None => ((0..MAX_PORTS as u16).collect(), true),
     };
     let (cores, cores_from) = match (settings.cores, cfg.cores_from_masks()) {
         (Some(n), _) => (n, "MTCP_SENDPKT_CORES"),

@@ -32,6 +32,15 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Why [`MosConfig::load`] failed: a file it could not read, or a configuration mOS refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Refused(#[from] ConfigError),
+}
+
 /// A line skipped (or read in a way its writer may not expect), as mOS would.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
@@ -116,10 +125,10 @@ pub struct MosConfig {
 impl MosConfig {
     /// Reads the files (each an mOS configuration, an `arp.conf` or a `route.conf`) and, with
     /// `kernel_tables`, the kernel's ARP and route tables, as mOS does at start.
-    pub fn load(paths: &[PathBuf], kernel_tables: bool) -> Result<Self, crate::error::InitError> {
+    pub fn load(paths: &[PathBuf], kernel_tables: bool) -> Result<Self, LoadError> {
         let mut cfg = MosConfig::default();
         for path in paths {
-            let bytes = std::fs::read(path).map_err(|source| crate::error::InitError::Io {
+            let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
                 path: path.clone(),
                 source,
             })?;
@@ -522,7 +531,7 @@ fn dpdk_port(device: &str) -> Option<u16> {
         .strip_prefix("dpdk")
         .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.parse::<u16>().ok())
-        .filter(|n| usize::from(*n) < dpdk_sys::RTE_MAX_ETHPORTS as usize)
+        .filter(|n| usize::from(*n) < crate::nic::MAX_PORTS)
 }
 
 #[cfg(test)]

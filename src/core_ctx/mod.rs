@@ -40,7 +40,7 @@ use std::time::Duration;
 use crate::abi::mtcp_sendpkt_stats;
 use crate::error::SendError;
 use crate::exclusive::{Entry, Exclusive, Inside, OwnerGuard, TakeError, ThreadRec};
-use crate::flusher::FlushSignal;
+use crate::flush_signal::FlushSignal;
 use crate::sync::{
     clock, fence, AtomicBool, AtomicU64, AtomicUsize, Backoff, Deadline, HandoffQueue, Ordering,
 };

@@ -146,6 +146,16 @@ pub fn test_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The DPDK release pkg-config names (`libdpdk`): the one the library was built against and,
+/// in the tests, the one it runs on.
+pub fn dpdk_version() -> String {
+    let out = std::process::Command::new("pkg-config")
+        .args(["--modversion", "libdpdk"])
+        .output()
+        .expect("pkg-config");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// EAL arguments for a test process: no hugepages, no PCI, its own file prefix, and `vdevs`.
 pub fn eal_args(name: &str, vdevs: &str) -> String {
     format!(

@@ -11,7 +11,10 @@ use std::ptr::NonNull;
 
 use dpdk_sys as sys;
 
+mod eal_check;
+
 use crate::error::InitError;
+pub(crate) use crate::nic::{MbufTooSmall, PortInfo, TxFlags, TxOffload};
 
 /// Text of a DPDK error number.
 pub(crate) fn rte_strerror(errnum: i32) -> String {
@@ -62,6 +65,12 @@ pub(crate) fn init_eal(user_args: &[String], telemetry: bool) -> Result<(), Init
             args: args.clone(),
             reason: "an argument holds a NUL byte".into(),
         })?;
+    if eal_check::needed() {
+        eal_check::check(&c_args).map_err(|reason| InitError::Eal {
+            args: args.clone(),
+            reason,
+        })?;
+    }
     // EAL may keep pointers into argv for the life of the process: leak it on purpose (once).
     let argv: &mut [*mut c_char] = Box::leak(
         c_args
@@ -232,9 +241,9 @@ impl Mempool {
     ///
     /// # Safety
     /// `p` is a mempool that outlives every use by the library.
-    pub(crate) unsafe fn borrowed(p: NonNull<sys::rte_mempool>) -> Result<Self, InitError> {
-        // SAFETY: the caller's contract.
-        unsafe { Mempool::of(p, false) }
+    pub(crate) unsafe fn borrowed(p: NonNull<crate::abi::rte_mempool>) -> Result<Self, InitError> {
+        // SAFETY: the caller's contract (the ABI's opaque type is DPDK's struct, declared only).
+        unsafe { Mempool::of(p.cast(), false) }
     }
 
     /// `pool`, once it is known to be a packet mempool: then every mbuf of it has the data room
@@ -339,32 +348,15 @@ pub(crate) struct Mbuf(NonNull<sys::rte_mbuf>);
 // is used (alloc on one lcore, free on another is allowed).
 unsafe impl Send for Mbuf {}
 
-/// Checksum offload requested for a frame (the header lengths the PMD needs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TxOffload {
-    pub l2_len: u8,
-    pub l3_len: u16,
-}
-
-/// The two mbuf fields that carry a frame's checksum offload request (`ol_flags` and
-/// `tx_offload`), worked out once: a route cache keeps them with the hop.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TxFlags {
-    ol_flags: u64,
-    tx_offload: u64,
-}
-
-impl TxFlags {
-    pub(crate) fn new(offload: Option<TxOffload>) -> Self {
-        match offload {
-            Some(o) => Self {
-                ol_flags: sys::SHIM_MBUF_F_TX_IPV4
-                    | sys::SHIM_MBUF_F_TX_IP_CKSUM
-                    | sys::SHIM_MBUF_F_TX_TCP_CKSUM,
-                tx_offload: u64::from(o.l2_len & 0x7f) | (u64::from(o.l3_len & 0x1ff) << 7),
-            },
-            None => Self::default(),
-        }
+/// What an mbuf carries to ask for `offload` (DPDK's flag bits, the header lengths packed as
+/// its `tx_offload` field packs them); nothing without it.
+pub(crate) fn tx_flags(offload: Option<TxOffload>) -> TxFlags {
+    match offload {
+        Some(o) => TxFlags {
+            ol_flags: sys::SHIM_MBUF_F_TX_IPV4 | sys::SHIM_MBUF_F_TX_IP_CKSUM | sys::SHIM_MBUF_F_TX_TCP_CKSUM,
+            tx_offload: u64::from(o.l2_len & 0x7f) | (u64::from(o.l3_len & 0x1ff) << 7),
+        },
+        None => TxFlags::default(),
     }
 }
 
@@ -459,10 +451,6 @@ impl Mbuf {
     }
 }
 
-/// A frame length beyond the mbuf's room ([`Room::finish`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct MbufTooSmall;
-
 /// The data room of an mbuf being written ([`Mbuf::room`]): `bytes` to write the frame into,
 /// then [`Room::finish`] to set its length. Borrows the mbuf for as long as it lives.
 pub(crate) struct Room<'m> {
@@ -480,7 +468,7 @@ impl Room<'_> {
         }
         // SAFETY: the mbuf is borrowed exclusively (`_owner`) and len fits the room, which ends
         // within buf_len (a u16).
-        unsafe { set_tx(self.mbuf, len, TxFlags::new(offload)) };
+        unsafe { set_tx(self.mbuf, len, tx_flags(offload)) };
         Ok(())
     }
 }
@@ -605,61 +593,16 @@ impl crate::core_ctx::PacketIo for Dpdk {
     }
 }
 
-/// A MAC address as `02:00:00:00:00:0a` (messages, telemetry, the tool).
-pub(crate) fn mac_text(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+/// The DPDK the library runs on, as `rte_version()` names it (`DPDK 25.11.2`), without the
+/// `DPDK ` prefix; callable before the EAL is up.
+pub(crate) fn dpdk_version() -> String {
+    // SAFETY: rte_version returns a static NUL-terminated string; it needs no EAL.
+    let v = unsafe { CStr::from_ptr(sys::rte_version()) }.to_string_lossy();
+    v.strip_prefix("DPDK ").unwrap_or(&v).to_owned()
 }
 
-/// What the core contexts need to know about a port the library set up.
-#[derive(Debug, Clone)]
-pub(crate) struct PortInfo {
-    pub id: u16,
-    /// The device's name (`net_pcap0`, `0000:01:00.0`).
-    pub name: String,
-    /// The device with its bus (`vdev-net_pcap0`), as `dpdk-dumpcap` names an interface's
-    /// hardware.
-    pub hardware: String,
-    pub mac: [u8; 6],
-    pub mtu: u16,
-    /// Longest frame accepted: MTU + 14, bounded by the mbuf data room (single-segment frames).
-    pub max_frame: usize,
-    /// IPv4 and TCP checksum offload are enabled on the library's TX queues.
-    pub checksum_offload: bool,
-    /// The library configured and started the port (and stops it at shutdown); false when it sends
-    /// through queues of a host's port.
-    pub owned: bool,
-}
-
-/// How an ACK frame gets its checksums: in software, or by the NIC (`offload`, a port's
-/// `checksum_offload`; then with the header lengths it needs).
-#[inline(always)]
-pub(crate) fn checksums(offload: bool) -> (crate::frame::ChecksumMode, Option<TxOffload>) {
-    if offload {
-        let o = TxOffload {
-            l2_len: crate::frame::ETH_LEN as u8,
-            l3_len: crate::frame::IPV4_LEN as u16,
-        };
-        (crate::frame::ChecksumMode::Offload, Some(o))
-    } else {
-        (crate::frame::ChecksumMode::Software, None)
-    }
-}
-
-impl PortInfo {
-    #[cfg(test)]
-    pub(crate) fn for_tests(id: u16) -> Self {
-        Self {
-            id,
-            name: format!("net_null{id}"),
-            hardware: format!("vdev-net_null{id}"),
-            mac: [2, 0, 0, 0, 0, id as u8],
-            mtu: 1500,
-            max_frame: 1514,
-            checksum_offload: false,
-            owned: true,
-        }
-    }
-}
+/// The DPDK the library was built against (pkg-config's `libdpdk` version).
+pub(crate) const DPDK_BUILT: &str = env!("MTCP_SENDPKT_DPDK_BUILT");
 
 /// MAC, MTU and the frame limit of a port, once it is set up (by the library or the host).
 fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, InitError> {
@@ -703,6 +646,7 @@ fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, I
         // Cut to what the mempool's mbufs hold by `open_ports`, which knows the pool.
         max_frame: usize::from(mtu) + 14,
         checksum_offload,
+        tx: tx_flags(crate::nic::checksums(checksum_offload).1),
         owned,
     })
 }
