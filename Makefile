@@ -27,7 +27,7 @@ endif
 export PKG_CONFIG_PATH := $(patsubst %/,%,$(dir $(DPDK_PC)))
 export LD_LIBRARY_PATH := $(patsubst %/pkgconfig/,%,$(dir $(DPDK_PC)))
 export PATH := $(DPDK)/bin:$(PATH)
-export CARGO_TARGET_DIR := $(CURDIR)/target/dpdk-$(notdir $(DPDK))
+export CARGO_TARGET_DIR := $(CURDIR)/target/$(notdir $(DPDK))
 LIBDIR := $(CARGO_TARGET_DIR)/$(PROFILE)
 endif
 SERIES ?= 25.11

@@ -317,9 +317,20 @@ fn installed_library_builds_with_pkg_config_alone() {
     assert!(check.status.success(), "{check:?}");
     assert!(String::from_utf8_lossy(&check.stdout).contains("core contexts: 2"));
 
+    // The install's own pkg-config directory first, then whatever finds DPDK (another prefix's,
+    // with `make test DPDK=...`), as a user with DPDK elsewhere sets it.
+    let with_existing = |var: &str, first: &Path| -> String {
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => format!("{}:{v}", first.display()),
+            _ => first.display().to_string(),
+        }
+    };
     let flags = Command::new("pkg-config")
         .args(["--cflags", "--libs", "mtcp_sendpkt"])
-        .env("PKG_CONFIG_PATH", lib.join("pkgconfig"))
+        .env(
+            "PKG_CONFIG_PATH",
+            with_existing("PKG_CONFIG_PATH", &lib.join("pkgconfig")),
+        )
         .output()
         .unwrap();
     assert!(
@@ -345,7 +356,7 @@ fn installed_library_builds_with_pkg_config_alone() {
     cc(&args);
     let pcap = dir.join("out.pcap");
     let mut env = pcap_env("pkgconfig", &dir, &pcap);
-    env.push(("LD_LIBRARY_PATH".into(), lib.display().to_string()));
+    env.push(("LD_LIBRARY_PATH".into(), with_existing("LD_LIBRARY_PATH", &lib)));
     let out = run(&exe, &env);
     assert!(String::from_utf8_lossy(&out.stdout).contains("5 frames sent, 0 failures"));
     assert_eq!(read_pcap(&pcap).len(), 5);
