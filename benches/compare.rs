@@ -12,7 +12,7 @@
 //! (callgrind, stable on a noisy machine), ours against the C sender's, and 2-core scaling.
 //!
 //! Knobs: BENCH_ROUNDS (5), BENCH_CALLS (5 000 000 per DPDK case), BENCH_TESTPMD_SECS (4).
-//! The table is printed and written to target/bench.md.
+//! The table is printed and written to target/bench/bench.md (beside the library measured).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,33 +50,57 @@ fn pkg_config(what: &str) -> Vec<String> {
         .collect()
 }
 
+/// target/release (or its twin under another CARGO_TARGET_DIR, as `make bench DPDK=...` sets):
+/// where this bench binary and the library it measures were built.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/release/deps")
+        .to_path_buf()
+}
+
 /// Builds the C bench programs into `dir`.
 fn build(dir: &Path) {
-    let lib = root().join("target/release");
+    let lib = lib_dir();
     let c = |name: &str| root().join("benches/c").join(name).display().to_string();
     let out = |name: &str| dir.join(name).display().to_string();
-    let opt = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror"];
-    run(Command::new("cc")
-        .args(opt)
-        .arg(format!("-I{}", root().join("include").display()))
-        .args([
-            c("sendpkt_bench.c"),
-            "-o".into(),
-            out("ours"),
-            format!("-L{}", lib.display()),
-            format!("-Wl,-rpath,{}", lib.display()),
-            "-lmtcp_sendpkt".into(),
-            "-lpthread".into(),
-        ]));
-    for (src, bin) in [("naive_dpdk.c", "naive"), ("c_sender.c", "csender")] {
+    // As a C programmer on DPDK builds (DPDK's own default is machine=native): -O3 for this
+    // machine, after pkg-config's flags, whose -march (corei7 in Debian's) would otherwise win.
+    let opt = ["-std=gnu11", "-Wall", "-Wextra", "-Werror"];
+    let native = ["-O3", "-march=native"];
+    // Each program that callgrind runs has a copy built for AVX2 machines (x86-64-v3): valgrind
+    // 3.19 cannot run the AVX-512 code -march=native may emit here.
+    for (bin, march) in [("ours", native[1]), ("ours-cg", "-march=x86-64-v3")] {
+        run(Command::new("cc")
+            .args(opt)
+            .args(["-O3", march])
+            .arg(format!("-I{}", root().join("include").display()))
+            .args([
+                c("sendpkt_bench.c"),
+                "-o".into(),
+                out(bin),
+                format!("-L{}", lib.display()),
+                format!("-Wl,-rpath,{}", lib.display()),
+                "-lmtcp_sendpkt".into(),
+                "-lpthread".into(),
+            ]));
+    }
+    for (src, bin, march) in [
+        ("naive_dpdk.c", "naive", native[1]),
+        ("c_sender.c", "csender", native[1]),
+        ("c_sender.c", "csender-cg", "-march=x86-64-v3"),
+    ] {
         run(Command::new("cc")
             .args(opt)
             .args(pkg_config("--cflags"))
+            .args(["-O3", march])
             .args([c(src), "-o".into(), out(bin)])
             .args(pkg_config("--libs")));
     }
     run(Command::new("cc")
         .args(opt)
+        .args(native)
         .args([c("af_packet_bench.c"), "-o".into(), out("afp")]));
 }
 
@@ -247,7 +271,7 @@ fn c_sender_instructions(dir: &Path) -> f64 {
                 "--tool=callgrind",
                 &format!("--callgrind-out-file={}", out_file.display()),
             ])
-            .arg(dir.join("csender"))
+            .arg(dir.join("csender-cg"))
             .args(["0", &calls.to_string()])
             .args(eal("cgc").split_whitespace())
             .args(["-l", "0", "--vdev", "net_null0"]));
@@ -282,7 +306,7 @@ fn callgrind(dir: &Path, function: &str, burst: u32, calls: u64) -> u64 {
     let out = run(Command::new("valgrind")
         .args(["--tool=callgrind", &format!("--toggle-collect={function}")])
         .arg(format!("--callgrind-out-file={}", out_file.display()))
-        .arg(dir.join("ours"))
+        .arg(dir.join("ours-cg"))
         .args(["0", &calls.to_string(), "1"])
         .env("MTCP_SENDPKT_CONF", root().join("examples/demo.conf"))
         .env("MTCP_SENDPKT_BURST", burst.to_string())
@@ -315,7 +339,8 @@ fn main() {
     let rounds = env_num("BENCH_ROUNDS", 5);
     let calls = env_num("BENCH_CALLS", 5_000_000);
     let tp_secs = env_num("BENCH_TESTPMD_SECS", 4);
-    let dir = root().join("target/bench");
+    // Beside the library measured: each DPDK (`make bench DPDK=...`) has its own.
+    let dir = lib_dir().parent().expect("target").join("bench");
     std::fs::create_dir_all(&dir).unwrap();
     build(&dir);
     let veth = Veth::new();
@@ -456,6 +481,6 @@ fn main() {
          the hand-written C sender {c_instr:.0}.\n"
     );
     println!("\n{t}");
-    std::fs::write(root().join("target/bench.md"), &t).unwrap();
+    std::fs::write(dir.join("bench.md"), &t).unwrap();
     std::thread::sleep(Duration::from_millis(10));
 }
