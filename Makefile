@@ -35,7 +35,7 @@ SERIES ?= 25.11
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-SONAME  := libmtcp_sendpkt.so.0
+SONAME  := libmtcp_sendpkt.so.1
 
 .PHONY: all deps dpdk build header check-header lint test smoke loom check-long fuzz bench demo install uninstall clean
 
@@ -81,7 +81,7 @@ install: $(if $(NO_BUILD),,build)
 	install -m 644 man/mtcp-sendpkt.1 $(DESTDIR)$(PREFIX)/share/man/man1/mtcp-sendpkt.1
 	install -d $(DESTDIR)$(PREFIX)/share/dpdk/telemetry-endpoints
 	install -m 644 telemetry-endpoints/mtcp_sendpkt.py $(DESTDIR)$(PREFIX)/share/dpdk/telemetry-endpoints/mtcp_sendpkt.py
-	for f in flush init attach init_error config_warnings cores stats tap shutdown reset raw; do \
+	for f in flush init attach init_error config_warnings cores stats tap shutdown reset raw segment; do \
 	  echo '.so man3/mtcp_sendpkt.3' > $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt_$$f.3; done
 
 uninstall:

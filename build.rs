@@ -18,8 +18,9 @@ fn main() {
         let v = std::env::var(dep).unwrap_or_else(|_| panic!("{dep} is set by dpdk-sys's build script"));
         println!("cargo:rustc-env={env}={v}");
     }
-    // ABI version 0: bump with any change to an exported function or struct.
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmtcp_sendpkt.so.0");
+    // ABI version 1 (0 until mtcp_sendpkt_raw took the mmTLS fork's prototype): bump with any
+    // change to an exported function or struct.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmtcp_sendpkt.so.1");
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let config =

@@ -88,6 +88,7 @@ fn build(dir: &Path) {
     }
     for (src, bin, march) in [
         ("naive_dpdk.c", "naive", native[1]),
+        ("c_replay.c", "creplay", native[1]),
         ("c_sender.c", "csender", native[1]),
         ("c_sender.c", "csender-cg", "-march=x86-64-v3"),
     ] {
@@ -121,6 +122,19 @@ fn mpps(output: &str) -> f64 {
 
 fn ours(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64) -> f64 {
     ours_with(dir, payload, burst, threads, calls, &[])
+}
+
+/// Our `mtcp_sendpkt_raw` (the mmTLS fork's replay) of a held frame of 66 + `payload` bytes,
+/// default settings, one core.
+fn ours_replay(dir: &Path, payload: usize, calls: u64) -> f64 {
+    let out = run(Command::new(dir.join("ours"))
+        .args([payload.to_string(), calls.to_string(), "1".into(), "raw".into()])
+        .env("MTCP_SENDPKT_CONF", root().join("examples/demo.conf"))
+        .env(
+            "MTCP_SENDPKT_EAL_ARGS",
+            format!("{} --vdev net_null0", eal("replay")),
+        ));
+    mpps(&out)
 }
 
 fn ours_with(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64, env: &[(&str, &str)]) -> f64 {
@@ -375,6 +389,13 @@ fn main() {
     const C_ONE_LONG: &str = "hand-written C sender, 1 process (4x the calls)";
     const C_TWO: &str = "hand-written C sender, 2 processes on 2 cores (sum, 4x the calls)";
     const TAP: &str = "ours, pcapng tap on (MTCP_SENDPKT_PCAPNG=/dev/null)";
+    // The replay of a held frame (mtcp_sendpkt_raw, the mmTLS fork's call), beside
+    // mtcp_sendpkt's frame of the same size.
+    const REPLAY: &str = "ours, mtcp_sendpkt_raw replaying a held frame";
+    const C_REPLAY: &str = "hand-written C replay, same work (benches/c/c_replay.c)";
+    const SENDPKT_SAME: &str = "ours, mtcp_sendpkt, a frame of the same size";
+    const REPLAY_SIZES: [(&str, usize); 3] = [("66 B", 0), ("590 B", 524), ("1514 B", 1448)];
+    let mut replay: BTreeMap<(usize, &str), BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
     for round in 0..rounds {
         eprintln!("bench: round {}/{rounds}", round + 1);
         for &(size, payload) in &SIZES {
@@ -395,6 +416,20 @@ fn main() {
         for &(size, payload) in &SIZES {
             let tap = [("MTCP_SENDPKT_PCAPNG", "/dev/null")];
             add(8, TAP, size, ours_with(&dir, payload, 32, 1, calls, &tap));
+        }
+        for &(size, payload) in &REPLAY_SIZES {
+            for (order, case, v) in [
+                (0, REPLAY, ours_replay(&dir, payload, calls)),
+                (1, C_REPLAY, c_program(&dir, "creplay", 66 + payload, calls)),
+                (2, SENDPKT_SAME, ours(&dir, payload, 32, 1, calls)),
+            ] {
+                replay
+                    .entry((order, case))
+                    .or_default()
+                    .entry(size)
+                    .or_default()
+                    .push(v);
+            }
         }
     }
     drop(veth);
@@ -475,6 +510,28 @@ fn main() {
         "| 2 cores / 1 core (two C senders: this machine's ceiling) | {} | |\n",
         ratio(med(7, C_TWO, "66 B"), med(7, C_ONE_LONG, "66 B"))
     );
+    let rmed = |order: usize, size: &str| -> Option<f64> {
+        let s = replay.iter().find(|((o, _), _)| *o == order)?.1.get(size)?;
+        Some(median(&mut s.clone()))
+    };
+    t += "\nReplay of a held frame (the mmTLS fork's `mtcp_sendpkt_raw`: copy, rewrite 12 bytes):\n\n";
+    t += "| case | 66 B | 590 B | 1514 B |\n|---|---|---|---|\n";
+    for (order, case) in replay.keys() {
+        let cell = |s| rmed(*order, s).map_or(String::new(), |v| format!("{v:.2}"));
+        t += &format!(
+            "| {case} | {} | {} | {} |\n",
+            cell("66 B"),
+            cell("590 B"),
+            cell("1514 B")
+        );
+    }
+    for (name, other) in [
+        ("replay / hand-written C replay", 1),
+        ("replay / mtcp_sendpkt at the same size", 2),
+    ] {
+        let r = |s| ratio(rmed(0, s), rmed(other, s));
+        t += &format!("| {name} | {} | {} | {} |\n", r("66 B"), r("590 B"), r("1514 B"));
+    }
     let (default_instr, default_pmd) = instructions_per_call(&dir, 32);
     let (burst1_instr, burst1_pmd) = instructions_per_call(&dir, 1);
     let c_instr = c_sender_instructions(&dir);

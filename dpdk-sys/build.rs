@@ -61,7 +61,6 @@ fn main() {
         .allowlist_function("rte_eal_init")
         .allowlist_function("rte_eal_cleanup")
         .allowlist_function("rte_eal_process_type")
-        .allowlist_function("rte_eth_dev_count_avail")
         .allowlist_function("rte_eth_dev_is_valid_port")
         .allowlist_function("rte_eth_dev_info_get")
         .allowlist_function("rte_eth_dev_configure")

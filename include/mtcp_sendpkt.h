@@ -196,6 +196,26 @@ int mtcp_sendpkt(mctx_t mctx, int sockid, const struct pkt_info *pinfo);
 int mtcp_sendpkt_reset(mctx_t mctx, const struct pkt_info *seen, int directions);
 
 /*
+ Sends again a whole Ethernet frame the middlebox held back, as the mmTLS fork of mOS's call
+ of this name does (its prototype: `int mtcp_sendpkt_raw(mctx_t, int, uint8_t *, uint16_t)`):
+ `len` bytes from `rawpkt`, Ethernet (VLAN tags kept) then IPv4 or IPv6, go out as they are
+ but for the two MAC addresses: the ARP (or IPv6 neighbour) entry of the IP destination's,
+ and the MAC of the port its route chooses. No checksum is recomputed; the frame is never cut.
+ `sock` is taken as `mtcp_sendpkt`'s `sockid`.
+
+ Returns 0 when the frame is on a TX queue or staged for one, or -1 with errno: `EACCES` (bad
+ `mctx`), `EINVAL` (`rawpkt` NULL, or not Ethernet then a whole IPv4/IPv6 header), `EBADF`
+ (`sock` < 0), `EMSGSIZE` (longer than the output port takes), `EHOSTUNREACH` (no route, or no
+ ARP entry: where the fork returns 0 with nothing sent; with `MTCP_SENDPKT_ERRORS=mos`, 0 as
+ there), `ENOBUFS`, `EAGAIN`, as `mtcp_sendpkt`.
+
+ # Safety
+ `mctx` is NULL or valid; `rawpkt` is NULL or points to `len` readable bytes, which do not
+ change during the call (nothing is kept after it).
+ */
+int mtcp_sendpkt_raw(mctx_t mctx, int sock, uint8_t *rawpkt, uint16_t len);
+
+/*
  Sends the caller's headers as they are: the IPv4 header with its options or the IPv6 header
  with the extension headers between `iph` and `tcph`, the TCP header with every flag and
  option, then `payloadlen` bytes of `payload`. Only the IPv4 total length / IPv6 payload length
@@ -210,7 +230,7 @@ int mtcp_sendpkt_reset(mctx_t mctx, const struct pkt_info *seen, int directions)
  # Safety
  As for `mtcp_sendpkt_reset`, and `payload` points to `payloadlen` readable bytes.
  */
-int mtcp_sendpkt_raw(mctx_t mctx, const struct pkt_info *pkt);
+int mtcp_sendpkt_segment(mctx_t mctx, const struct pkt_info *pkt);
 
 /*
  Pushes everything core context `mctx->cpu` has staged to its TX queues now, and gives the

@@ -62,7 +62,7 @@ impl TcpPacket<'_> {
 
 /// Any TCP segment, for [`Core::reset`] (one the middlebox observed) and [`Core::send_raw`]
 /// (one to send as it is): what `struct pkt_info` points to for `mtcp_sendpkt_reset` and
-/// `mtcp_sendpkt_raw`.
+/// `mtcp_sendpkt_segment`.
 #[derive(Debug, Clone, Copy)]
 pub struct Segment<'a> {
     /// The frame's bytes before the IP header, when known: the Ethernet header and any 802.1Q /
@@ -321,6 +321,23 @@ impl Core {
         let sent = self.rt.send_raw(self.ctx, req)?;
         self.ctx.note_segments(false, sent);
         Ok(sent)
+    }
+
+    /// Sends a whole Ethernet frame (IPv4 or IPv6, VLAN tags kept) as it is but for its two MAC
+    /// addresses: the destination's ARP/neighbour entry and the output port's, chosen by the
+    /// route of its IP destination. One frame, never cut (`TooLong` when the port does not take
+    /// it); no checksum is recomputed. What the mmTLS fork's `mtcp_sendpkt_raw` does.
+    pub fn send_frame(&self, frame: &[u8]) -> Result<(), SendError> {
+        let r = crate::segment::Verbatim::of(frame)
+            .ok_or(SendError::BadFrame)
+            .and_then(|f| self.frame_request(&f));
+        self.count(r)
+    }
+
+    pub(crate) fn frame_request(&self, frame: &crate::segment::Verbatim<'_>) -> Result<(), SendError> {
+        self.rt.send_verbatim(self.ctx, frame)?;
+        self.ctx.note_segments(false, 1);
+        Ok(())
     }
 
     /// Pushes what this core has staged to the TX queues now; returns how many frames they took.

@@ -22,6 +22,8 @@ pub enum SendError {
     NullOutput,
     #[error("directions is not MTCP_SENDPKT_TO_SENDER, MTCP_SENDPKT_TO_RECEIVER or both")]
     BadDirections,
+    #[error("the frame is NULL, or not Ethernet (VLAN tags allowed) then an IPv4 or IPv6 header")]
+    BadFrame,
     #[error("the frame (66 + payloadlen bytes) is longer than the output port's MTU + 14")]
     TooLong,
     #[error("no route to the destination")]
@@ -56,7 +58,10 @@ impl SendError {
             SendError::NoContext | SendError::NotInitialized | SendError::NullPktInfo => libc::EACCES,
             SendError::BadSocket => libc::EBADF,
             SendError::NoHeaders => libc::ENODATA,
-            SendError::NullPayload | SendError::NullOutput | SendError::BadDirections => libc::EINVAL,
+            SendError::NullPayload
+            | SendError::NullOutput
+            | SendError::BadDirections
+            | SendError::BadFrame => libc::EINVAL,
             SendError::TooLong => libc::EMSGSIZE,
             SendError::NoRoute | SendError::NoArpEntry => libc::EHOSTUNREACH,
             SendError::NoMbuf => libc::ENOBUFS,

@@ -337,7 +337,7 @@ fn fail(e: SendError) -> c_int {
     -1
 }
 
-/// The segment a `pkt_info` describes for `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw`.
+/// The segment a `pkt_info` describes for `mtcp_sendpkt_reset` and `mtcp_sendpkt_segment`.
 ///
 /// # Safety
 /// As for `mtcp_sendpkt`, and: `iph` points to a whole IPv4 header (IHL × 4 bytes) or IPv6 header
@@ -446,6 +446,89 @@ pub unsafe extern "C" fn mtcp_sendpkt_reset(mctx: mctx_t, seen: *const pkt_info,
     })
 }
 
+/// Sends again a whole Ethernet frame the middlebox held back, as the mmTLS fork of mOS's call
+/// of this name does (its prototype: `int mtcp_sendpkt_raw(mctx_t, int, uint8_t *, uint16_t)`):
+/// `len` bytes from `rawpkt`, Ethernet (VLAN tags kept) then IPv4 or IPv6, go out as they are
+/// but for the two MAC addresses: the ARP (or IPv6 neighbour) entry of the IP destination's,
+/// and the MAC of the port its route chooses. No checksum is recomputed; the frame is never cut.
+/// `sock` is taken as `mtcp_sendpkt`'s `sockid`.
+///
+/// Returns 0 when the frame is on a TX queue or staged for one, or -1 with errno: `EACCES` (bad
+/// `mctx`), `EINVAL` (`rawpkt` NULL, or not Ethernet then a whole IPv4/IPv6 header), `EBADF`
+/// (`sock` < 0), `EMSGSIZE` (longer than the output port takes), `EHOSTUNREACH` (no route, or no
+/// ARP entry: where the fork returns 0 with nothing sent; with `MTCP_SENDPKT_ERRORS=mos`, 0 as
+/// there), `ENOBUFS`, `EAGAIN`, as `mtcp_sendpkt`.
+///
+/// # Safety
+/// `mctx` is NULL or valid; `rawpkt` is NULL or points to `len` readable bytes, which do not
+/// change during the call (nothing is kept after it).
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt_raw(mctx: mctx_t, sock: c_int, rawpkt: *mut u8, len: u16) -> c_int {
+    // The owner's common replay first (an untagged IPv4 frame to the last destination), as for
+    // mtcp_sendpkt; anything it declines takes the full path from the start.
+    // SAFETY: the caller's contract, as for the full path.
+    match unsafe { raw_quick(mctx, sock, rawpkt, len) } {
+        Quick::Staged => 0,
+        Quick::Finish(f) => finish_quick(f),
+        // SAFETY: as above.
+        Quick::Declined => unsafe { raw_full(mctx, sock, rawpkt, len) },
+    }
+}
+
+/// The owner's quick path for [`mtcp_sendpkt_raw`]: an untagged IPv4 frame, `sock` >= 0.
+///
+/// # Safety
+/// As for [`mtcp_sendpkt_raw`].
+#[inline(always)]
+unsafe fn raw_quick(mctx: mctx_t, sock: c_int, rawpkt: *mut u8, len: u16) -> QuickSend<'static> {
+    // SAFETY: mctx is NULL or valid (the caller's contract).
+    let Some(m) = (unsafe { mctx.as_ref() }) else {
+        return Quick::Declined;
+    };
+    if rawpkt.is_null() || sock < 0 || len < 34 {
+        return Quick::Declined;
+    }
+    // SAFETY: rawpkt points to len readable bytes (the caller's contract), 34 or more.
+    let frame = unsafe { bytes(rawpkt.cast_const(), usize::from(len)) };
+    // Ethernet type IPv4 and an IPv4 version nibble: the destination is at 30..34.
+    let (Ok(cpu), [0x08, 0x00], 4) = (usize::try_from(m.cpu), [frame[12], frame[13]], frame[14] >> 4) else {
+        return Quick::Declined;
+    };
+    let daddr = [frame[30], frame[31], frame[32], frame[33]];
+    match runtime::live() {
+        Some(rt) => rt.try_send_quick_verbatim(cpu, frame, daddr),
+        None => Quick::Declined,
+    }
+}
+
+/// [`mtcp_sendpkt_raw`] for any call.
+///
+/// # Safety
+/// As for [`mtcp_sendpkt_raw`].
+#[inline(never)]
+unsafe fn raw_full(mctx: mctx_t, sock: c_int, rawpkt: *mut u8, len: u16) -> c_int {
+    guarded(|| {
+        // SAFETY: mctx is NULL or valid (caller contract).
+        let core = unsafe { core_of(mctx) }?;
+        let result = (|| {
+            if rawpkt.is_null() {
+                return Err(SendError::BadFrame);
+            }
+            // SAFETY: rawpkt points to len readable bytes (caller contract).
+            let frame = unsafe { bytes(rawpkt.cast_const(), usize::from(len)) };
+            let frame = segment::Verbatim::of(frame).ok_or(SendError::BadFrame)?;
+            if sock < 0 {
+                return Err(SendError::BadSocket);
+            }
+            core.frame_request(&frame)
+        })();
+        match result {
+            Ok(()) => Ok(0),
+            Err(e) => rejected(&core, e).map(|()| 0),
+        }
+    })
+}
+
 /// Sends the caller's headers as they are: the IPv4 header with its options or the IPv6 header
 /// with the extension headers between `iph` and `tcph`, the TCP header with every flag and
 /// option, then `payloadlen` bytes of `payload`. Only the IPv4 total length / IPv6 payload length
@@ -460,7 +543,7 @@ pub unsafe extern "C" fn mtcp_sendpkt_reset(mctx: mctx_t, seen: *const pkt_info,
 /// # Safety
 /// As for `mtcp_sendpkt_reset`, and `payload` points to `payloadlen` readable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn mtcp_sendpkt_raw(mctx: mctx_t, pkt: *const pkt_info) -> c_int {
+pub unsafe extern "C" fn mtcp_sendpkt_segment(mctx: mctx_t, pkt: *const pkt_info) -> c_int {
     guarded(|| {
         // SAFETY: mctx is NULL or valid (caller contract).
         let core = unsafe { core_of(mctx) }?;

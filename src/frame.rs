@@ -72,6 +72,12 @@ impl AckTemplate {
         Self(h)
     }
 
+    /// The Ethernet destination and source addresses, as the frame's first 12 bytes.
+    #[inline(always)]
+    pub fn addresses(&self) -> &[u8; 12] {
+        self.0[0..12].try_into().expect("12 bytes")
+    }
+
     /// The same header toward another Ethernet destination.
     #[inline(always)]
     pub fn set_dst(&mut self, dst: [u8; 6]) {
@@ -142,6 +148,12 @@ pub struct SegmentView<'a> {
 }
 
 impl<'a> SegmentView<'a> {
+    /// The flags byte of the caller's TCP header (CWR to FIN).
+    #[inline]
+    pub fn tcp_flags(&self) -> u8 {
+        self.tcp[13]
+    }
+
     /// Checks an IPv4 header (at least its first 20 bytes), a TCP header (its first 20 bytes plus
     /// whatever option bytes may be read: options beyond `tcp.len()` are never looked at) and
     /// the payload's length.
@@ -316,6 +328,25 @@ pub fn write_ack_frame(
     write_ack(seg, &AckTemplate::new(eth_dst, eth_src), checksum, out)
 }
 
+/// Puts `flags` in place of ACK in a frame [`write_ack`] wrote (the mmTLS fork of mOS sends the
+/// flags byte of the caller's TCP header), keeping its TCP checksum right: in software mode
+/// updated incrementally (RFC 1624, eqn. 3); with offload it holds the pseudo-header's sum only,
+/// which the flags are not part of.
+pub fn set_tcp_flags(frame: &mut [u8], flags: u8, checksum: ChecksumMode) {
+    const AT: usize = ETH_LEN + IPV4_LEN + 12;
+    let old = u16::from_be_bytes([frame[AT], frame[AT + 1]]);
+    frame[AT + 1] = flags;
+    let new = u16::from_be_bytes([frame[AT], frame[AT + 1]]);
+    if checksum == ChecksumMode::Software {
+        const SUM: usize = ETH_LEN + IPV4_LEN + 16;
+        let hc = u16::from_be_bytes([frame[SUM], frame[SUM + 1]]);
+        let sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
+        let sum = (sum & 0xffff) + (sum >> 16);
+        let sum = (sum & 0xffff) + (sum >> 16);
+        frame[SUM..SUM + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    }
+}
+
 /// [`write_ack_frame`] from the destination's [`AckTemplate`].
 #[inline(always)]
 pub fn write_ack(
@@ -436,6 +467,40 @@ mod tests {
     }
 
     const TS_OPTS: [u8; 12] = [1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78];
+
+    /// The mmTLS fork's flags: the caller's flags byte in place of ACK, the TCP checksum still
+    /// right (checked by etherparse over the whole segment), every other byte unchanged; with
+    /// offload, the pseudo-header sum stays as it was.
+    #[test]
+    fn the_callers_flags_in_place_of_ack_keep_the_checksum_right() {
+        let (ip, tcp) = input(5, &TS_OPTS);
+        for flags in [0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x18, 0x19, 0x3f, 0xff] {
+            for payload in [&b""[..], b"a", b"some payload of odd length"] {
+                let ack = build(&ip, &tcp, payload, ChecksumMode::Software);
+                let mut f = ack.clone();
+                set_tcp_flags(&mut f, flags, ChecksumMode::Software);
+                assert_eq!(f[47], flags);
+                let p = SlicedPacket::from_ethernet(&f).unwrap();
+                let (Some(NetSlice::Ipv4(i)), Some(TransportSlice::Tcp(t))) = (p.net, p.transport) else {
+                    panic!("IPv4 and TCP")
+                };
+                let want = t
+                    .to_header()
+                    .calc_checksum_ipv4(&i.header().to_header(), t.payload())
+                    .unwrap();
+                assert_eq!(t.checksum(), want, "flags {flags:#x}, payload {}", payload.len());
+                let changed: Vec<usize> = (0..f.len()).filter(|&k| f[k] != ack[k]).collect();
+                assert!(
+                    changed.iter().all(|&k| k == 47 || k == 50 || k == 51),
+                    "{changed:?}"
+                );
+                let mut o = build(&ip, &tcp, payload, ChecksumMode::Offload);
+                let sum = [o[50], o[51]];
+                set_tcp_flags(&mut o, flags, ChecksumMode::Offload);
+                assert_eq!(([o[50], o[51]], o[47]), (sum, flags));
+            }
+        }
+    }
 
     fn build(ip: &[u8], tcp: &[u8], payload: &[u8], mode: ChecksumMode) -> Vec<u8> {
         let seg = SegmentView::new(ip, tcp, payload).unwrap();

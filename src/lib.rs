@@ -80,8 +80,8 @@ pub use error::{InitError, SendError};
 #[cfg(not(loom))]
 pub use ffi::{
     mtcp_sendpkt, mtcp_sendpkt_attach, mtcp_sendpkt_config_warnings, mtcp_sendpkt_cores, mtcp_sendpkt_flush,
-    mtcp_sendpkt_init, mtcp_sendpkt_init_error, mtcp_sendpkt_raw, mtcp_sendpkt_reset, mtcp_sendpkt_shutdown,
-    mtcp_sendpkt_stats, mtcp_sendpkt_tap,
+    mtcp_sendpkt_init, mtcp_sendpkt_init_error, mtcp_sendpkt_raw, mtcp_sendpkt_reset, mtcp_sendpkt_segment,
+    mtcp_sendpkt_shutdown, mtcp_sendpkt_stats, mtcp_sendpkt_tap,
 };
 
 /// Pieces the fuzz targets, the micro-benchmark and a few tests reach into (cargo feature
@@ -101,6 +101,7 @@ pub mod internals {
     }
     pub use crate::segment::{
         pieces, raw_frame_len, reset_frame_len, write_raw, write_reset, Direction, IpVersion, Link, Seen,
+        Verbatim,
     };
 
     /// Takes an mbuf from the running library's pool, lets `write` fill its room, sets its

@@ -59,6 +59,15 @@ impl PortInfo {
     }
 }
 
+/// A DPDK port as the configuration's netdev names find it (`config::netdev`): its port id, its
+/// device name (`net_pcap0`, `0000:01:00.0`) and its MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PortIdentity {
+    pub id: u16,
+    pub name: String,
+    pub mac: [u8; 6],
+}
+
 /// Checksum offload requested for a frame (the header lengths the PMD needs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TxOffload {

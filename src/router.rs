@@ -37,6 +37,7 @@ pub(crate) struct Router {
     arp: ArpTable,
     routes6: Option<PrefixTable<Option<usize>, Ipv6Prefix>>,
     arp6: Arp6Table,
+    tcp_flags_from_packet: bool,
 }
 
 /// The last lookup: the destination and all an ACK frame to it needs: its port, the port's
@@ -83,7 +84,7 @@ impl AckHop {
 }
 
 impl Router {
-    pub(crate) fn new(ports: Vec<PortInfo>, tables: Tables) -> Self {
+    pub(crate) fn new(ports: Vec<PortInfo>, tables: Tables, tcp_flags_from_packet: bool) -> Self {
         static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
@@ -93,7 +94,14 @@ impl Router {
             arp: tables.arp,
             routes6: tables.routes6,
             arp6: tables.arp6,
+            tcp_flags_from_packet,
         }
+    }
+
+    /// `MTCP_SENDPKT_TCP_FLAGS=packet`: ACK frames carry the caller's flags byte (the quick
+    /// path then never applies: its frames are ACKs).
+    pub(crate) fn tcp_flags_from_packet(&self) -> bool {
+        self.tcp_flags_from_packet
     }
 
     pub(crate) fn ports(&self) -> &[PortInfo] {
@@ -151,7 +159,7 @@ impl Router {
             router: self.id,
             daddr: daddr.to_be_bytes(),
             arp: arp.is_some(),
-            whole_ack: arp.is_some() && info.max_frame >= frame::HEADER_LEN,
+            whole_ack: arp.is_some() && info.max_frame >= frame::HEADER_LEN && !self.tcp_flags_from_packet,
             hop: AckHop {
                 port,
                 template: AckTemplate::new(arp.unwrap_or_default(), info.mac),
@@ -226,6 +234,7 @@ mod tests {
                 arp,
                 ..Tables::default()
             },
+            false,
         );
         let c = &mut HopCache::default();
         let (nine, eight) = ([9; 6], [8; 6]);
@@ -266,7 +275,7 @@ mod tests {
 
     #[test]
     fn without_a_route_table_everything_goes_to_port_0() {
-        let r = Router::new(vec![port(0)], Tables::default());
+        let r = Router::new(vec![port(0)], Tables::default(), false);
         let one = [1; 6];
         let cache = &mut HopCache::default();
         let hop = r.resolve(cache, addr([1, 2, 3, 4]), || Some(EthDstHint::new(&one)));
@@ -289,8 +298,9 @@ mod tests {
                 arp,
                 ..Tables::default()
             },
+            false,
         );
-        let b = Router::new(vec![port(0)], Tables::default());
+        let b = Router::new(vec![port(0)], Tables::default(), false);
         let c = &mut HopCache::default();
         assert!(a.resolve(c, addr([10, 0, 0, 1]), || None).is_ok());
         assert_eq!(
@@ -320,6 +330,7 @@ mod tests {
                 arp6,
                 ..Tables::default()
             },
+            false,
         );
         let hop = |port, eth_dst| Ok(Hop { port, eth_dst });
         assert_eq!(r.next_hop(a6("fd01::9"), Some([1; 6])), hop(1, [9; 6]));
@@ -331,7 +342,7 @@ mod tests {
         assert_eq!(r.next_hop(a4("10.0.0.1"), None), hop(0, [4; 6]));
         assert_eq!(r.next_hop(a4("10.0.0.2"), None), Err(SendError::NoArpEntry));
         // An IPv6 ARP entry does not answer for IPv4, nor the reverse.
-        let only6 = Router::new(vec![port(0)], Tables::default());
+        let only6 = Router::new(vec![port(0)], Tables::default(), false);
         assert_eq!(only6.next_hop(a6("fd01::9"), Some([2; 6])), hop(0, [2; 6]));
     }
 }

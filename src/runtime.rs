@@ -316,7 +316,7 @@ struct Ports {
 
 impl Runtime {
     fn start(settings: Settings, attach: Option<AttachRequest>) -> Result<Runtime, InitError> {
-        let cfg = MosConfig::load(&settings.conf_paths, settings.kernel_tables)?;
+        let mut cfg = MosConfig::load(&settings.conf_paths, settings.kernel_tables)?;
         // An explicit MTCP_SENDPKT_CORES wins over what the netdev core masks imply.
         let cores = settings
             .cores
@@ -337,11 +337,21 @@ impl Runtime {
         } else {
             port::init_eal(&settings.eal_args, settings.telemetry)
         };
-        // After the EAL read `--log-level`, so that `mtcp_sendpkt:error` silences them.
+        // The netdevs' ports, found as mOS finds them (a kernel device's MAC, dpdkN, a DPDK
+        // device name) among every port DPDK has: the library's, or the host's when attached.
+        let available = eal.and_then(|()| {
+            let available = port::identities()?;
+            cfg.resolve(&available)?;
+            Ok(available)
+        });
+        // After the EAL read `--log-level`, so that `mtcp_sendpkt:error` silences them, and
+        // after the netdevs were found (which may warn).
         publish_warnings(&cfg);
-        eal?;
+        let available = available?;
         telemetry::register(telemetry_view);
-        let port_ids: Vec<u16> = cfg.ports().unwrap_or_else(|| (0..port::port_count()).collect());
+        let port_ids: Vec<u16> = cfg
+            .ports()
+            .unwrap_or_else(|| available.iter().map(|p| p.id).collect());
         if port_ids.is_empty() {
             return Err(InitError::NoPort);
         }
@@ -431,7 +441,7 @@ impl Runtime {
         }
         Ok(Runtime {
             io: Dpdk { pool },
-            router: Router::new(ports.info, tables),
+            router: Router::new(ports.info, tables, settings.tcp_flags_from_packet),
             contexts,
             signal,
             settings,
@@ -514,6 +524,22 @@ impl Runtime {
         ctx.try_send_quick(ThreadRec::is_callers, frame)
     }
 
+    /// [`Runtime::send_verbatim`]'s common case for the owner of context `cpu`, with no call:
+    /// an untagged IPv4 frame (`daddr` its destination, read by the caller) to the destination
+    /// of the context's last frame.
+    #[inline(always)]
+    pub(crate) fn try_send_quick_verbatim(&self, cpu: usize, frame: &[u8], daddr: [u8; 4]) -> QuickSend<'_> {
+        let Some(ctx) = self.contexts.get(cpu) else {
+            return Quick::Declined;
+        };
+        let build = QuickVerbatim {
+            router: &self.router,
+            frame,
+            daddr,
+        };
+        ctx.try_send_quick(ThreadRec::is_callers, build)
+    }
+
     /// Sends the RST toward each of `directions` for the observed segment `req`; returns how
     /// many frames were accepted. The first failure ends the call: it is the result when no
     /// frame was accepted.
@@ -593,6 +619,52 @@ impl Runtime {
         }))
     }
 
+    /// Sends a whole frame the caller held back, as it is but for its two MAC addresses (the
+    /// ARP/neighbour entry of its IP destination's and the output port's): one frame, never cut.
+    /// The frame's own destination MAC is never used (as in the fork). IPv4 goes through the
+    /// context's route cache, which the quick path ([`Runtime::try_send_quick_verbatim`]) then
+    /// finds.
+    pub(crate) fn send_verbatim(
+        &self,
+        ctx: &CoreContext<Dpdk, HopCache>,
+        frame: &segment::Verbatim<'_>,
+    ) -> Result<(), SendError> {
+        let call = enter_call()?;
+        let router = &self.router;
+        let send = |addresses: [u8; 12], port: usize, m: &mut port::Mbuf| -> Result<usize, SendError> {
+            m.write_frame(None, |room| {
+                frame.write(&addresses, room).map_err(SendError::from)
+            })?;
+            Ok(port)
+        };
+        match frame.dst {
+            std::net::IpAddr::V4(a) => ctx.send(
+                || call.rec(),
+                |hops: &mut HopCache, m: &mut port::Mbuf| {
+                    let hop = router.resolve(hops, u32::from(a), || None)?;
+                    if frame.untagged_len() > hop.max_frame {
+                        return Err(SendError::TooLong);
+                    }
+                    send(*hop.template.addresses(), hop.port, m)
+                },
+            ),
+            dst @ std::net::IpAddr::V6(_) => {
+                let hop = router.next_hop(dst, None)?;
+                let port = &router.ports()[hop.port];
+                if frame.untagged_len() > port.max_frame {
+                    return Err(SendError::TooLong);
+                }
+                let mut addresses = [0; 12];
+                addresses[..6].copy_from_slice(&hop.eth_dst);
+                addresses[6..].copy_from_slice(&port.mac);
+                ctx.send(
+                    || call.rec(),
+                    |_: &mut HopCache, m: &mut port::Mbuf| send(addresses, hop.port, m),
+                )
+            }
+        }
+    }
+
     /// Flushes one context (see [`CoreContext::flush`]), waiting at most `tx_wait`.
     pub(crate) fn flush(&self, ctx: &CoreContext<Dpdk, HopCache>) -> Result<FlushOutcome, SendError> {
         let call = enter_call()?;
@@ -656,7 +728,45 @@ impl<R: AckRequest> crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, R> {
         // (The mbuf's fields first: then nothing of it is kept across the payload's copy.)
         let bytes = unsafe { m.frame_of(seg.frame_len(), hop.tx) };
         frame::write_ack(&seg, &hop.template, hop.checksum, bytes).map_err(|_| SendError::TooLong)?;
+        if router.tcp_flags_from_packet() {
+            frame::set_tcp_flags(bytes, seg.tcp_flags(), hop.checksum);
+        }
         Ok(hop.port)
+    }
+}
+
+/// The replay of a held frame (`mtcp_sendpkt_raw`) on the quick path: an untagged IPv4 frame to
+/// the destination of the context's last frame (whose cached hop has an ARP entry), copied with
+/// the hop's two MAC addresses, when it fits the port; declined otherwise (the full path,
+/// [`Runtime::send_verbatim`], takes it).
+struct QuickVerbatim<'r> {
+    router: &'r Router,
+    frame: &'r [u8],
+    daddr: [u8; 4],
+}
+
+// SAFETY: the mbuf returned is the one `take(hop.port)` gave, with that port.
+unsafe impl crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickVerbatim<'_> {
+    const RAW: bool = true;
+
+    #[inline(always)]
+    fn try_build(
+        self,
+        hops: &HopCache,
+        take: impl FnOnce(usize) -> Option<port::Mbuf>,
+    ) -> Option<(usize, port::Mbuf)> {
+        let hop = self.router.cached(hops, self.daddr)?;
+        if self.frame.len() > hop.max_frame {
+            return None;
+        }
+        let mut m = take(hop.port)?;
+        // SAFETY: `m` is of this runtime's pool, and the frame is at most `hop.max_frame` long,
+        // at most that pool's room (as in `AckFrame::build`). No checksum offload is asked for:
+        // the frame's checksums are the caller's.
+        let bytes = unsafe { m.frame_of(self.frame.len(), port::TxFlags::default()) };
+        bytes.copy_from_slice(self.frame);
+        bytes[..12].copy_from_slice(hop.template.addresses());
+        Some((hop.port, m))
     }
 }
 

@@ -110,6 +110,71 @@ pub fn ip_header_len(head: &[u8]) -> Option<usize> {
     }
 }
 
+/// A whole Ethernet frame the middlebox held back to send again later as it is (the mmTLS fork's
+/// `mtcp_sendpkt_raw`): where it goes ([`Verbatim::of`]), then [`Verbatim::write`] copies it with
+/// the two MAC addresses of the output port's link; every other byte is the caller's (VLAN tags
+/// kept, no checksum recomputed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verbatim<'a> {
+    pub frame: &'a [u8],
+    /// The IPv4 or IPv6 destination, which routes the frame.
+    pub dst: IpAddr,
+    /// Bytes of VLAN tags after the source address.
+    pub tags: usize,
+}
+
+impl<'a> Verbatim<'a> {
+    /// `None` when `frame` is not Ethernet (with up to [`MAX_TAGS`] VLAN tags) then a whole IPv4
+    /// or IPv6 header (20 bytes at least, the version nibble matching the ethertype).
+    pub fn of(frame: &'a [u8]) -> Option<Self> {
+        let mut at = 12;
+        let mut tags = 0;
+        loop {
+            let ethertype = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]);
+            if VLAN_TPIDS.contains(&ethertype) && tags < 4 * MAX_TAGS {
+                at += 4;
+                tags += 4;
+                continue;
+            }
+            let ip = frame.get(at + 2..)?;
+            let version = match ethertype {
+                ETHERTYPE_IPV4 => IpVersion::V4,
+                ETHERTYPE_IPV6 => IpVersion::V6,
+                _ => return None,
+            };
+            if IpVersion::of(*ip.first()?)? != version {
+                return None;
+            }
+            let dst = match version {
+                IpVersion::V4 if ip.len() >= IPV4_LEN => {
+                    IpAddr::from(<[u8; 4]>::try_from(&ip[16..20]).expect("4 bytes"))
+                }
+                IpVersion::V6 if ip.len() >= IPV6_LEN => {
+                    IpAddr::from(<[u8; 16]>::try_from(&ip[24..40]).expect("16 bytes"))
+                }
+                _ => return None,
+            };
+            return Some(Self { frame, dst, tags });
+        }
+    }
+
+    /// The frame's length without its VLAN tags (what a port's frame limit bounds).
+    pub fn untagged_len(&self) -> usize {
+        self.frame.len() - self.tags
+    }
+
+    /// Writes the frame into `out` with `addresses` (the destination then the source MAC, 12
+    /// bytes) in place of its own; returns its length.
+    pub fn write(&self, addresses: &[u8; 12], out: &mut [u8]) -> Result<usize, FrameError> {
+        let out = out
+            .get_mut(..self.frame.len())
+            .ok_or(FrameError::BufferTooSmall)?;
+        out.copy_from_slice(self.frame);
+        out[0..12].copy_from_slice(addresses);
+        Ok(self.frame.len())
+    }
+}
+
 /// A segment the middlebox observed (or wants sent as it is): its network header (IPv4 with
 /// options, or IPv6 with its extension headers), TCP header with options, and payload length.
 #[derive(Debug, Clone, Copy)]
@@ -474,6 +539,73 @@ pub fn write_raw(
     let sum = pseudo + copy_sum_in_place(tcp) + copy_and_sum(body, data);
     tcp[16..18].copy_from_slice(&checksum::finish(sum));
     Ok(len)
+}
+
+#[cfg(test)]
+mod verbatim_tests {
+    use super::*;
+
+    fn frame(tags: &[u8], ethertype: u16, ip: &[u8]) -> Vec<u8> {
+        let mut f = vec![0xaa; 6];
+        f.extend([0xbb; 6]);
+        f.extend(tags);
+        f.extend(ethertype.to_be_bytes());
+        f.extend(ip);
+        f
+    }
+
+    #[test]
+    fn the_destination_routes_and_only_the_macs_change() {
+        let mut ip4 = vec![0u8; 40];
+        ip4[0] = 0x45;
+        ip4[16..20].copy_from_slice(&[10, 11, 90, 3]);
+        let f = frame(&[], ETHERTYPE_IPV4, &ip4);
+        let v = Verbatim::of(&f).unwrap();
+        assert_eq!(
+            (v.dst, v.tags, v.untagged_len()),
+            ("10.11.90.3".parse().unwrap(), 0, 54)
+        );
+        let mut out = [0u8; 64];
+        let addresses = [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2];
+        assert_eq!(v.write(&addresses, &mut out), Ok(54));
+        assert_eq!(out[..6], [1; 6]);
+        assert_eq!(out[6..12], [2; 6]);
+        assert_eq!(out[12..54], f[12..]);
+        assert_eq!(
+            v.write(&addresses, &mut out[..53]),
+            Err(FrameError::BufferTooSmall)
+        );
+        // QinQ tags are kept, and do not count against the frame limit.
+        let mut ip6 = vec![0u8; 60];
+        ip6[0] = 0x60;
+        ip6[24..40].copy_from_slice(&"fd00::3".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        let tags = [0x88, 0xa8, 0, 7, 0x81, 0x00, 0, 9];
+        let f = frame(&tags, ETHERTYPE_IPV6, &ip6);
+        let v = Verbatim::of(&f).unwrap();
+        assert_eq!((v.dst, v.tags), ("fd00::3".parse().unwrap(), 8));
+        assert_eq!(v.untagged_len(), 14 + 60);
+    }
+
+    #[test]
+    fn what_is_not_ethernet_and_ip_is_refused() {
+        let mut ip4 = vec![0u8; 20];
+        ip4[0] = 0x45;
+        assert!(Verbatim::of(&frame(&[], ETHERTYPE_IPV4, &ip4)).is_some());
+        for bad in [
+            frame(&[], ETHERTYPE_IPV4, &ip4[..19]),
+            frame(&[], 0x0806, &ip4),
+            frame(&[], ETHERTYPE_IPV6, &ip4),
+            frame(
+                &[0x81, 0, 0, 1, 0x81, 0, 0, 2, 0x81, 0, 0, 3],
+                ETHERTYPE_IPV4,
+                &ip4,
+            ),
+            vec![0; 13],
+            vec![],
+        ] {
+            assert_eq!(Verbatim::of(&bad), None, "{bad:?}");
+        }
+    }
 }
 
 #[cfg(test)]

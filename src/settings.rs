@@ -53,6 +53,10 @@ pub struct Settings {
     /// `MTCP_SENDPKT_PCAPNG`: a pcapng file the tap writes every frame a TX queue takes to,
     /// from start to shutdown (default: no tap).
     pub pcapng: Option<PathBuf>,
+    /// `MTCP_SENDPKT_TCP_FLAGS=packet`: `mtcp_sendpkt`'s frames carry the flags byte of
+    /// `pinfo->tcph`, as the mmTLS fork of mOS sends them; `ack` (the default): ACK only, as
+    /// upstream mOS.
+    pub tcp_flags_from_packet: bool,
 }
 
 impl Default for Settings {
@@ -73,6 +77,7 @@ impl Default for Settings {
             kernel_tables: true,
             telemetry: false,
             pcapng: None,
+            tcp_flags_from_packet: false,
         }
     }
 }
@@ -159,6 +164,21 @@ impl Settings {
                 }
             };
         }
+        if let Some(v) = var("MTCP_SENDPKT_TCP_FLAGS") {
+            s.tcp_flags_from_packet = match v.trim() {
+                "ack" | "" => false,
+                "packet" => true,
+                _ => {
+                    return Err(InitError::Setting {
+                        var: "MTCP_SENDPKT_TCP_FLAGS",
+                        value: v,
+                        reason: "expected 'ack' (the default: ACK only, as upstream mOS) or 'packet' \
+                                 (pinfo->tcph's flags, as the mmTLS fork)"
+                            .into(),
+                    })
+                }
+            };
+        }
         s.pcapng = var("MTCP_SENDPKT_PCAPNG")
             .filter(|p| !p.is_empty())
             .map(PathBuf::from);
@@ -187,6 +207,22 @@ mod tests {
     fn with(vars: &[(&str, &str)]) -> Result<Settings, InitError> {
         let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn tcp_flags_are_acks_unless_asked_for() {
+        assert!(!with(&[]).unwrap().tcp_flags_from_packet);
+        assert!(
+            with(&[("MTCP_SENDPKT_TCP_FLAGS", "packet")])
+                .unwrap()
+                .tcp_flags_from_packet
+        );
+        assert!(
+            !with(&[("MTCP_SENDPKT_TCP_FLAGS", "ack")])
+                .unwrap()
+                .tcp_flags_from_packet
+        );
+        assert!(with(&[("MTCP_SENDPKT_TCP_FLAGS", "psh")]).is_err());
     }
 
     #[test]

@@ -262,6 +262,10 @@ fn fill_config(r: &Reply, params: Option<&str>) -> Result<(), ()> {
     r.string("errors", if s.mos_errors { "mos" } else { "report" });
     r.u64("kernel_tables", u64::from(s.kernel_tables));
     r.string(
+        "tcp_flags",
+        if s.tcp_flags_from_packet { "packet" } else { "ack" },
+    );
+    r.string(
         "pcapng",
         &crate::tap::path()
             .map(|p| p.display().to_string())

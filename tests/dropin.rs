@@ -16,6 +16,11 @@ use support::*;
 fn check_mos_middlebox_frames(pcap: &Path) {
     let frames = read_pcap(pcap);
     assert_eq!(frames.len(), 3, "three frames on the wire");
+    check_acks(&frames);
+}
+
+/// The three ACKs of mos_middlebox.c.
+fn check_acks(frames: &[Vec<u8>]) {
     for (i, f) in frames.iter().enumerate() {
         let p = SlicedPacket::from_ethernet(f).unwrap();
         let Some(NetSlice::Ipv4(ip)) = p.net else {
@@ -111,6 +116,61 @@ fn our_header_after_mos_headers_compiles_and_works() {
     }
 }
 
+/// The mmTLS fork's `mos_api.h` declares `int mtcp_sendpkt_raw(mctx_t, int, uint8_t *,
+/// uint16_t)`; its middlebox replays frames it held back with it. Built against that header alone
+/// and linked with ours (it used to die with SIGSEGV on the first call: our call of that name took
+/// a `pkt_info`), and with ours included after it (C99, C11, C++, warnings as errors): the
+/// replayed frame is on the wire byte for byte but for its two MACs (the ARP entry's, the
+/// port's), and a frame toward an address with no route or ARP entry gets -1 and EHOSTUNREACH.
+#[test]
+fn the_mmtls_forks_replay_call_sends_the_held_frame() {
+    let dir = test_dir("mmtls_raw");
+    let builds: Vec<(String, &str, Vec<&str>)> =
+        std::iter::once(("fork".to_string(), "cc", vec!["-std=gnu11"]))
+            .chain(LANGUAGES.iter().enumerate().map(|(i, (compiler, lang))| {
+                let mut f = vec!["-DWITH_MTCP_SENDPKT_H"];
+                f.extend(lang.iter().copied());
+                (format!("ours{i}"), *compiler, f)
+            }))
+            .collect();
+    let include = include_flag();
+    for (name, compiler, lang) in &builds {
+        let mut flags = vec!["-DMMTLS_FORK", include.as_str()];
+        flags.extend(lang.iter().copied());
+        let exe = build_mos_middlebox_as(&dir, name, compiler, &flags, link_shared());
+        let pcap = dir.join(format!("{name}.pcap"));
+        let out = run(&exe, &pcap_env(&format!("mmtls{name}"), &dir, &pcap));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("mos_middlebox: replay: sent"), "{name}: {stdout}");
+        assert!(
+            stdout.contains("mos_middlebox: replay nowhere: -1 No route to host"),
+            "{name}: {stdout}"
+        );
+        let held: Vec<u8> = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("mos_middlebox: held "))
+            .map(|h| {
+                (0..h.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                    .collect()
+            })
+            .expect("the held frame");
+        let frames = read_pcap(&pcap);
+        assert_eq!(frames.len(), 4, "{name}: three ACKs and the replay");
+        check_acks(&frames[..3]);
+        let replay = &frames[3];
+        assert_eq!(replay.len(), held.len(), "{name}");
+        assert_eq!(replay[..6], ARP_10, "{name}: the ARP entry's MAC");
+        assert_eq!(
+            replay[6..12],
+            [0x02, 0x70, 0x63, 0x61, 0x70, 0x00],
+            "{name}: net_pcap's MAC"
+        );
+        assert_eq!(replay[12..], held[12..], "{name}: every other byte as held");
+    }
+}
+
 #[test]
 fn ld_preload_swaps_in_our_implementation() {
     let dir = test_dir("ld_preload");
@@ -163,6 +223,30 @@ fn ld_preload_swaps_in_our_implementation() {
     );
     assert!(pre_out.contains("linked with the old mOS library (stand-in)"));
     check_mos_middlebox_frames(&pcap);
+
+    // The mmTLS fork's middlebox, linked with the fork's library: LD_PRELOAD swaps in our
+    // mtcp_sendpkt_raw (its prototype) as well, and the held frame goes out.
+    let link = vec![
+        format!("-L{}", dir.display()),
+        format!("-Wl,-rpath,{}", dir.display()),
+        "-lmtcp".into(),
+    ];
+    let exe = build_mos_middlebox(&dir, "fork", &["-DOLD_LIBRARY_VERSION", "-DMMTLS_FORK"], link);
+    let pcap = dir.join("fork.pcap");
+    let env = pcap_env("preloadfork", &dir, &pcap);
+    let plain = Command::new(&exe).envs(env.iter().cloned()).output().unwrap();
+    let plain_out = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert!(plain_out.contains("replay: Function not implemented"), "{plain_out}");
+    let pre = Command::new(&exe)
+        .envs(env.iter().cloned())
+        .env("LD_PRELOAD", &ours)
+        .output()
+        .unwrap();
+    let pre_out = String::from_utf8_lossy(&pre.stdout).into_owned();
+    assert!(pre.status.success(), "{pre_out}");
+    assert!(pre_out.contains("replay: sent"), "{pre_out}");
+    assert!(pre_out.contains("replay nowhere: -1 No route to host"), "{pre_out}");
+    assert_eq!(read_pcap(&pcap).len(), 4, "three ACKs and the replay");
 }
 
 #[test]
@@ -284,17 +368,17 @@ fn installed_library_builds_with_pkg_config_alone() {
     );
 
     let lib = prefix.join("lib");
-    let real = std::fs::read_link(lib.join("libmtcp_sendpkt.so.0")).unwrap();
+    let real = std::fs::read_link(lib.join("libmtcp_sendpkt.so.1")).unwrap();
     assert_eq!(
         real,
         PathBuf::from(format!("libmtcp_sendpkt.so.{}", env!("CARGO_PKG_VERSION")))
     );
     assert_eq!(
         std::fs::read_link(lib.join("libmtcp_sendpkt.so")).unwrap(),
-        PathBuf::from("libmtcp_sendpkt.so.0")
+        PathBuf::from("libmtcp_sendpkt.so.1")
     );
     let dynamic = tool("readelf", &["-d".into(), lib.join(&real).display().to_string()]);
-    assert!(String::from_utf8_lossy(&dynamic.stdout).contains("Library soname: [libmtcp_sendpkt.so.0]"));
+    assert!(String::from_utf8_lossy(&dynamic.stdout).contains("Library soname: [libmtcp_sendpkt.so.1]"));
     for page in [
         "man3/mtcp_sendpkt.3",
         "man3/mtcp_sendpkt_flush.3",
@@ -367,7 +451,7 @@ fn installed_library_builds_with_pkg_config_alone() {
         .unwrap();
     let ldd = String::from_utf8_lossy(&ldd.stdout).into_owned();
     assert!(
-        ldd.contains(&format!("{}/libmtcp_sendpkt.so.0", lib.display())),
+        ldd.contains(&format!("{}/libmtcp_sendpkt.so.1", lib.display())),
         "{ldd}"
     );
 }
@@ -394,6 +478,7 @@ fn only_the_documented_api_is_exported() {
         "mtcp_sendpkt_init_error",
         "mtcp_sendpkt_raw",
         "mtcp_sendpkt_reset",
+        "mtcp_sendpkt_segment",
         "mtcp_sendpkt_shutdown",
         "mtcp_sendpkt_stats",
         "mtcp_sendpkt_tap",

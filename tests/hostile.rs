@@ -389,7 +389,7 @@ fn ethh_is_not_read_when_the_arp_table_answers() {
     assert_eq!(frames[0][..6], [2, 0, 0, 0, 0, 8], "the ARP table's MAC");
 }
 
-/// `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw` read the headers they were given and nothing
+/// `mtcp_sendpkt_reset` and `mtcp_sendpkt_segment` read the headers they were given and nothing
 /// more: each piece ends at a guard page (the IPv4 header, its TCP header, the payload, `ethh`
 /// apart from them; an IPv6 header with an extension header right before its TCP header). A TCP
 /// header claiming more than `ip_len` leaves is refused unread.

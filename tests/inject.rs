@@ -1,4 +1,4 @@
-//! Beyond mOS's ACK: `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw`. Frames are checked byte by
+//! Beyond mOS's ACK: `mtcp_sendpkt_reset` and `mtcp_sendpkt_segment`. Frames are checked byte by
 //! byte on `net_pcap` with an independent parser (etherparse): the RST's numbers, the flow's
 //! VLAN tags, IPv4 options and IPv6 extension headers, segmentation. Then against Linux: two
 //! Linux endpoints in network namespaces of the test's own, connected through a bridge the
@@ -323,7 +323,7 @@ fn bad_calls_get_their_errno_and_mtcp_sendpkt_stays_ipv4() {
                 -1
             );
             assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EACCES));
-            assert_eq!(mtcp_sendpkt::mtcp_sendpkt_raw(&mut ctx, std::ptr::null()), -1);
+            assert_eq!(mtcp_sendpkt::mtcp_sendpkt_segment(&mut ctx, std::ptr::null()), -1);
             assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EACCES));
         }
         for d in [0, 4, -1] {

@@ -167,37 +167,10 @@ fn what_mos_refuses_fails_every_call_naming_file_and_line() {
     });
 }
 
-/// A network namespace of the test's own, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Result<Self, String> {
-        // SAFETY: plain query.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("needs root for network namespaces".into());
-        }
-        let ns = format!("mtcpsp-{tag}-{}", std::process::id());
-        sh(&["ip", "netns", "add", &ns])?;
-        Ok(Netns(ns))
-    }
-
-    fn exec(&self, args: &[&str]) -> Result<String, String> {
-        let mut v = vec!["ip", "netns", "exec", &self.0];
-        v.extend_from_slice(args);
-        sh(&v)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = sh(&["ip", "netns", "del", &self.0]);
-    }
-}
-
 const NEIGHBOUR: &str = "02:00:00:00:79:02";
 const NEIGHBOUR6: &str = "02:00:00:00:79:06";
 
-/// `mtcp_sendpkt_raw` of an IPv6 segment from `fd00:79::1` to `dst`, whose Ethernet
+/// `mtcp_sendpkt_segment` of an IPv6 segment from `fd00:79::1` to `dst`, whose Ethernet
 /// destination (read when `ethh` is given) is `HINT`.
 fn raw6(dst: &str, ethh: bool) -> Result<i32, i32> {
     let mut f = support::segment::frame(&support::segment::Spec {
@@ -231,11 +204,17 @@ fn management_interface(ns: &Netns) -> Result<(), String> {
 /// port as `dpdk0` (here a veth), with an address, a permanent neighbour of each family and a
 /// route through a gateway; `eth9` (not a netdev, the other end of a veth pair too) has a route
 /// as well.
+/// The MAC net_pcap gives its ports (`02:70:63:61:70:00`, "pcap" in ASCII after 02).
+const NET_PCAP_MAC: &str = "02:70:63:61:70:00";
+
 fn deployment(ns: &Netns) -> Result<(), String> {
     management_interface(ns)?;
     ns.exec(&[
         "ip", "link", "add", "dpdk0", "type", "veth", "peer", "name", "wire0",
     ])?;
+    // dpdk-iface-kmod gives the kernel device the DPDK port's MAC: that is how mOS (and the
+    // library) find the port of netdev `dpdk0` (net_pcap's fixed MAC here).
+    ns.exec(&["ip", "link", "set", "dpdk0", "address", NET_PCAP_MAC])?;
     ns.exec(&[
         "ip", "link", "add", "eth9", "type", "veth", "peer", "name", "wire9",
     ])?;
@@ -394,7 +373,9 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
     let conf_arg = conf_path.display().to_string();
     let out = ns.exec(&[tool, "route", "10.79.0.2", &conf_arg]).unwrap();
     assert!(
-        out.contains("port 0 (dpdk0): route 10.79.0.0/24 dpdk0 (kernel (/proc/net/route:"),
+        out.contains(&format!(
+            "the port with MAC {NET_PCAP_MAC} (dpdk0): route 10.79.0.0/24 dpdk0 (kernel (/proc/net/route:"
+        )),
         "{out}"
     );
     assert!(
@@ -405,7 +386,9 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
     );
     let out6 = ns.exec(&[tool, "route", "fd00:79::2", &conf_arg]).unwrap();
     assert!(
-        out6.contains("port 0 (dpdk0): route fd00:79::/64 dpdk0 (kernel (/proc/net/ipv6_route:"),
+        out6.contains(&format!(
+            "the port with MAC {NET_PCAP_MAC} (dpdk0): route fd00:79::/64 dpdk0 (kernel (/proc/net/ipv6_route:"
+        )),
         "{out6}"
     );
     assert!(
@@ -429,6 +412,13 @@ fn the_kernel_tables_fill_an_empty_arp_table_as_in_mos() {
         assert!(check.contains(left), "{left}\n{check}");
     }
     assert!(!check.contains("eth9       ->"), "never a route: {check}");
+    // dpdk0 is a kernel device here, with the DPDK port's MAC: found by it, as in mOS.
+    assert!(
+        check.contains(&format!(
+            "    kernel device dpdk0, MAC {NET_PCAP_MAC}: the DPDK port with that MAC"
+        )),
+        "{check}"
+    );
     let _ = std::fs::remove_file(conf_path);
 }
 
@@ -543,12 +533,12 @@ fn on_an_ordinary_host_the_files_default_routes_answer() {
     for (addr, port_line, mac) in [
         (
             "10.1.2.3",
-            "port 0 (dpdk0): route 0.0.0.0/0 dpdk0 (",
+            "the port with MAC 02:70:63:61:70:00 (dpdk0): route 0.0.0.0/0 dpdk0 (",
             "02:00:00:00:01:03",
         ),
         (
             "fd00:1::3",
-            "port 0 (dpdk0): route ::/0 dpdk0 (",
+            "the port with MAC 02:70:63:61:70:00 (dpdk0): route ::/0 dpdk0 (",
             "02:00:00:00:01:06",
         ),
     ] {
@@ -589,7 +579,12 @@ fn the_tool_checks_the_files_setup_sh_writes() {
         let t = text(&o);
         assert_eq!(o.status.code(), Some(0), "{t}");
         assert!(
-            t.contains(&format!("port 0   dpdk0    core mask 0x0003   {path}:")),
+            t.contains(&format!("  dpdk0      core mask 0x0003   {path}:")),
+            "{t}"
+        );
+        // On this host no kernel device is named dpdk0: the first DPDK port.
+        assert!(
+            t.contains("    no kernel device dpdk0: DPDK port 0 (dpdkN)"),
             "{t}"
         );
         assert!(t.contains("core contexts: 2 (from the netdev core masks)"), "{t}");

@@ -2,8 +2,9 @@
  * Our mtcp_sendpkt through the C ABI, as a middlebox calls it: THREADS threads (one mctx each,
  * thread k pinned to CPU k as a DPDK lcore would be), CALLS calls per thread with one prebuilt
  * pkt_info of PAYLOAD bytes. Configuration (port, burst) from the environment. Prints
- * "mpps <total Mpps>" and the per-thread counters.
- * Usage: sendpkt_bench PAYLOAD CALLS [THREADS]
+ * "mpps <total Mpps>" and the per-thread counters. With MODE "raw", each call is instead
+ * mtcp_sendpkt_raw (the mmTLS fork's replay) of a held frame of 66 + PAYLOAD bytes.
+ * Usage: sendpkt_bench PAYLOAD CALLS [THREADS [MODE]]
  */
 #define _GNU_SOURCE
 #include "mtcp_sendpkt.h"
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 static long payload_len, calls;
+static int replay;
 static pthread_barrier_t start;
 
 struct packet {
@@ -61,11 +63,24 @@ static void *sender(void *arg)
 	pinfo.payload = p.payload;
 	pinfo.payloadlen = (uint16_t)payload_len;
 	pinfo.ip_len = (uint16_t)(52 + payload_len);
+	/* The held frame of the replay: Ethernet, IPv4 to 10.0.0.10, then bytes as held. */
+	static __thread uint8_t held[66 + 1448];
+	uint16_t held_len = (uint16_t)(66 + payload_len);
+	for (long k = 0; k < held_len; k++)
+		held[k] = (uint8_t)(k * 7 + 3);
+	const uint8_t eth_ip[] = {0x08, 0x00, 0x45, 0x00};
+	memcpy(held + 12, eth_ip, sizeof eth_ip);
+	memcpy(held + 30, &p.ip.daddr, 4);
 	long failed = 0;
 	pthread_barrier_wait(&start);
-	for (long i = 0; i < calls; i++) {
-		p.tcp.seq = htonl((uint32_t)i);
-		failed += mtcp_sendpkt(&core, 1, &pinfo) != 0;
+	if (replay) {
+		for (long i = 0; i < calls; i++)
+			failed += mtcp_sendpkt_raw(&core, 1, held, held_len) != 0;
+	} else {
+		for (long i = 0; i < calls; i++) {
+			p.tcp.seq = htonl((uint32_t)i);
+			failed += mtcp_sendpkt(&core, 1, &pinfo) != 0;
+		}
 	}
 	mtcp_sendpkt_flush(&core);
 	return (void *)failed;
@@ -78,6 +93,7 @@ int main(int argc, char **argv)
 	payload_len = atol(argv[1]);
 	calls = atol(argv[2]);
 	long threads = argc > 3 ? atol(argv[3]) : 1;
+	replay = argc > 4 && strcmp(argv[4], "raw") == 0;
 	if (mtcp_sendpkt_cores() < threads) {
 		fprintf(stderr, "sendpkt_bench: need %ld cores: %s\n", threads, mtcp_sendpkt_init_error());
 		return 1;

@@ -2,11 +2,13 @@
 //! MTUs. What it accepts must come out as frames of exactly the computed length, whose
 //! checksums an independent parser (etherparse) confirms whenever it reads them as TCP, and
 //! whose pieces carry the whole payload once; what it refuses must be an error, never a panic.
+//! The same bytes as a whole held frame (`mtcp_sendpkt_raw`'s replay): where [`Verbatim::of`]
+//! takes it, its copy differs from it in the 12 address bytes only.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mtcp_sendpkt::internals::{
-    pieces, raw_frame_len, reset_frame_len, write_raw, write_reset, Direction, Link, Seen,
+    pieces, raw_frame_len, reset_frame_len, write_raw, write_reset, Direction, Link, Seen, Verbatim,
 };
 
 const TAGS: [u8; 8] = [0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0x00, 0x07];
@@ -50,6 +52,13 @@ fn check(frame: &[u8]) -> Option<Vec<u8>> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Some(v) = Verbatim::of(data) {
+        assert!(v.untagged_len() <= data.len() && v.tags % 4 == 0 && v.tags <= 8);
+        let mut out = vec![0u8; data.len()];
+        let addresses = [7u8; 12];
+        assert_eq!(v.write(&addresses, &mut out), Ok(data.len()));
+        assert_eq!((&out[..12], &out[12..]), (&addresses[..], &data[12..]));
+    }
     // Layout: [ip_len][tcp_len][mode][mtu] ip bytes, tcp bytes, payload.
     let [ip_len, tcp_len, mode, mtu, rest @ ..] = data else { return };
     let (ip_len, tcp_len) = (usize::from(*ip_len) * 2, usize::from(*tcp_len));

@@ -10,8 +10,9 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::config::{MosConfig, Origin};
-use crate::nic::{mac_text, MAX_PORTS};
+use crate::config::netdev::{could_be_dpdk_device, Finder};
+use crate::config::{MosConfig, NetDev, Origin};
+use crate::nic::mac_text;
 use crate::route::{IpPrefix, Prefix, PrefixTable};
 use crate::settings::{Settings, MAX_CORES};
 
@@ -102,11 +103,10 @@ pub fn run(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32
     }
 }
 
-/// The configuration as the library would load it, with the ports it would use (without DPDK:
-/// with no netdev block, every `dpdkN` a route names is taken to exist).
+/// The configuration as the library would load it (without DPDK, a netdev's port is said by how
+/// it will be found: with no netdev block, every `dpdkN` a route names is taken to exist).
 struct Loaded {
     cfg: MosConfig,
-    ports: Vec<u16>,
     all_ports: bool,
     cores: usize,
     cores_from: &'static str,
@@ -114,10 +114,7 @@ struct Loaded {
 
 fn load(paths: &[PathBuf], settings: &Settings) -> Result<Loaded, crate::error::InitError> {
     let cfg = MosConfig::load(paths, settings.kernel_tables)?;
-    let (ports, all_ports) = match cfg.ports() {
-        Some(p) => (p, false),
-        None => ((0..MAX_PORTS as u16).collect(), true),
-    };
+    let all_ports = !cfg.has_netdev;
     let (cores, cores_from) = match (settings.cores, cfg.cores_from_masks()) {
         (Some(n), _) => (n, "MTCP_SENDPKT_CORES"),
         (None, Some(n)) => (n.min(MAX_CORES), "the netdev core masks"),
@@ -125,17 +122,44 @@ fn load(paths: &[PathBuf], settings: &Settings) -> Result<Loaded, crate::error::
     };
     Ok(Loaded {
         cfg,
-        ports,
         all_ports,
         cores,
         cores_from,
     })
 }
 
-fn port_name(l: &Loaded, port: u16) -> String {
-    match l.cfg.netdevs.iter().find(|d| d.port == port) {
-        Some(d) => format!("port {port} ({})", d.name),
-        None => format!("port {port} (dpdk{port}, if DPDK has it)"),
+/// A netdev's port, as the tool can say it without DPDK.
+fn netdev_label(d: &NetDev) -> String {
+    match d.finder {
+        Finder::Index(n) => format!("port {n} ({})", d.name),
+        Finder::KernelMac(mac) => format!("the port with MAC {} ({})", mac_text(&mac), d.name),
+        Finder::DpdkName => format!("the port of DPDK device {0} ({0})", d.name),
+    }
+}
+
+/// Where frames of a route to `device` go, or `None`: refused (not a netdev).
+fn route_label(l: &Loaded, device: &str) -> Option<String> {
+    if l.all_ports {
+        let n = dpdk_index(device)?;
+        Some(format!("port {n} (dpdk{n}, if DPDK has it)"))
+    } else {
+        l.cfg.netdevs.iter().find(|d| d.name == device).map(netdev_label)
+    }
+}
+
+/// The first port, where every frame goes when no route exists.
+fn first_port_label(l: &Loaded) -> String {
+    match l.cfg.netdevs.first() {
+        Some(d) if !l.all_ports => netdev_label(d),
+        _ => "port 0 (dpdk0, if DPDK has it)".into(),
+    }
+}
+
+/// `dpdkN` → N, below DPDK's port limit.
+fn dpdk_index(device: &str) -> Option<u16> {
+    match Finder::of(device, |_| None) {
+        Finder::Index(n) => Some(n),
+        _ => None,
     }
 }
 
@@ -167,16 +191,38 @@ fn check(
             "not read"
         }
     );
+    let _ = writeln!(
+        w,
+        "TCP flags of mtcp_sendpkt's frames: {}",
+        if settings.tcp_flags_from_packet {
+            "pinfo->tcph's flags byte, as the mmTLS fork of mOS (MTCP_SENDPKT_TCP_FLAGS=packet)"
+        } else {
+            "ACK only, as upstream mOS (MTCP_SENDPKT_TCP_FLAGS=packet: pinfo->tcph's, as the mmTLS fork)"
+        }
+    );
+    // A route's netdev that can be no port here (not a kernel device, not dpdkN, not shaped
+    // like a DPDK device name): the library would not start.
+    let mut unfindable = Vec::new();
     if l.all_ports {
         let _ = writeln!(w, "ports: every DPDK port (no netdev block)");
     } else {
-        let _ = writeln!(w, "ports:");
+        let _ = writeln!(w, "ports (netdevs, found as mOS finds them):");
         for d in &cfg.netdevs {
             let _ = writeln!(
                 w,
-                "  port {:<3} {:<8} core mask {:#06x}   {}",
-                d.port, d.name, d.core_mask, d.origin
+                "  {:<10} core mask {:#06x}   {}\n    {}",
+                d.name,
+                d.core_mask,
+                d.origin,
+                d.finder.describe(&d.name)
             );
+            let routed = cfg
+                .routes
+                .iter()
+                .any(|r| r.device == d.name && matches!(r.origin, Origin::File { .. }));
+            if routed && d.finder == Finder::DpdkName && !could_be_dpdk_device(&d.name) {
+                unfindable.push(d.name.clone());
+            }
         }
     }
     let _ = writeln!(
@@ -195,10 +241,7 @@ fn check(
             cfg.routes.len()
         );
         for r in &cfg.routes {
-            let to = match cfg.route_port(&r.device, &l.ports) {
-                Some(p) => port_name(&l, p),
-                None => "refused (not a netdev device)".into(),
-            };
+            let to = route_label(&l, &r.device).unwrap_or_else(|| "refused (not a netdev device)".into());
             let _ = writeln!(
                 w,
                 "  {:<18} {:<10} -> {:<30} {}",
@@ -249,8 +292,15 @@ fn check(
     for warning in &cfg.warnings {
         let _ = writeln!(w, "  {warning}");
     }
+    for name in &unfindable {
+        let _ = writeln!(
+            w,
+            "error: a route names the netdev {name}, which can be no DPDK port here: mtcp_sendpkt would not \
+             start (mOS: Interface '{name}' not found)"
+        );
+    }
     let _ = out.write_all(w.as_bytes());
-    Ok(0)
+    Ok(i32::from(!unfindable.is_empty()))
 }
 
 /// The same lookup the library makes, over a table of entry indices of one family: whether the
@@ -298,7 +348,7 @@ fn route(
     if addr.is_ipv6() {
         let _ = writeln!(
             w,
-            "(IPv6: for mtcp_sendpkt_reset and mtcp_sendpkt_raw; mtcp_sendpkt refuses it with ENODATA)"
+            "(IPv6: for mtcp_sendpkt_reset, _segment and _raw; mtcp_sendpkt refuses it with ENODATA)"
         );
     }
     // The kernel route of another interface that the host itself would take, to say why it
@@ -316,11 +366,10 @@ fn route(
     }
     .map(|i| &cfg.left_out[i]);
     let port = if !any_route {
-        let first = l.ports.first().copied().unwrap_or(0);
+        let first = first_port_label(&l);
         let _ = writeln!(
             w,
-            "{addr}: {}: no {family}route at all, every {family}frame goes to the first port",
-            port_name(&l, first)
+            "{addr}: {first}: no {family}route at all, every {family}frame goes to the first port"
         );
         Some(first)
     } else {
@@ -329,16 +378,9 @@ fn route(
                 let _ = writeln!(w, "{addr}: refused (EHOSTUNREACH): no route matches");
                 None
             }
-            Some(r) => match cfg.route_port(&r.device, &l.ports) {
+            Some(r) => match route_label(&l, &r.device) {
                 Some(p) => {
-                    let _ = writeln!(
-                        w,
-                        "{addr}: {}: route {} {} ({})",
-                        port_name(&l, p),
-                        r.prefix,
-                        r.device,
-                        r.origin
-                    );
+                    let _ = writeln!(w, "{addr}: {p}: route {} {} ({})", r.prefix, r.device, r.origin);
                     Some(p)
                 }
                 None => {

@@ -36,9 +36,10 @@ pub(crate) struct KernelRead<T> {
     pub skipped: Vec<(usize, String)>,
 }
 
-/// `/proc/net/arp`: complete entries (flags non-zero) of devices whose name starts with `dpdk`,
-/// each a /32 → MAC. Reading stops at the first line with fewer than six columns, as in mOS.
-pub(crate) fn read_arp(text: &str) -> KernelRead<[u8; 6]> {
+/// `/proc/net/arp`: complete entries (flags non-zero) of the devices `take` names (mOS: those
+/// whose name starts with `dpdk`; we add the netdevs found by their kernel name), each a /32 →
+/// MAC. Reading stops at the first line with fewer than six columns, as in mOS.
+pub(crate) fn read_arp(text: &str, take: &dyn Fn(&str) -> bool) -> KernelRead<[u8; 6]> {
     let mut out = KernelRead::default();
     for (i, line) in text.split('\n').enumerate().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -50,7 +51,7 @@ pub(crate) fn read_arp(text: &str) -> KernelRead<[u8; 6]> {
         let (6.., Some(Ok(flags))) = (f.len(), flags) else {
             break;
         };
-        if !f[5].starts_with("dpdk") || flags == 0 {
+        if !take(f[5]) || flags == 0 {
             continue;
         }
         let addr = cscan::inet_addr(f[0].as_bytes());
@@ -175,12 +176,15 @@ pub(crate) struct Neighbour {
 /// `/proc/net/arp`'s "complete" flag for IPv4.
 const NUD_USABLE: u16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80;
 
-/// The neighbours taken, as for IPv4: usable entries of devices whose name starts with `dpdk`,
-/// each a /128 → MAC; the entry's place in the dump (from 1) stands for its line.
-pub(crate) fn take_neighbours(dump: impl IntoIterator<Item = Neighbour>) -> KernelRead<[u8; 6]> {
+/// The neighbours taken, as for IPv4: usable entries of the devices `take` names, each a /128 →
+/// MAC; the entry's place in the dump (from 1) stands for its line.
+pub(crate) fn take_neighbours(
+    dump: impl IntoIterator<Item = Neighbour>,
+    take: &dyn Fn(&str) -> bool,
+) -> KernelRead<[u8; 6]> {
     let mut out = KernelRead::default();
     for (i, n) in dump.into_iter().enumerate() {
-        if !n.device.starts_with("dpdk") || n.state & NUD_USABLE == 0 {
+        if !take(&n.device) || n.state & NUD_USABLE == 0 {
             continue;
         }
         let mac = n.lladdr.as_deref().and_then(|m| <[u8; 6]>::try_from(m).ok());
@@ -207,7 +211,7 @@ const NETLINK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Dumps the kernel's IPv6 neighbour table (this process's network namespace) over rtnetlink
 /// and takes what [`take_neighbours`] takes. Every receive has a deadline.
-pub(crate) fn read_neighbours6() -> std::io::Result<KernelRead<[u8; 6]>> {
+pub(crate) fn read_neighbours6(take: &dyn Fn(&str) -> bool) -> std::io::Result<KernelRead<[u8; 6]>> {
     use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
     use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
     use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -248,7 +252,7 @@ pub(crate) fn read_neighbours6() -> std::io::Result<KernelRead<[u8; 6]>> {
                 .map_err(|e| Error::new(ErrorKind::InvalidData, e.to_string()))?;
             let len = msg.header.length as usize;
             match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(take_neighbours(dump)),
+                NetlinkPayload::Done(_) => return Ok(take_neighbours(dump, take)),
                 NetlinkPayload::Error(e) => return Err(e.to_io()),
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(n))
                     if n.header.family == AddressFamily::Inet6 =>
@@ -304,6 +308,11 @@ fn host(addr: u32) -> IpPrefix {
 mod tests {
     use super::*;
 
+    /// What mOS takes: the devices named `dpdk*`.
+    fn dpdk_only(device: &str) -> bool {
+        device.starts_with("dpdk")
+    }
+
     const ARP: &str = "\
 IP address       HW type     Flags       HW address            Mask     Device
 10.77.0.2        0x1         0x6         02:00:00:00:00:0a     *        dpdk0
@@ -314,7 +323,7 @@ IP address       HW type     Flags       HW address            Mask     Device
 
     #[test]
     fn arp_takes_complete_entries_of_dpdk_devices() {
-        let r = read_arp(ARP);
+        let r = read_arp(ARP, &dpdk_only);
         let got: Vec<(usize, String, [u8; 6])> = r
             .entries
             .iter()
@@ -334,7 +343,7 @@ IP address       HW type     Flags       HW address            Mask     Device
     fn arp_stops_at_a_short_line_and_reports_unreadable_ones() {
         let text =
             "hdr\n10.77.0.2 0x1 0x2 zz:00 * dpdk0\nshort line\n10.77.0.9 0x1 0x2 2:0:0:0:0:1 * dpdk0\n";
-        let r = read_arp(text);
+        let r = read_arp(text, &dpdk_only);
         assert!(r.entries.is_empty());
         assert_eq!(r.skipped.len(), 1);
         assert_eq!(r.skipped[0].0, 2);
@@ -405,14 +414,17 @@ garbage
             lladdr: mac,
         };
         let mac = Some(vec![2, 0, 0, 0, 0, 9]);
-        let r = take_neighbours([
-            n("dpdk0", 0x80, "fd00::9", mac.clone()),
-            n("dpdk0", 0x01, "fd00::a", None),
-            n("dpdk0", 0x20, "fd00::b", mac.clone()),
-            n("eth0", 0x02, "fd00::c", mac.clone()),
-            n("dpdk1", 0x04, "fd01::d", mac.clone()),
-            n("dpdk1", 0x02, "fd01::e", Some(vec![1, 2, 3])),
-        ]);
+        let r = take_neighbours(
+            [
+                n("dpdk0", 0x80, "fd00::9", mac.clone()),
+                n("dpdk0", 0x01, "fd00::a", None),
+                n("dpdk0", 0x20, "fd00::b", mac.clone()),
+                n("eth0", 0x02, "fd00::c", mac.clone()),
+                n("dpdk1", 0x04, "fd01::d", mac.clone()),
+                n("dpdk1", 0x02, "fd01::e", Some(vec![1, 2, 3])),
+            ],
+            &dpdk_only,
+        );
         let got: Vec<(usize, String)> = r.entries.iter().map(|e| (e.line, e.prefix.to_string())).collect();
         assert_eq!(got, [(1, "fd00::9/128".to_string()), (5, "fd01::d/128".into())]);
         assert_eq!(r.skipped.len(), 1);
@@ -423,7 +435,7 @@ garbage
     fn the_kernel_neighbour_dump_answers() {
         // Whatever this machine's table holds, the dump itself must work (it is how the library
         // reads it at start).
-        let r = read_neighbours6();
+        let r = read_neighbours6(&dpdk_only);
         assert!(r.is_ok(), "{r:?}");
     }
 

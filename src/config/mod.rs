@@ -9,11 +9,14 @@
 mod cscan;
 pub(crate) mod kernel;
 mod mos_file;
+pub mod netdev;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::nic::PortIdentity;
 use crate::route::{Arp6Table, ArpTable, IpPrefix, Ipv6Prefix, Prefix, PrefixTable};
+use netdev::Finder;
 
 /// A configuration mOS refuses: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,13 +74,16 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A device of the `netdev` block that names a DPDK port.
+/// A device of the `netdev` block: a name that finds a DPDK port ([`netdev::Finder`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetDev {
     pub name: String,
-    pub port: u16,
     pub core_mask: u64,
     pub origin: Origin,
+    /// How its port is found (a kernel device's MAC, `dpdkN`, a DPDK device name).
+    pub finder: Finder,
+    /// Its DPDK port, once [`MosConfig::resolve`] found it among the ports DPDK has.
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +140,8 @@ impl MosConfig {
             })?;
             cfg.parse_into(path, &String::from_utf8_lossy(&bytes))?;
         }
+        // Before the kernel's tables: its entries on a netdev's kernel device are taken.
+        cfg.find_netdevs(netdev::kernel_mac);
         if kernel_tables {
             let read = |path: &'static str, cfg: &mut MosConfig| match std::fs::read_to_string(path) {
                 Ok(text) => text,
@@ -154,7 +162,8 @@ impl MosConfig {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 _ => read(kernel::ROUTE6_PATH, &mut cfg),
             };
-            let neighbours = kernel::read_neighbours6().unwrap_or_else(|e| {
+            let take = cfg.kernel_devices_taken();
+            let neighbours = kernel::read_neighbours6(&take).unwrap_or_else(|e| {
                 cfg.warnings.push(Warning {
                     file: kernel::NEIGH6_SOURCE.into(),
                     line: 0,
@@ -240,25 +249,21 @@ impl MosConfig {
         self.cpu_mask |= p.cpu_mask;
         self.has_netdev |= p.has_netdev;
         for (line, name, core_mask) in p.netdevs {
-            match dpdk_port(&name) {
-                Some(port) if self.netdevs.iter().all(|d| d.port != port) => self.netdevs.push(NetDev {
-                    name,
-                    port,
-                    core_mask,
-                    origin: at(line),
-                }),
-                Some(_) => warn(
+            if self.netdevs.iter().any(|d| d.name == name) {
+                warn(
                     line,
                     format!("{name} is already a netdev of an earlier file: ignored"),
-                ),
-                None => warn(
-                    line,
-                    format!(
-                        "{name:?} is not `dpdkN` (N a DPDK port number): mtcp_sendpkt finds DPDK ports by \
-                         that name (mOS by the kernel device's MAC address); skipped"
-                    ),
-                ),
+                );
+                continue;
             }
+            self.netdevs.push(NetDev {
+                // Without the kernel's devices yet: `load` looks them up (`find_netdevs`).
+                finder: Finder::of(&name, |_| None),
+                name,
+                core_mask,
+                origin: at(line),
+                port: None,
+            });
         }
         self.arp
             .extend(p.arp.into_iter().map(|(line, prefix, mac)| ArpEntry {
@@ -342,7 +347,7 @@ impl MosConfig {
     /// ([`Self::left_out`]). Called after the files are read: their `netdev` block decides
     /// which devices are netdevs.
     pub fn seed_kernel(&mut self, arp_text: &str, route_text: &str) {
-        let arp = kernel::read_arp(arp_text);
+        let arp = kernel::read_arp(arp_text, &self.kernel_devices_taken());
         let routes = kernel::read_routes(route_text);
         self.put_kernel((kernel::ARP_PATH, arp), (kernel::ROUTE_PATH, routes));
     }
@@ -394,11 +399,79 @@ impl MosConfig {
         self.routes.splice(at..at, taken);
     }
 
+    /// Looks up how each netdev's port will be found, with the kernel's devices as
+    /// `kernel_mac` gives them (a device's MAC; [`netdev::kernel_mac`] at start).
+    pub fn find_netdevs(&mut self, kernel_mac: impl Fn(&str) -> Option<[u8; 6]>) {
+        for d in &mut self.netdevs {
+            d.finder = Finder::of(&d.name, &kernel_mac);
+        }
+    }
+
+    /// The kernel devices whose ARP and IPv6 neighbour entries are taken: those named `dpdk*`
+    /// (as mOS), and the netdevs (a netdev found by its kernel name: its neighbours are the
+    /// deployment's).
+    fn kernel_devices_taken(&self) -> impl Fn(&str) -> bool {
+        let names: Vec<String> = self.netdevs.iter().map(|d| d.name.clone()).collect();
+        move |device: &str| device.starts_with("dpdk") || names.iter().any(|n| n == device)
+    }
+
+    /// Finds each netdev's DPDK port among `ports` (the ports DPDK has, the library's EAL's or
+    /// the host's), as mOS finds them. A file route naming a netdev that no port answers stops
+    /// the start, as in mOS (`Interface '...' not found`): the error names the device, what was
+    /// looked for (its MAC) and the ports found. A netdev no route names and no port answers is
+    /// skipped with a warning; one whose port another netdev found first, too.
+    pub(crate) fn resolve(&mut self, ports: &[PortIdentity]) -> Result<(), ConfigError> {
+        // Why each netdev has no port, if it has none.
+        let mut why: Vec<Option<String>> = Vec::with_capacity(self.netdevs.len());
+        let mut taken: Vec<u16> = Vec::new();
+        for d in &mut self.netdevs {
+            d.port = d.finder.find(&d.name, ports);
+            why.push(match d.port {
+                Some(p) if taken.contains(&p) => {
+                    d.port = None;
+                    Some(format!("{}: DPDK port {p} is an earlier netdev's", d.name))
+                }
+                Some(p) => {
+                    taken.push(p);
+                    None
+                }
+                None => Some(d.finder.why_not_found(&d.name, ports)),
+            });
+        }
+        for r in &self.routes {
+            let Origin::File { path, line } = &r.origin else {
+                continue;
+            };
+            if let Some(Some(reason)) = self
+                .netdevs
+                .iter()
+                .position(|d| d.name == r.device)
+                .map(|i| &why[i])
+            {
+                return Err(ConfigError {
+                    file: path.clone(),
+                    line: *line,
+                    reason: format!("the route {} names the netdev {}: {reason}", r.prefix, r.device),
+                });
+            }
+        }
+        for (d, why) in self.netdevs.iter().zip(why) {
+            if let (Some(text), Origin::File { path, line }) = (why, &d.origin) {
+                self.warnings.push(Warning {
+                    file: path.clone(),
+                    line: *line,
+                    text: format!("{text}; no route names it: skipped"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `device` is one of the deployment's netdevs: a name of the `netdev` block, or
     /// without one a `dpdkN` name. The kernel's routes on any other device are left out.
     pub fn is_netdev(&self, device: &str) -> bool {
         if self.has_netdev {
-            self.netdev_port(device).is_some()
+            self.netdevs.iter().any(|d| d.name == device)
         } else {
             dpdk_port(device).is_some()
         }
@@ -412,7 +485,7 @@ impl MosConfig {
         }
         let mut warnings = Vec::new();
         for r in &self.routes {
-            if let (Origin::File { path, line }, None) = (&r.origin, self.netdev_port(&r.device)) {
+            if let (Origin::File { path, line }, false) = (&r.origin, self.is_netdev(&r.device)) {
                 let hint = if r.device.ends_with('\r') {
                     " (the line ends in \\r: a CRLF file?)"
                 } else {
@@ -431,7 +504,7 @@ impl MosConfig {
         for (a, b, origin) in &self.forward {
             if let Origin::File { path, line } = origin {
                 for d in [a, b] {
-                    if self.netdev_port(d).is_none() {
+                    if !self.is_netdev(d) {
                         warnings.push(Warning {
                             file: path.clone(),
                             line: *line,
@@ -444,9 +517,12 @@ impl MosConfig {
         self.warnings.extend(warnings);
     }
 
-    /// The DPDK port of a `netdev` device name.
+    /// The DPDK port of a `netdev` device name, once found ([`Self::resolve`]).
     fn netdev_port(&self, device: &str) -> Option<u16> {
-        self.netdevs.iter().find(|d| d.name == device).map(|d| d.port)
+        self.netdevs
+            .iter()
+            .find(|d| d.name == device)
+            .and_then(|d| d.port)
     }
 
     /// The DPDK port a route's device sends on, among `ports` (the ports in use): a `netdev`
@@ -461,10 +537,11 @@ impl MosConfig {
         ports.contains(&port).then_some(port)
     }
 
-    /// The ports the `netdev` block names, or `None` (every DPDK port).
+    /// The ports the `netdev` block's devices found ([`Self::resolve`]), in its order, or `None`
+    /// (no block: every DPDK port).
     pub fn ports(&self) -> Option<Vec<u16>> {
         self.has_netdev
-            .then(|| self.netdevs.iter().map(|d| d.port).collect())
+            .then(|| self.netdevs.iter().filter_map(|d| d.port).collect())
     }
 
     /// Number of core contexts the netdev core masks ask for: as in mOS, the number of bits set

@@ -5,7 +5,23 @@ fn parse(text: &str) -> Result<MosConfig, ConfigError> {
     let mut c = MosConfig::default();
     c.parse_into(Path::new("t.conf"), text)?;
     c.check_devices();
+    resolve(&mut c);
     Ok(c)
+}
+/// Four DPDK ports, `net_null0` to `net_null3`, with no kernel device of a netdev's name: the
+/// netdevs find them as `dpdkN` (or by device name). A route's netdev no port answers is left
+/// unresolved here (the start's error is tested on its own).
+fn four_ports() -> Vec<PortIdentity> {
+    (0..4)
+        .map(|id| PortIdentity {
+            id,
+            name: format!("net_null{id}"),
+            mac: [2, 0, 0, 0, 0xee, id as u8],
+        })
+        .collect()
+}
+fn resolve(c: &mut MosConfig) {
+    let _ = c.resolve(&four_ports());
 }
 fn ip(s: &str) -> u32 {
     u32::from(s.parse::<Ipv4Addr>().unwrap())
@@ -52,9 +68,14 @@ fn setup_sh_shapes_load_without_a_warning() {
         let mut c = MosConfig::default();
         c.parse_into(&path, &text).unwrap_or_else(|e| panic!("{e}"));
         c.check_devices();
+        resolve(&mut c);
         assert!(c.warnings.is_empty(), "{name}: {:?}", c.warnings);
-        let ports: Vec<(String, u16)> = c.netdevs.iter().map(|d| (d.name.clone(), d.port)).collect();
-        assert_eq!(ports, [("dpdk0".into(), 0), ("dpdk1".into(), 1)], "{name}");
+        let ports: Vec<(String, Option<u16>)> = c.netdevs.iter().map(|d| (d.name.clone(), d.port)).collect();
+        assert_eq!(
+            ports,
+            [("dpdk0".into(), Some(0)), ("dpdk1".into(), Some(1))],
+            "{name}"
+        );
         assert_eq!(c.cores_from_masks(), Some(2), "{name}: 0x0003 is two cores");
         assert!(
             c.arp.is_empty() && c.routes.is_empty(),
@@ -77,6 +98,7 @@ fn the_kernel_fills_empty_tables_first_as_in_mos() {
     let mut c = MosConfig::default();
     c.parse_into(&path, &text).unwrap();
     c.seed_kernel(KERNEL_ARP, KERNEL_ROUTE);
+    resolve(&mut c);
     let arp = c.arp_table();
     assert_eq!(arp.lookup(ip("10.0.0.10")), Some(&[2, 0, 0, 0, 0, 0x10]));
     assert_eq!(arp.lookup(ip("10.0.1.20")), Some(&[2, 0, 0, 0, 0, 0x20]));
@@ -200,6 +222,7 @@ fn every_quirk_of_the_quirks_fixture() {
     let mut c = MosConfig::default();
     c.parse_into(&path, &text).unwrap();
     c.check_devices();
+    resolve(&mut c);
     assert_eq!(c.netdevs.len(), 1);
     assert_eq!(c.netdevs[0].core_mask, 10, "`dpdk0 10` is ten");
     assert_eq!(c.cores_from_masks(), Some(2));
@@ -252,7 +275,9 @@ fn missing_blocks_and_foreign_names_are_warnings() {
     let c = parse("mos {\n netdev {\n dpdk0 1\n eth1 2\n }\n}\n").unwrap();
     assert!(warned(&c, 1, "no `arp_table`"));
     assert!(warned(&c, 1, "no `route_table`"));
-    assert!(warned(&c, 4, "not `dpdkN`"));
+    // eth1: no kernel device here, not dpdkN, no DPDK port of that name, no route to it.
+    assert!(warned(&c, 4, "Interface 'eth1' not found"), "{:?}", c.warnings);
+    assert!(warned(&c, 4, "no route names it: skipped"));
     assert_eq!(
         c.cores_from_masks(),
         Some(2),
@@ -375,12 +400,15 @@ fn kernel_ipv6_entries_come_after_the_kernels_ipv4_and_before_the_files() {
     let mut c = parse("mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n fd00::9/128 02:00:00:00:00:99\n }\n route_table {\n }\n}\n").unwrap();
     c.seed_kernel(KERNEL_ARP, KERNEL_ROUTE);
     let route6 = "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001    dpdk0\n";
-    let neighbours = kernel::take_neighbours([kernel::Neighbour {
-        device: "dpdk0".into(),
-        state: 0x80,
-        addr: "fd00::9".parse().ok(),
-        lladdr: Some(vec![2, 0, 0, 0, 0, 0x19]),
-    }]);
+    let neighbours = kernel::take_neighbours(
+        [kernel::Neighbour {
+            device: "dpdk0".into(),
+            state: 0x80,
+            addr: "fd00::9".parse().ok(),
+            lladdr: Some(vec![2, 0, 0, 0, 0, 0x19]),
+        }],
+        &|d: &str| d.starts_with("dpdk"),
+    );
     c.seed_kernel6(route6, neighbours);
     let origins: Vec<String> = c
         .arp
@@ -404,4 +432,90 @@ fn kernel_ipv6_entries_come_after_the_kernels_ipv4_and_before_the_files() {
         c.routes.last().unwrap().origin.to_string(),
         "kernel (/proc/net/ipv6_route:1)"
     );
+}
+
+/// mmTLS's shape: netdevs named as the kernel names the NICs, routes to them, ARP /32 entries
+/// and a gateway for the rest. Each name is found by its kernel device's MAC, whatever the port
+/// order (here the DPDK ports come in the other order); the kernel's ARP entries on those devices
+/// are the deployment's.
+#[test]
+fn netdevs_are_found_by_the_kernel_devices_mac_as_in_mos() {
+    let text = "mos {\n netdev {\n ens7f0np0 0xffff # first\n ens7f1np1 0xffff\n }\n arp_table {\n \
+                10.11.90.3/32 02:00:00:00:90:03\n 0.0.0.0/0 02:00:00:00:00:01\n }\n route_table {\n \
+                10.11.90.0/24 ens7f0np0\n 10.11.95.0/24 ens7f1np1\n }\n}\n";
+    let mut c = MosConfig::default();
+    c.parse_into(Path::new("mos.conf"), text).unwrap();
+    c.check_devices();
+    c.find_netdevs(|n| match n {
+        "ens7f0np0" => Some([2, 0, 0, 0, 0xaa, 0]),
+        "ens7f1np1" => Some([2, 0, 0, 0, 0xaa, 1]),
+        _ => None,
+    });
+    let arp = "IP address HW type Flags HW address Mask Device\n\
+               10.11.95.7 0x1 0x2 02:00:00:00:95:07 * ens7f1np1\n\
+               192.0.2.1 0x1 0x2 02:fc:00:00:00:05 * eth0\n";
+    c.seed_kernel(arp, "");
+    let ports = [
+        PortIdentity {
+            id: 0,
+            name: "net_af_packet0".into(),
+            mac: [2, 0, 0, 0, 0xaa, 1],
+        },
+        PortIdentity {
+            id: 1,
+            name: "net_af_packet1".into(),
+            mac: [2, 0, 0, 0, 0xaa, 0],
+        },
+    ];
+    c.resolve(&ports).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.ports(), Some(vec![1, 0]), "in the netdev block's order");
+    let t = c.route_table(&[1, 0]).unwrap();
+    assert_eq!(
+        t.lookup(ip("10.11.90.3")),
+        Some(&Some(0)),
+        "ens7f0np0: port 1, first in use"
+    );
+    assert_eq!(t.lookup(ip("10.11.95.3")), Some(&Some(1)));
+    let a = c.arp_table();
+    assert_eq!(
+        a.lookup(ip("10.11.95.7")),
+        Some(&[2, 0, 0, 0, 0x95, 7]),
+        "a netdev's kernel entry"
+    );
+    assert_eq!(
+        a.lookup(ip("192.0.2.1")),
+        Some(&[2, 0, 0, 0, 0, 1]),
+        "eth0 is not a netdev: its kernel entry is not taken, the file's 0.0.0.0/0 answers"
+    );
+    // A route's netdev that no port answers stops the start, naming the device, the MAC looked
+    // for and the MACs found.
+    let e = c.resolve(&ports[..1]).unwrap_err();
+    assert_eq!(e.line, 11, "{e}");
+    for part in [
+        "ens7f0np0",
+        "02:00:00:00:aa:00",
+        "0 net_af_packet0 02:00:00:00:aa:01",
+    ] {
+        assert!(e.reason.contains(part), "{part}: {e}");
+    }
+}
+
+/// Without a kernel device of its name, `dpdkN` is the N-th port, and any other name a DPDK
+/// device name; two netdevs finding the same port: the second is skipped with a warning.
+#[test]
+fn netdevs_without_a_kernel_device_are_dpdk_indices_or_device_names() {
+    let mut c = parse(
+        "mos {\n netdev {\n dpdk2 1\n net_null0 1\n dpdk0 1\n }\n arp_table {\n }\n route_table {\n \
+         10.0.0.0/8 net_null0\n }\n}\n",
+    )
+    .unwrap();
+    assert_eq!(c.ports(), Some(vec![2, 0]));
+    assert!(
+        warned(&c, 5, "DPDK port 0 is an earlier netdev's"),
+        "{:?}",
+        c.warnings
+    );
+    c.find_netdevs(|_| None);
+    assert_eq!(c.netdevs[1].finder, Finder::DpdkName);
 }

@@ -138,6 +138,8 @@ struct TxState<I: PacketIo, S> {
 #[derive(Default)]
 struct Published {
     accepted: AtomicU64,
+    /// Raw frames the owner's quick path staged (the others count in `Rare::raw_frames`).
+    raw_frames: AtomicU64,
     transmitted: AtomicU64,
     dropped_at_shutdown: AtomicU64,
     spares: AtomicUsize,
@@ -177,7 +179,7 @@ struct Guests {
 struct Rare {
     /// Rejected calls by errno, in [`REJECT_ERRNOS`] order.
     rejected_by: [AtomicU64; REJECT_ERRNOS.len()],
-    /// Frames `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw` put on a TX queue.
+    /// Frames `mtcp_sendpkt_reset`, `mtcp_sendpkt_segment` and `mtcp_sendpkt_raw` put on a TX queue.
     resets: AtomicU64,
     raw_frames: AtomicU64,
 }
@@ -335,6 +337,8 @@ impl<I: PacketIo, S, F: FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>>
 /// the port and its staging's room): the quick path then stages the buffer without checking
 /// them again.
 pub(crate) unsafe trait QuickBuild<I: PacketIo, S> {
+    /// Its frames count as raw frames (`raw_frames_sent`) too: the replay of a held frame.
+    const RAW: bool = false;
     fn try_build(self, scratch: &S, take: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)>;
 }
 
@@ -585,10 +589,10 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
     /// and stores and no call (what the full path does for such a call). Anything else is
     /// declined before any effect. The work of every `burst`-th call is left to [`Finish`].
     #[inline(always)]
-    pub(crate) fn try_send_quick(
+    pub(crate) fn try_send_quick<B: QuickBuild<I, S>>(
         &self,
         is_me: impl FnOnce(&ThreadRec) -> bool,
-        build: impl QuickBuild<I, S>,
+        build: B,
     ) -> Quick<'_, I, S> {
         let Some(mut guard) = self.tx.try_enter_owner(is_me) else {
             return Quick::Declined;
@@ -624,6 +628,9 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             p.staged.set_len(staged + 1);
         }
         bump(&self.published.accepted, 1);
+        if B::RAW {
+            bump(&self.published.raw_frames, 1);
+        }
         // Finish when a batch starts (staged was 0) or is full (staged + 1 >= burst).
         if staged.wrapping_sub(1) >= self.quick_span || spare.is_empty() {
             return Quick::Finish(Finish {
@@ -1034,7 +1041,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             stats: self.stats(),
             rejected_by: std::array::from_fn(|i| get(&self.rare.rejected_by[i])),
             resets: get(&self.rare.resets),
-            raw_frames: get(&self.rare.raw_frames),
+            raw_frames: get(&self.rare.raw_frames) + get(&self.published.raw_frames),
         }
     }
 

@@ -14,7 +14,7 @@ use dpdk_sys as sys;
 mod eal_check;
 
 use crate::error::InitError;
-pub(crate) use crate::nic::{MbufTooSmall, PortInfo, TxFlags, TxOffload};
+pub(crate) use crate::nic::{MbufTooSmall, PortIdentity, PortInfo, TxFlags, TxOffload};
 
 /// Text of a DPDK error number.
 pub(crate) fn rte_strerror(errnum: i32) -> String {
@@ -124,12 +124,6 @@ fn first_cpu(set: &libc::cpu_set_t) -> Option<usize> {
 pub(crate) fn eal_running() -> bool {
     // SAFETY: reads EAL's static configuration; valid before and after initialization.
     unsafe { sys::rte_lcore_count() > 0 }
-}
-
-/// Number of ports DPDK can use.
-pub(crate) fn port_count() -> u16 {
-    // SAFETY: plain query, valid after EAL init.
-    unsafe { sys::rte_eth_dev_count_avail() }
 }
 
 /// Registers the calling thread with DPDK if it is not an EAL lcore yet, so that it gets a mempool
@@ -593,6 +587,48 @@ impl crate::core_ctx::PacketIo for Dpdk {
     }
 }
 
+/// A port's MAC address.
+fn port_mac(id: u16) -> Result<[u8; 6], InitError> {
+    let mut mac = sys::rte_ether_addr::default();
+    // SAFETY: valid out-parameter.
+    let rc = unsafe { sys::rte_eth_macaddr_get(id, &mut mac) };
+    if rc != 0 {
+        return Err(port_error(id, "rte_eth_macaddr_get", rc));
+    }
+    Ok(mac.addr_bytes)
+}
+
+/// A port's device name (`net_pcap0`, `0000:01:00.0`), or `port<id>`.
+fn port_device_name(id: u16) -> String {
+    let mut name = [0 as std::os::raw::c_char; 64];
+    // SAFETY: `name` has room for RTE_ETH_NAME_MAX_LEN (64) bytes including the NUL.
+    if unsafe { sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) } == 0 {
+        // SAFETY: DPDK wrote a NUL-terminated name.
+        unsafe { CStr::from_ptr(name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    } else {
+        format!("port{id}")
+    }
+}
+
+/// Every port DPDK has (the library's EAL's, or the host's when attached), as the
+/// configuration's netdev names find them: id, device name, MAC.
+pub(crate) fn identities() -> Result<Vec<PortIdentity>, InitError> {
+    let mut out = Vec::new();
+    for id in 0..sys::RTE_MAX_ETHPORTS as u16 {
+        // SAFETY: plain query, valid after EAL init.
+        if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 1 {
+            out.push(PortIdentity {
+                id,
+                name: port_device_name(id),
+                mac: port_mac(id)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The DPDK the library runs on, as `rte_version()` names it (`DPDK 25.11.2`), without the
 /// `DPDK ` prefix; callable before the EAL is up.
 pub(crate) fn dpdk_version() -> String {
@@ -606,27 +642,13 @@ pub(crate) const DPDK_BUILT: &str = env!("MTCP_SENDPKT_DPDK_BUILT");
 
 /// MAC, MTU and the frame limit of a port, once it is set up (by the library or the host).
 fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, InitError> {
-    let mut mac = sys::rte_ether_addr::default();
-    // SAFETY: valid out-parameter.
-    let rc = unsafe { sys::rte_eth_macaddr_get(id, &mut mac) };
-    if rc != 0 {
-        return Err(port_error(id, "rte_eth_macaddr_get", rc));
-    }
+    let mac = port_mac(id)?;
     let mut mtu = 0u16;
     // SAFETY: valid out-parameter.
     if unsafe { sys::rte_eth_dev_get_mtu(id, &mut mtu) } != 0 {
         mtu = 1500;
     }
-    let mut name = [0 as std::os::raw::c_char; 64];
-    // SAFETY: `name` has room for RTE_ETH_NAME_MAX_LEN (64) bytes including the NUL.
-    let name = if unsafe { sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) } == 0 {
-        // SAFETY: DPDK wrote a NUL-terminated name.
-        unsafe { CStr::from_ptr(name.as_ptr()) }
-            .to_string_lossy()
-            .into_owned()
-    } else {
-        format!("port{id}")
-    };
+    let name = port_device_name(id);
     let mut hw = [0 as std::os::raw::c_char; 128];
     // SAFETY: `hw` has the length passed; the shim NUL-terminates what it writes.
     let hardware = if unsafe { sys::shim_port_hardware(id, hw.as_mut_ptr(), hw.len()) } == 0 {
@@ -641,7 +663,7 @@ fn port_info(id: u16, checksum_offload: bool, owned: bool) -> Result<PortInfo, I
         id,
         name,
         hardware,
-        mac: mac.addr_bytes,
+        mac,
         mtu,
         // Cut to what the mempool's mbufs hold by `open_ports`, which knows the pool.
         max_frame: usize::from(mtu) + 14,

@@ -15,6 +15,17 @@ int mtcp_sendpkt(struct mtcp_context *mctx, int sock, const struct pkt_info *pkt
 	return -1;
 }
 
+/* The mmTLS fork's library has this one too (its prototype). */
+int mtcp_sendpkt_raw(struct mtcp_context *mctx, int sock, unsigned char *rawpkt, unsigned short len)
+{
+	(void)mctx;
+	(void)sock;
+	(void)rawpkt;
+	(void)len;
+	errno = ENOSYS;
+	return -1;
+}
+
 const char *mtcp_stand_in_version(void)
 {
 	return "the old mOS library (stand-in)";

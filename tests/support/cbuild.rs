@@ -8,7 +8,7 @@ pub fn manifest_dir() -> PathBuf {
 }
 
 /// target/<profile>, where cargo left libmtcp_sendpkt.{so,a} for this test run, with the
-/// soname link (libmtcp_sendpkt.so.0) that `make build` also makes.
+/// soname link (libmtcp_sendpkt.so.1) that `make build` also makes.
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
@@ -24,7 +24,7 @@ pub fn lib_dir() -> PathBuf {
             dir.join(artifact).display()
         );
     }
-    let link = dir.join("libmtcp_sendpkt.so.0");
+    let link = dir.join("libmtcp_sendpkt.so.1");
     if std::fs::symlink_metadata(&link).is_err() {
         // Several test processes may race here; whoever wins, the link is the same.
         let _ = std::os::unix::fs::symlink("libmtcp_sendpkt.so", &link);

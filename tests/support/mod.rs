@@ -387,6 +387,34 @@ pub fn sh(args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// A network namespace of the test's own, deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(tag: &str) -> Result<Self, String> {
+        // SAFETY: plain query.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("needs root for network namespaces".into());
+        }
+        let ns = format!("mtcpsp-{tag}-{}", std::process::id());
+        sh(&["ip", "netns", "add", &ns])?;
+        Ok(Netns(ns))
+    }
+
+    /// Runs `args` inside the namespace (`ip netns exec`): its stdout, or why it failed.
+    pub fn exec(&self, args: &[&str]) -> Result<String, String> {
+        let mut v = vec!["ip", "netns", "exec", &self.0];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.0]);
+    }
+}
+
 /// Reports a skip where no test harness would: straight to the process's stderr (`make test`
 /// counts `SKIPPED:` lines as skipped, not passed).
 pub fn skip(test: &str, why: &str) {

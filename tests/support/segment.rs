@@ -1,5 +1,5 @@
 //! Observed TCP segments of any shape (IPv4 or IPv6, VLAN tags, IPv4 options or IPv6 extension
-//! headers, TCP options, payload) for `mtcp_sendpkt_reset` and `mtcp_sendpkt_raw`, and the two
+//! headers, TCP options, payload) for `mtcp_sendpkt_reset` and `mtcp_sendpkt_segment`, and the two
 //! calls with their errno.
 
 use mtcp_sendpkt::{mtcp_context, pkt_info};
@@ -142,11 +142,11 @@ pub fn reset(pi: &pkt_info, directions: i32) -> Result<i32, i32> {
     }
 }
 
-/// Calls `mtcp_sendpkt_raw` on core context 0: the frames sent, or the errno.
+/// Calls `mtcp_sendpkt_segment` on core context 0: the frames sent, or the errno.
 pub fn raw(pi: &pkt_info) -> Result<i32, i32> {
     let mut ctx = mtcp_context { cpu: 0 };
     // SAFETY: as for `reset`.
-    let rc = unsafe { mtcp_sendpkt::mtcp_sendpkt_raw(&mut ctx, pi) };
+    let rc = unsafe { mtcp_sendpkt::mtcp_sendpkt_segment(&mut ctx, pi) };
     if rc >= 0 {
         Ok(rc)
     } else {

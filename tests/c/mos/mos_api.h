@@ -53,4 +53,10 @@ enum tcpstate {
 
 int mtcp_sendpkt(mctx_t mctx, int sock, const struct pkt_info *pkt);
 
+#ifdef MMTLS_FORK
+/* The mmTLS fork's addition to this header (TNET-SNU/mmTLS, proxies/mOS/), its prototype: sends
+ * again a whole frame the middlebox held back. */
+int mtcp_sendpkt_raw(mctx_t mctx, int sock, uint8_t *rawpkt, uint16_t len);
+#endif
+
 #endif
