@@ -236,7 +236,10 @@ fn ld_preload_swaps_in_our_implementation() {
     let env = pcap_env("preloadfork", &dir, &pcap);
     let plain = Command::new(&exe).envs(env.iter().cloned()).output().unwrap();
     let plain_out = String::from_utf8_lossy(&plain.stdout).into_owned();
-    assert!(plain_out.contains("replay: Function not implemented"), "{plain_out}");
+    assert!(
+        plain_out.contains("replay: Function not implemented"),
+        "{plain_out}"
+    );
     let pre = Command::new(&exe)
         .envs(env.iter().cloned())
         .env("LD_PRELOAD", &ours)
@@ -245,7 +248,10 @@ fn ld_preload_swaps_in_our_implementation() {
     let pre_out = String::from_utf8_lossy(&pre.stdout).into_owned();
     assert!(pre.status.success(), "{pre_out}");
     assert!(pre_out.contains("replay: sent"), "{pre_out}");
-    assert!(pre_out.contains("replay nowhere: -1 No route to host"), "{pre_out}");
+    assert!(
+        pre_out.contains("replay nowhere: -1 No route to host"),
+        "{pre_out}"
+    );
     assert_eq!(read_pcap(&pcap).len(), 4, "three ACKs and the replay");
 }
 
