@@ -270,10 +270,13 @@ fn mos_static_archive_gives_way_when_localized_or_weakened() {
         "ar",
         &["rcs".into(), archive("libmtcp.a"), obj.display().to_string()],
     );
+    // The stand-in archive is the mmTLS fork's: it defines mtcp_sendpkt_raw too, which gives
+    // way the same way.
     tool(
         "objcopy",
         &[
             "--localize-symbol=mtcp_sendpkt".into(),
+            "--localize-symbol=mtcp_sendpkt_raw".into(),
             archive("libmtcp.a"),
             archive("libmtcp_localized.a"),
         ],
@@ -282,6 +285,7 @@ fn mos_static_archive_gives_way_when_localized_or_weakened() {
         "objcopy",
         &[
             "--weaken-symbol=mtcp_sendpkt".into(),
+            "--weaken-symbol=mtcp_sendpkt_raw".into(),
             archive("libmtcp.a"),
             archive("libmtcp_weak.a"),
         ],
