@@ -382,12 +382,15 @@ impl Runtime {
             routes6: cfg.route6_table(&port_ids),
             arp6: cfg.arp6_table(),
         };
+        // How many calling threads get an lcore (a mempool cache) at a time.
+        let slots = port::set_lcore_slots(cores);
         let pool = match (attach.and_then(|a| a.pool), &settings.mempool_name) {
             // SAFETY: the host's mempool, alive for as long as the library uses it
             // (`AttachRequest::pool`).
             (Some(p), _) => unsafe { Mempool::borrowed(p) }?,
             (None, Some(name)) if attached => Mempool::lookup(name)?,
-            _ => Mempool::new("mtcp_sendpkt", settings.mbufs)?,
+            // Sized for the lcores that may hold a cache of it: the EAL's and the library's.
+            _ => Mempool::new("mtcp_sendpkt", settings.mbufs, port::eal_lcores() + slots)?,
         };
         let ports = open_ports(&port_ids, cores, attached, &settings, &pool)?;
 

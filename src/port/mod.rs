@@ -9,6 +9,8 @@ use std::ffi::{CStr, CString};
 use std::os::raw::c_char;
 use std::ptr::NonNull;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use dpdk_sys as sys;
 
 mod eal_check;
@@ -126,12 +128,55 @@ pub(crate) fn eal_running() -> bool {
     unsafe { sys::rte_lcore_count() > 0 }
 }
 
-/// Registers the calling thread with DPDK if it is not an EAL lcore yet, so that it gets a mempool
-/// cache (measured: 43 Mpps without, 51 Mpps with). Returns whether this call registered it.
-/// Registration can fail when every lcore slot is taken; the thread then works without a cache.
+/// The EAL's lcores (the library's own EAL: the one `-l` names; attached, the host's).
+pub(crate) fn eal_lcores() -> usize {
+    // SAFETY: reads EAL's static configuration; valid after initialization.
+    unsafe { sys::rte_lcore_count() as usize }
+}
+
+/// Registers the calling thread with DPDK if it is not an EAL lcore yet and one of the library's
+/// lcore slots is free ([`set_lcore_slots`]), so that it gets a mempool cache (measured: 43 Mpps
+/// without, 51 Mpps with). Returns whether this call registered it. Without a slot (or when DPDK
+/// has none left) the thread works without a cache: its mbufs go straight to and from the pool.
 fn register_thread() -> bool {
-    // SAFETY: both calls only touch the calling thread's lcore id; EAL is initialized.
-    unsafe { sys::shim_rte_lcore_id() == sys::SHIM_LCORE_ID_ANY && sys::rte_thread_register() == 0 }
+    // SAFETY: a plain query of the calling thread's lcore id; EAL is initialized.
+    if unsafe { sys::shim_rte_lcore_id() } != sys::SHIM_LCORE_ID_ANY {
+        return false;
+    }
+    let limit = LCORE_SLOTS_LIMIT.load(Ordering::Relaxed);
+    if LCORE_SLOTS
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < limit).then_some(n + 1)
+        })
+        .is_err()
+    {
+        return false;
+    }
+    // SAFETY: only touches the calling thread's lcore id; EAL is initialized.
+    if unsafe { sys::rte_thread_register() } == 0 {
+        true
+    } else {
+        LCORE_SLOTS.fetch_sub(1, Ordering::Relaxed);
+        false
+    }
+}
+
+/// Threads the library registered as DPDK lcores that hold the registration now, and how many
+/// may (see [`set_lcore_slots`]).
+static LCORE_SLOTS: AtomicUsize = AtomicUsize::new(0);
+static LCORE_SLOTS_LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// How many threads the library registers as lcores at a time: one per core context (its
+/// owner), the flusher, and one more (a thread taking over a context whose owner still lives).
+/// Every other calling thread works without a mempool cache. So the caches that may sit idle
+/// are few and known, and the pool's cache is sized for them ([`pool_cache_size`]): a pool of
+/// worker threads that take turns and then sit idle cannot leave the mempool empty in their
+/// caches, while an owner keeps a cache of full size (a third of the speed at 1514 B without:
+/// freed mbufs must come back hot).
+pub(crate) fn set_lcore_slots(cores: usize) -> usize {
+    let slots = cores + 2;
+    LCORE_SLOTS_LIMIT.store(slots, Ordering::Relaxed);
+    slots
 }
 
 /// Set once the library released DPDK's EAL, or in a forked child (whose EAL state is a copy of
@@ -157,6 +202,9 @@ impl Drop for LcoreSlot {
         if self.registered && !EAL_RELEASED.load(std::sync::atomic::Ordering::Acquire) {
             // SAFETY: this thread was registered by register_thread and EAL is still up.
             unsafe { sys::rte_thread_unregister() }
+        }
+        if self.registered {
+            LCORE_SLOTS.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -185,20 +233,20 @@ unsafe impl Sync for Mempool {}
 /// Largest per-lcore mempool cache DPDK allows (RTE_MEMPOOL_CACHE_MAX_SIZE).
 const POOL_CACHE: u32 = 512;
 
-/// The per-lcore cache of a pool of `mbufs`: small enough that the caches of every lcore there
-/// can be (`RTE_MAX_LCORE`; every thread that calls is registered as one) together hold at most
-/// half of the pool, each a cache filling up to 1.5 times its size before DPDK flushes it. So a
-/// pool of worker threads that take turns, each then idle with a full cache, never leaves the
-/// pool empty (8191 mbufs, 128 lcores: 21 per cache). The fast path takes its mbufs 32 at a
-/// time, past any such cache, and frees go through it in bulk: a small cache costs it little.
-pub(crate) fn pool_cache_size(mbufs: u32) -> u32 {
-    (mbufs / (3 * sys::SHIM_MAX_LCORE)).min(POOL_CACHE)
+/// The per-lcore cache of a pool of `mbufs` that at most `holders` lcores use (the EAL's lcores
+/// and the library's slots, [`set_lcore_slots`]): as large as DPDK allows, but small enough that
+/// all of those caches together hold at most half of the pool, each filling up to 1.5 times its
+/// size before DPDK flushes it (8191 mbufs, 4 holders: 512).
+pub(crate) fn pool_cache_size(mbufs: u32, holders: usize) -> u32 {
+    let holders = u32::try_from(holders.max(1)).unwrap_or(u32::MAX);
+    (mbufs / holders.saturating_mul(3)).min(POOL_CACHE)
 }
 
 impl Mempool {
-    pub(crate) fn new(name: &str, mbufs: u32) -> Result<Self, InitError> {
+    /// A pool of `mbufs` whose cache is sized for `holders` lcores ([`pool_cache_size`]).
+    pub(crate) fn new(name: &str, mbufs: u32, holders: usize) -> Result<Self, InitError> {
         let cname = CString::new(name).map_err(|_| InitError::Mempool("name holds NUL".into()))?;
-        let cache = pool_cache_size(mbufs);
+        let cache = pool_cache_size(mbufs, holders);
         // SAFETY: valid NUL-terminated name; DPDK copies it.
         let p = unsafe {
             sys::rte_pktmbuf_pool_create(
