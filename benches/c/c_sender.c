@@ -1,17 +1,22 @@
 /*
  * The honest ceiling for mtcp_sendpkt's work, written by hand in C on DPDK: for every frame it
  * does what one mtcp_sendpkt call does, nothing less. It reads the caller's IPv4 and TCP headers
- * (version, IHL, data offset, the Timestamp option found by scanning the options), writes the
- * frame mOS emits (Ethernet, IPv4 without options, TCP with NOP,NOP,Timestamp, the payload),
- * computes both checksums in software with DPDK's rte_ipv4_cksum/rte_ipv4_udptcp_cksum,
- * allocates mbufs 32 at a time and sends them with one rte_eth_tx_burst per 32.
- * Usage: c_sender PAYLOAD CALLS EAL-ARGS...   (port 0; prints "mpps <Mpps>")
+ * (version, IHL, data offset, the Timestamp option found by scanning the options), finds the
+ * destination's MAC as a C programmer on DPDK would (the last destination remembered, else an
+ * rte_lpm lookup of the ARP entries of benches/bench.conf, else the caller's Ethernet header),
+ * refuses a frame longer than 1514 bytes, writes the frame mOS emits (Ethernet, IPv4 without
+ * options, TCP with NOP,NOP,Timestamp, the payload), computes both checksums in software with
+ * DPDK's rte_ipv4_cksum/rte_ipv4_udptcp_cksum, allocates mbufs 32 at a time and sends them with
+ * one rte_eth_tx_burst per 32. The packets are those of SHAPE (benches/c/bench_input.h).
+ * Usage: c_sender SHAPE PAYLOAD CALLS EAL-ARGS...   (port 0; prints "mpps <Mpps>")
  */
 #define _GNU_SOURCE
+#include "bench_input.h"
 #include "bench_port.h"
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
+#include <rte_lpm.h>
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
 
@@ -22,14 +27,6 @@
 #include <time.h>
 
 #define BURST 32
-
-/* The observed packet a middlebox hands over: IPv4 + TCP with NOP,NOP,Timestamp + payload. */
-struct observed {
-	struct rte_ipv4_hdr ip;
-	struct rte_tcp_hdr tcp;
-	uint8_t opts[12];
-	uint8_t payload[1448];
-};
 
 /* TSval/TSecr of the first well-formed Timestamp option, as the library scans for it. */
 static int find_timestamp(const uint8_t *o, size_t len, uint8_t ts[8])
@@ -53,16 +50,67 @@ static int find_timestamp(const uint8_t *o, size_t len, uint8_t ts[8])
 	return 0;
 }
 
-/* One frame from the observed headers into m; 0, or -1 for headers the library would refuse. */
-static int build(struct rte_mbuf *m, const struct observed *in, uint16_t payload_len,
-		 const struct rte_ether_addr *dst, const struct rte_ether_addr *src)
+/* The ARP entries of benches/bench.conf, in an LPM table: next hop k is macs[k]. */
+static const struct {
+	const char *prefix;
+	uint8_t depth;
+	struct rte_ether_addr mac;
+} arp[] = {
+	{"10.0.0.10", 32, {{0x90, 0xe2, 0xba, 0x7c, 0x1f, 0xa4}}},
+	{"10.0.0.0", 24, {{0x90, 0xe2, 0xba, 0x7c, 0x1f, 0xa5}}},
+	{"10.1.0.0", 24, {{0x02, 0, 0, 0, 0x01, 0x00}}},
+	{"10.1.1.0", 24, {{0x02, 0, 0, 0, 0x01, 0x01}}},
+	{"10.1.2.0", 24, {{0x02, 0, 0, 0, 0x01, 0x02}}},
+	{"10.1.3.0", 24, {{0x02, 0, 0, 0, 0x01, 0x03}}},
+	{"10.1.4.0", 24, {{0x02, 0, 0, 0, 0x01, 0x04}}},
+	{"10.1.5.0", 24, {{0x02, 0, 0, 0, 0x01, 0x05}}},
+	{"10.1.6.0", 24, {{0x02, 0, 0, 0, 0x01, 0x06}}},
+	{"10.1.7.0", 24, {{0x02, 0, 0, 0, 0x01, 0x07}}},
+};
+
+static struct rte_lpm *arp_lpm(void)
 {
-	const struct rte_ipv4_hdr *iph = &in->ip;
+	struct rte_lpm_config cfg = {.max_rules = 64, .number_tbl8s = 16};
+	struct rte_lpm *lpm = rte_lpm_create("c_sender_arp", (int)rte_socket_id(), &cfg);
+	for (unsigned k = 0; lpm && k < sizeof arp / sizeof arp[0]; k++)
+		if (rte_lpm_add(lpm, rte_be_to_cpu_32(inet_addr(arp[k].prefix)), arp[k].depth, k) != 0)
+			return NULL;
+	return lpm;
+}
+
+/* The remembered destination (network order) and its MAC. */
+static uint32_t last_dst;
+static struct rte_ether_addr last_mac;
+
+/* The destination MAC of p: remembered, looked up, or from its Ethernet header. */
+static inline const struct rte_ether_addr *next_hop(struct rte_lpm *lpm, const struct bench_packet *p)
+{
+	uint32_t dst;
+	memcpy(&dst, p->ip + 16, 4);
+	if (dst == last_dst && dst != 0)
+		return &last_mac;
+	uint32_t hop;
+	if (rte_lpm_lookup(lpm, rte_be_to_cpu_32(dst), &hop) == 0) {
+		last_dst = dst;
+		last_mac = arp[hop].mac;
+		return &last_mac;
+	}
+	return (const struct rte_ether_addr *)p->eth;
+}
+
+/* One frame from the observed headers into m; 0, or -1 for headers the library would refuse. */
+static inline int build(struct rte_mbuf *m, const struct bench_packet *in, const struct rte_ether_addr *dst,
+			const struct rte_ether_addr *src)
+{
+	const struct rte_ipv4_hdr *iph = (const struct rte_ipv4_hdr *)in->ip;
 	if ((iph->version_ihl >> 4) != 4 || (iph->version_ihl & 0xf) < 5)
 		return -1;
-	const struct rte_tcp_hdr *tcph = &in->tcp;
+	const struct rte_tcp_hdr *tcph = (const struct rte_tcp_hdr *)in->tcp;
 	unsigned doff = (unsigned)(tcph->data_off >> 4) * 4;
 	if (doff < 20)
+		return -1;
+	uint16_t payload_len = in->payload_len;
+	if (66 + payload_len > 1514)
 		return -1;
 	uint8_t ts[8] = {0};
 	find_timestamp((const uint8_t *)(tcph + 1), doff - 20, ts);
@@ -116,45 +164,47 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 3)
+	if (argc < 4)
 		return 2;
-	long payload = atol(argv[1]), calls = atol(argv[2]);
-	struct rte_mempool *pool = bench_port0(argc, argv, "c_sender", 512);
-	if (!pool)
+	const char *shape = argv[1];
+	long payload = atol(argv[2]), calls = atol(argv[3]);
+	struct bench_input in;
+	if (bench_input(shape, payload, &in) != 0) {
+		fprintf(stderr, "c_sender: no input for %s\n", shape);
+		return 2;
+	}
+	struct rte_mempool *pool = bench_port0(argc - 1, argv + 1, "c_sender", 512);
+	struct rte_lpm *lpm = pool ? arp_lpm() : NULL;
+	if (!lpm)
 		return 1;
-	struct rte_ether_addr src, dst = {{0x90, 0xe2, 0xba, 0x7c, 0x1f, 0xa4}};
+	struct rte_ether_addr src;
 	rte_eth_macaddr_get(0, &src);
 
-	static struct observed in;
-	in.ip.version_ihl = 0x45;
-	in.ip.total_length = rte_cpu_to_be_16((uint16_t)(52 + payload));
-	in.ip.src_addr = inet_addr("10.0.0.1");
-	in.ip.dst_addr = inet_addr("10.0.0.10");
-	in.tcp.src_port = rte_cpu_to_be_16(40000);
-	in.tcp.dst_port = rte_cpu_to_be_16(80);
-	in.tcp.data_off = 8 << 4;
-	in.tcp.tcp_flags = RTE_TCP_ACK_FLAG;
-	const uint8_t ts[12] = {1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2};
-	memcpy(in.opts, ts, sizeof ts);
-
 	struct rte_mbuf *batch[BURST];
-	long sent = 0, i = 0;
+	long sent = 0, refused = 0, i = 0, j = 0;
 	double t0 = now();
 	while (i < calls) {
 		unsigned n = calls - i < BURST ? (unsigned)(calls - i) : BURST;
 		if (rte_pktmbuf_alloc_bulk(pool, batch, n) != 0)
 			continue;
+		unsigned built = 0;
 		for (unsigned k = 0; k < n; k++, i++) {
-			in.tcp.sent_seq = rte_cpu_to_be_32((uint32_t)i);
-			build(batch[k], &in, (uint16_t)payload, &dst, &src);
+			struct bench_packet *p = &in.pkts[j];
+			if (++j == in.n)
+				j = 0;
+			((struct rte_tcp_hdr *)p->tcp)->sent_seq = rte_cpu_to_be_32((uint32_t)i);
+			if (build(batch[built], p, next_hop(lpm, p), &src) == 0)
+				built++;
+			else
+				refused++;
 		}
-		uint16_t took = rte_eth_tx_burst(0, 0, batch, (uint16_t)n);
+		uint16_t took = rte_eth_tx_burst(0, 0, batch, (uint16_t)built);
 		sent += took;
 		for (unsigned k = took; k < n; k++)
 			rte_pktmbuf_free(batch[k]);
 	}
 	double secs = now() - t0;
-	printf("mpps %.3f\nsent %ld seconds %.3f\n", (double)calls / secs / 1e6, sent, secs);
+	printf("mpps %.3f\nsent %ld too long %ld seconds %.3f\n", (double)calls / secs / 1e6, sent, refused, secs);
 	rte_eth_dev_stop(0);
 	rte_eal_cleanup();
 	return 0;

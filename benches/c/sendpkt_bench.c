@@ -1,12 +1,16 @@
 /*
  * Our mtcp_sendpkt through the C ABI, as a middlebox calls it: THREADS threads (one mctx each,
- * thread k pinned to CPU k as a DPDK lcore would be), CALLS calls per thread with one prebuilt
- * pkt_info of PAYLOAD bytes. Configuration (port, burst) from the environment. Prints
- * "mpps <total Mpps>" and the per-thread counters. With MODE "raw", each call is instead
+ * thread k pinned to CPU k as a DPDK lcore would be), CALLS calls per thread, cycling through the
+ * packets of SHAPE (benches/c/bench_input.h) with PAYLOAD bytes each. Configuration (port, burst)
+ * from the environment. Prints "mpps <total Mpps>" and the per-thread counters. MODE "guests":
+ * every thread calls with mctx 0 (one owner, the others guests). MODE "raw": each call is instead
  * mtcp_sendpkt_raw (the mmTLS fork's replay) of a held frame of 66 + PAYLOAD bytes.
- * Usage: sendpkt_bench PAYLOAD CALLS [THREADS [MODE]]
+ * Calls refused with EMSGSIZE (a captured segment too long for the mOS frame) are counted, not
+ * failures; any other refusal fails the run.
+ * Usage: sendpkt_bench SHAPE PAYLOAD CALLS [THREADS [MODE]]
  */
 #define _GNU_SOURCE
+#include "bench_input.h"
 #include "mtcp_sendpkt.h"
 
 #include <arpa/inet.h>
@@ -18,15 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+static const char *shape;
 static long payload_len, calls;
-static int replay;
+static int replay, guests;
 static pthread_barrier_t start;
 
-struct packet {
-	struct iphdr ip;
-	struct tcphdr tcp;
-	uint8_t opts[12];
-	uint8_t payload[1448];
+struct result {
+	long failed, too_long;
 };
 
 static double now(void)
@@ -38,63 +40,66 @@ static double now(void)
 
 static void *sender(void *arg)
 {
-	struct mtcp_context core = {.cpu = (int)(long)arg};
+	int k = (int)(long)arg;
+	struct mtcp_context core = {.cpu = guests ? 0 : k};
 	cpu_set_t one;
 	CPU_ZERO(&one);
-	CPU_SET(core.cpu % sysconf(_SC_NPROCESSORS_ONLN), &one);
+	CPU_SET(k % sysconf(_SC_NPROCESSORS_ONLN), &one);
 	pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-	struct packet p;
-	memset(&p, 0, sizeof p);
-	p.ip.version = 4;
-	p.ip.ihl = 5;
-	p.ip.saddr = inet_addr("10.0.0.1");
-	p.ip.daddr = inet_addr("10.0.0.10");
-	p.ip.tot_len = htons((uint16_t)(52 + payload_len));
-	p.tcp.source = htons(40000);
-	p.tcp.dest = htons(80);
-	p.tcp.doff = 8;
-	p.tcp.ack = 1;
-	const uint8_t ts[12] = {1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2};
-	memcpy(p.opts, ts, sizeof ts);
-	struct pkt_info pinfo;
-	memset(&pinfo, 0, sizeof pinfo);
-	pinfo.iph = &p.ip;
-	pinfo.tcph = &p.tcp;
-	pinfo.payload = p.payload;
-	pinfo.payloadlen = (uint16_t)payload_len;
-	pinfo.ip_len = (uint16_t)(52 + payload_len);
+	struct result *r = calloc(1, sizeof *r);
+	struct bench_input in;
+	if (!r || bench_input(replay ? "mos" : shape, payload_len, &in) != 0) {
+		fprintf(stderr, "sendpkt_bench: no input for %s\n", shape);
+		exit(2);
+	}
+	struct pkt_info *pinfo = calloc((size_t)in.n, sizeof *pinfo);
+	for (long j = 0; j < in.n; j++) {
+		struct bench_packet *p = &in.pkts[j];
+		pinfo[j].ethh = (struct ethhdr *)p->eth;
+		pinfo[j].iph = (struct iphdr *)p->ip;
+		pinfo[j].tcph = (struct tcphdr *)p->tcp;
+		pinfo[j].payload = p->payload;
+		pinfo[j].payloadlen = p->payload_len;
+		pinfo[j].ip_len = in.hand_built ? 0 : p->ip_len;
+		pinfo[j].eth_len = in.hand_built ? 0 : (uint16_t)(14 + p->ip_len);
+	}
 	/* The held frame of the replay: Ethernet, IPv4 to 10.0.0.10, then bytes as held. */
-	static __thread uint8_t held[66 + 1448];
+	uint8_t *held = in.pkts[0].eth;
 	uint16_t held_len = (uint16_t)(66 + payload_len);
-	for (long k = 0; k < held_len; k++)
-		held[k] = (uint8_t)(k * 7 + 3);
-	const uint8_t eth_ip[] = {0x08, 0x00, 0x45, 0x00};
-	memcpy(held + 12, eth_ip, sizeof eth_ip);
-	memcpy(held + 30, &p.ip.daddr, 4);
-	long failed = 0;
 	pthread_barrier_wait(&start);
 	if (replay) {
 		for (long i = 0; i < calls; i++)
-			failed += mtcp_sendpkt_raw(&core, 1, held, held_len) != 0;
+			r->failed += mtcp_sendpkt_raw(&core, 1, held, held_len) != 0;
 	} else {
+		long j = 0;
 		for (long i = 0; i < calls; i++) {
-			p.tcp.seq = htonl((uint32_t)i);
-			failed += mtcp_sendpkt(&core, 1, &pinfo) != 0;
+			struct pkt_info *pi = &pinfo[j];
+			pi->tcph->seq = htonl((uint32_t)i);
+			if (mtcp_sendpkt(&core, 1, pi) != 0) {
+				if (errno == EMSGSIZE)
+					r->too_long++;
+				else
+					r->failed++;
+			}
+			if (++j == in.n)
+				j = 0;
 		}
 	}
 	mtcp_sendpkt_flush(&core);
-	return (void *)failed;
+	return r;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 3)
+	if (argc < 4)
 		return 2;
-	payload_len = atol(argv[1]);
-	calls = atol(argv[2]);
-	long threads = argc > 3 ? atol(argv[3]) : 1;
-	replay = argc > 4 && strcmp(argv[4], "raw") == 0;
-	if (mtcp_sendpkt_cores() < threads) {
+	shape = argv[1];
+	payload_len = atol(argv[2]);
+	calls = atol(argv[3]);
+	long threads = argc > 4 ? atol(argv[4]) : 1;
+	replay = argc > 5 && strcmp(argv[5], "raw") == 0;
+	guests = argc > 5 && strcmp(argv[5], "guests") == 0;
+	if (mtcp_sendpkt_cores() < (guests ? 1 : threads)) {
 		fprintf(stderr, "sendpkt_bench: need %ld cores: %s\n", threads, mtcp_sendpkt_init_error());
 		return 1;
 	}
@@ -104,15 +109,16 @@ int main(int argc, char **argv)
 		pthread_create(&t[i], NULL, sender, (void *)i);
 	pthread_barrier_wait(&start);
 	double t0 = now();
-	long failed = 0;
+	long failed = 0, too_long = 0;
 	for (long i = 0; i < threads; i++) {
 		void *r;
 		pthread_join(t[i], &r);
-		failed += (long)r;
+		failed += ((struct result *)r)->failed;
+		too_long += ((struct result *)r)->too_long;
 	}
 	double secs = now() - t0;
 	unsigned long long sent = 0, no_mbuf = 0, tx_busy = 0;
-	for (long i = 0; i < threads; i++) {
+	for (long i = 0; i < (guests ? 1 : threads); i++) {
 		struct mtcp_sendpkt_stats st;
 		mtcp_sendpkt_stats(&(struct mtcp_context){.cpu = (int)i}, &st);
 		sent += st.transmitted;
@@ -120,7 +126,7 @@ int main(int argc, char **argv)
 		tx_busy += st.tx_busy;
 	}
 	printf("mpps %.3f\n", (double)calls * threads / secs / 1e6);
-	printf("sent %llu failed %ld (no mbuf %llu, tx busy %llu) seconds %.3f\n", sent, failed, no_mbuf,
-	       tx_busy, secs);
+	printf("sent %llu failed %ld (no mbuf %llu, tx busy %llu) too long %ld seconds %.3f\n", sent, failed,
+	       no_mbuf, tx_busy, too_long, secs);
 	return failed ? 1 : 0;
 }
