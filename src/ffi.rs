@@ -120,14 +120,23 @@ fn tcp_readable(pi: &pkt_info, ihl_len: usize) -> usize {
 
 /// [`read_request`]'s common case, checked with no call and no error: IPv4 headers, a TCP header
 /// of data offset 8 or more whose options begin NOP, NOP, Timestamp, after the IPv4 header in a
-/// packet of `ip_len` bytes that holds them; no payload; `sockid` >= 0. What it accepts, `read_request` accepts, with the same Timestamp.
-/// `None` for anything else: the full path decides, and reports.
+/// packet of `ip_len` bytes that holds them; `sockid` >= 0; no payload, or with `DATA` a payload
+/// (at a non-NULL pointer, at most `MAX_PAYLOAD` bytes). What it accepts, `read_request` accepts,
+/// with the same Timestamp. `None` for anything else: the full path decides, and reports.
 ///
 /// # Safety
 /// As for [`read_request`].
 #[inline(always)]
-unsafe fn read_quick(pi: &pkt_info, sockid: c_int) -> Option<QuickRequest<'_>> {
-    if pi.iph.is_null() || pi.tcph.is_null() || sockid < 0 || pi.payloadlen != 0 {
+unsafe fn read_quick<const DATA: bool>(pi: &pkt_info, sockid: c_int) -> Option<QuickRequest<'_, DATA>> {
+    if pi.iph.is_null() || pi.tcph.is_null() || sockid < 0 {
+        return None;
+    }
+    let payload_ok = if DATA {
+        pi.payloadlen != 0 && !pi.payload.is_null() && usize::from(pi.payloadlen) <= frame::MAX_PAYLOAD
+    } else {
+        pi.payloadlen == 0
+    };
+    if !payload_ok {
         return None;
     }
     // As in `read_request`: nothing read before it is known to be there.
@@ -154,24 +163,31 @@ unsafe fn read_quick(pi: &pkt_info, sockid: c_int) -> Option<QuickRequest<'_>> {
     Some(QuickRequest { pi })
 }
 
-/// A `pkt_info` [`read_quick`] accepted. Its headers are read again where they are used (the
-/// caller's contract keeps them unchanged for the call): fewer values are kept in between.
-struct QuickRequest<'a> {
+/// A `pkt_info` [`read_quick`] accepted (`DATA`: with a payload). Its headers are read again where
+/// they are used (the caller's contract keeps them unchanged for the call): fewer values are kept
+/// in between.
+struct QuickRequest<'a, const DATA: bool> {
     pi: &'a pkt_info,
 }
 
-impl AckRequest for QuickRequest<'_> {
+impl<const DATA: bool> AckRequest for QuickRequest<'_, DATA> {
     #[inline(always)]
     fn view(&self) -> SegmentView<'_> {
         let pi = self.pi;
         // SAFETY: only `read_quick` makes this, after checking that iph and tcph are non-NULL,
         // point to at least 20 header bytes each, and tcph to 32 readable bytes that end with
-        // TSval and TSecr; no payload. The caller's contract keeps it so for the call.
+        // TSval and TSecr; with DATA, that payload is non-NULL (it points to payloadlen bytes),
+        // else that there is none. The caller's contract keeps it so for the call.
         unsafe {
             let ip: &[u8; 20] = &*pi.iph.cast();
             let tcp: &[u8; 20] = &*pi.tcph.cast();
             let ts: &[u8; 8] = &*pi.tcph.cast::<u8>().add(24).cast();
-            SegmentView::checked(ip, tcp, ts, &[])
+            let payload = if DATA {
+                bytes(pi.payload, usize::from(pi.payloadlen))
+            } else {
+                &[][..]
+            };
+            SegmentView::checked(ip, tcp, ts, payload)
         }
     }
 
@@ -182,19 +198,26 @@ impl AckRequest for QuickRequest<'_> {
     }
 }
 
-/// The owner's quick path (`CoreContext::try_send_quick`) for what [`read_quick`] accepts.
+/// The owner's quick path (`CoreContext::try_send_quick`) for what [`read_quick`] accepts: with
+/// `DATA` false the ACK with no payload (`mtcp_sendpkt`'s own body, which then calls nothing),
+/// with `DATA` true a segment with payload (out of line, from [`sendpkt_full`]: its copy and
+/// checksum call the payload's copy-and-sum).
 ///
 /// # Safety
 /// As for [`mtcp_sendpkt`].
 #[inline(always)]
-unsafe fn send_quick(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> QuickSend<'static> {
+unsafe fn send_quick<const DATA: bool>(
+    mctx: mctx_t,
+    sockid: c_int,
+    pinfo: *const pkt_info,
+) -> QuickSend<'static> {
     // SAFETY: mctx and pinfo are NULL or valid, the pointers in pinfo as documented (the
     // caller's contract).
     let (Some(m), Some(pi)) = (unsafe { mctx.as_ref() }, unsafe { pinfo.as_ref() }) else {
         return Quick::Declined;
     };
     // SAFETY: as above.
-    let (Ok(cpu), Some(req)) = (usize::try_from(m.cpu), unsafe { read_quick(pi, sockid) }) else {
+    let (Ok(cpu), Some(req)) = (usize::try_from(m.cpu), unsafe { read_quick::<DATA>(pi, sockid) }) else {
         return Quick::Declined;
     };
     match runtime::live() {
@@ -280,7 +303,7 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
     // The owner's common call first, with no call inside (nothing to save, nothing to unwind);
     // anything it declines takes the full path from the start.
     // SAFETY: the caller's contract, as for the full path.
-    match unsafe { send_quick(mctx, sockid, pinfo) } {
+    match unsafe { send_quick::<false>(mctx, sockid, pinfo) } {
         Quick::Staged => 0,
         Quick::Finish(f) => finish_quick(f),
         // SAFETY: as above.
@@ -297,6 +320,19 @@ unsafe fn sendpkt_full(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c
     // As `guarded`, but the accepted call returns 0 straight away (no c_int carried through a
     // Result); every error goes through `rejected`, out of line.
     let r = catch_unwind(AssertUnwindSafe(|| {
+        // A segment with payload from the owner: the quick path, but for the payload's copy.
+        // SAFETY: the caller's contract, as below.
+        if unsafe { pinfo.as_ref() }.is_some_and(|pi| pi.payloadlen != 0) {
+            // SAFETY: as above.
+            match unsafe { send_quick::<true>(mctx, sockid, pinfo) } {
+                Quick::Staged => return Ok(()),
+                Quick::Finish(f) => {
+                    finish_quick(f);
+                    return Ok(());
+                }
+                Quick::Declined => {}
+            }
+        }
         // SAFETY: mctx is NULL or valid (caller contract).
         let core = unsafe { core_of(mctx) }?;
         let result = (|| {
@@ -815,7 +851,7 @@ mod tests {
             &sack_first,
             &[1, 1, 8, 8, 0, 0, 0, 7, 0, 0, 0, 9],
         ];
-        let (mut quick, mut cases) = (0, 0);
+        let (mut quick, mut quick_data, mut cases) = (0, 0, 0);
         for version_ihl in [0x45u8, 0x46, 0x4f, 0x44, 0x55] {
             let ihl_len = usize::from(version_ihl & 0x0f).max(5) * 4;
             for options in layouts {
@@ -863,31 +899,57 @@ mod tests {
                                 cases += 1;
                                 // SAFETY: every pointer of `pi` points into `packet` or `tcp`,
                                 // which hold the headers their lengths claim and the payload.
-                                let (q, f) = unsafe { (read_quick(&pi, sockid), read_request(&pi, sockid)) };
+                                let (q, q_data, f) = unsafe {
+                                    (
+                                        read_quick::<false>(&pi, sockid),
+                                        read_quick::<true>(&pi, sockid),
+                                        read_request(&pi, sockid),
+                                    )
+                                };
                                 let common = (0x45..=0x4f).contains(&version_ihl)
                                     && options == ts_first
                                     && doff >= 8
                                     && !apart
                                     && ip_len >= ihl_len + 32
-                                    && payloadlen == 0
                                     && sockid >= 0;
-                                assert_eq!(
-                                    q.is_some(),
-                                    common,
+                                let what = format!(
                                     "{version_ihl:#x} doff {doff} ip_len {ip_len} apart {apart} {options:?}"
                                 );
-                                let Some(q) = q else { continue };
-                                quick += 1;
-                                let f = f.unwrap_or_else(|e| {
-                                    panic!("quick accepts, full refuses ({e}): {version_ihl:#x} doff {doff} ip_len {ip_len}")
-                                });
-                                let (qv, fv) = (q.view(), f.view());
-                                assert_eq!(
-                                    (qv.ts(), qv.frame_len(), qv.daddr()),
-                                    (fv.ts(), fv.frame_len(), fv.daddr()),
-                                    "{version_ihl:#x} doff {doff} ip_len {ip_len} {options:?}"
-                                );
-                                assert_eq!(qv.ts(), &[0, 0, 0, 7, 0, 0, 0, 9]);
+                                assert_eq!(q.is_some(), common && payloadlen == 0, "{what}");
+                                assert_eq!(q_data.is_some(), common && payloadlen != 0, "with data: {what}");
+                                // A payload at NULL is the full path's EINVAL, never quick.
+                                let no_payload = pkt_info {
+                                    payload: std::ptr::null_mut(),
+                                    ..pi
+                                };
+                                // SAFETY: as above; the payload pointer is not read (NULL).
+                                assert!(unsafe { read_quick::<true>(&no_payload, sockid) }.is_none());
+                                let f = || {
+                                    f.as_ref().unwrap_or_else(|e| {
+                                        panic!("quick accepts, full refuses ({e}): {what}")
+                                    })
+                                };
+                                if let Some(q) = q {
+                                    quick += 1;
+                                    let (qv, fv) = (q.view(), f().view());
+                                    assert_eq!(
+                                        (qv.ts(), qv.frame_len(), qv.daddr()),
+                                        (fv.ts(), fv.frame_len(), fv.daddr()),
+                                        "{what}"
+                                    );
+                                    assert_eq!(qv.ts(), &[0, 0, 0, 7, 0, 0, 0, 9]);
+                                }
+                                if let Some(q) = q_data {
+                                    quick_data += 1;
+                                    let (qv, fv) = (q.view(), f().view());
+                                    assert_eq!(
+                                        (qv.ts(), qv.frame_len(), qv.daddr(), qv.payload()),
+                                        (fv.ts(), fv.frame_len(), fv.daddr(), fv.payload()),
+                                        "with data: {what}"
+                                    );
+                                    assert_eq!(qv.payload().as_ptr(), pi.payload.cast_const());
+                                    assert_eq!(qv.payload().len(), 4);
+                                }
                             }
                         }
                     }
@@ -895,8 +957,9 @@ mod tests {
             }
         }
         // IHL 5, 6, 15 × data offset 8, 9, 15 × 3 ip_len (the whole header, 32 and 40 bytes
-        // of it) × socket ids 1 and 0, all with the leading Timestamp and no payload.
-        assert_eq!((quick, cases), (54, 6000));
+        // of it) × socket ids 1 and 0, all with the leading Timestamp and no payload; the same
+        // with the 4-byte payload and socket id 1 for the quick path with data.
+        assert_eq!((quick, quick_data, cases), (54, 27, 6000));
     }
 
     #[test]

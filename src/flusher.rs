@@ -30,7 +30,7 @@ pub(crate) struct Flusher<'a, I: PacketIo, S> {
     dozing: bool,
 }
 
-impl<'a, I: PacketIo, S: Default + Send> Flusher<'a, I, S> {
+impl<'a, I: PacketIo, S: crate::core_ctx::Scratch> Flusher<'a, I, S> {
     pub(crate) fn new(contexts: &'a [CoreContext<I, S>], signal: &'a FlushSignal) -> Self {
         Self {
             contexts,
@@ -84,7 +84,7 @@ impl<'a, I: PacketIo, S: Default + Send> Flusher<'a, I, S> {
 /// CPUs with two threads sending flat out, at nice 0 its ~20K wake-ups a second preempted them
 /// and cost 40% of their throughput.
 #[cfg(not(loom))]
-pub(crate) fn run<I: PacketIo, S: Default + Send>(
+pub(crate) fn run<I: PacketIo, S: crate::core_ctx::Scratch>(
     contexts: &[CoreContext<I, S>],
     signal: &FlushSignal,
     stop: &std::sync::atomic::AtomicBool,

@@ -203,6 +203,11 @@ impl<'a> SegmentView<'a> {
         })
     }
 
+    /// The payload the frame carries.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
     /// ... then the payload.
     #[inline(always)]
     pub fn with_payload(self, payload: &'a [u8]) -> Result<Self, FrameError> {

@@ -1,7 +1,8 @@
 //! Where a frame goes: the output port (route table, longest prefix match; port 0 without one)
 //! and the Ethernet destination (ARP table, else the caller's `ethh->h_dest`), as mOS decides
-//! them; for IPv6 (RST and raw segments) the same from the IPv6 entries. Each core context remembers its last destination ([`HopCache`], kept with the owner's
-//! TX state), so a stream of frames to one peer costs one comparison instead of two table scans.
+//! them; for IPv6 (RST and raw segments) the same from the IPv6 entries. Each core context remembers
+//! the destinations it sent to last ([`HopCache`], kept with the owner's TX state), so a stream of
+//! frames to a peer it knows costs a hash and one comparison instead of two table scans.
 
 use crate::error::SendError;
 use crate::frame::{self, AckTemplate, ChecksumMode};
@@ -40,13 +41,13 @@ pub(crate) struct Router {
     tcp_flags_from_packet: bool,
 }
 
-/// The last lookup: the destination and all an ACK frame to it needs: its port, the port's
-/// frame limit and checksum mode, and the Ethernet header (from the ARP entry and the port's MAC;
+/// One lookup: the destination and all an ACK frame to it needs: its port, the port's frame
+/// limit and checksum mode, and the Ethernet header (from the ARP entry and the port's MAC;
 /// without an ARP entry the destination is the caller's hint, which may differ per call). Keyed by
 /// the router's id as well, so that a cached hop never answers for other tables (id 0: an empty
-/// cache).
+/// slot).
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct HopCache {
+struct HopSlot {
     router: u64,
     /// The destination, as on the wire.
     daddr: [u8; 4],
@@ -56,6 +57,57 @@ pub(crate) struct HopCache {
     /// And an ACK with no payload fits the port: what [`Router::cached`] asks, in one load.
     whole_ack: bool,
     hop: AckHop,
+}
+
+/// Destinations the owner's route cache remembers: direct-mapped by a hash of the destination,
+/// so that a middlebox answering many flows in turn finds most of them there (about 7 KiB per
+/// core context).
+const HOP_SLOTS: usize = 64;
+
+/// A core context's route cache. The owner's ([`HopCache::for_owner`], kept with its TX state)
+/// remembers [`HOP_SLOTS`] destinations; the one a guest's call makes (`Default`) remembers one,
+/// allocates nothing and is cheap to make.
+#[derive(Debug, Default)]
+pub(crate) struct HopCache {
+    /// The owner's slots; `None` in a guest's cache, which uses `one`.
+    slots: Option<Box<[HopSlot; HOP_SLOTS]>>,
+    one: HopSlot,
+}
+
+impl HopCache {
+    /// The slot `daddr` (as on the wire) may be cached in.
+    #[inline(always)]
+    fn slot(&self, daddr: [u8; 4]) -> &HopSlot {
+        match &self.slots {
+            Some(slots) => &slots[slot_index(daddr)],
+            None => &self.one,
+        }
+    }
+
+    #[inline(always)]
+    fn slot_mut(&mut self, daddr: [u8; 4]) -> &mut HopSlot {
+        match &mut self.slots {
+            Some(slots) => &mut slots[slot_index(daddr)],
+            None => &mut self.one,
+        }
+    }
+}
+
+impl crate::core_ctx::Scratch for HopCache {
+    fn for_owner() -> Self {
+        Self {
+            slots: Some(Box::new([HopSlot::default(); HOP_SLOTS])),
+            one: HopSlot::default(),
+        }
+    }
+}
+
+/// Fibonacci hashing of the destination onto the slots: the top bits of a multiplication by
+/// 2^32 / phi, which every bit of the address reaches.
+#[inline(always)]
+fn slot_index(daddr: [u8; 4]) -> usize {
+    const BITS: u32 = HOP_SLOTS.trailing_zeros();
+    (u32::from_ne_bytes(daddr).wrapping_mul(0x9E37_79B9) >> (32 - BITS)) as usize
 }
 
 /// The next hop of an ACK frame, with what its port asks of the frame.
@@ -127,14 +179,15 @@ impl Router {
         daddr: u32,
         hint: impl FnOnce() -> Option<EthDstHint<'h>>,
     ) -> Result<&'c AckHop, SendError> {
-        if cache.router != self.id || cache.daddr != daddr.to_be_bytes() {
-            self.fill(cache, daddr)?;
+        let slot = cache.slot_mut(daddr.to_be_bytes());
+        if slot.router != self.id || slot.daddr != daddr.to_be_bytes() {
+            self.fill(slot, daddr)?;
         }
-        if !cache.arp {
+        if !slot.arp {
             let dst = hint().ok_or(SendError::NoArpEntry)?.read();
-            cache.hop.template.set_dst(dst);
+            slot.hop.template.set_dst(dst);
         }
-        Ok(&cache.hop)
+        Ok(&slot.hop)
     }
 
     /// The hop `cache` holds for `daddr` (as on the wire), if it is this router's, its Ethernet
@@ -142,12 +195,13 @@ impl Router {
     /// [`Router::resolve`] returns then, with no call.
     #[inline(always)]
     pub(crate) fn cached<'c>(&self, cache: &'c HopCache, daddr: [u8; 4]) -> Option<&'c AckHop> {
-        (cache.router == self.id && cache.daddr == daddr && cache.whole_ack).then_some(&cache.hop)
+        let slot = cache.slot(daddr);
+        (slot.router == self.id && slot.daddr == daddr && slot.whole_ack).then_some(&slot.hop)
     }
 
     /// Looks `daddr` up in the tables, into `cache`.
     #[inline(never)]
-    fn fill(&self, cache: &mut HopCache, daddr: u32) -> Result<(), SendError> {
+    fn fill(&self, slot: &mut HopSlot, daddr: u32) -> Result<(), SendError> {
         let port = match &self.routes {
             Some(t) => t.lookup(daddr).copied().flatten().ok_or(SendError::NoRoute)?,
             None => 0,
@@ -155,7 +209,7 @@ impl Router {
         let info = &self.ports[port];
         let arp = self.arp.lookup(daddr).copied();
         let (checksum, _) = nic::checksums(info.checksum_offload);
-        *cache = HopCache {
+        *slot = HopSlot {
             router: self.id,
             daddr: daddr.to_be_bytes(),
             arp: arp.is_some(),
@@ -286,6 +340,68 @@ mod tests {
                 eth_dst: [1; 6]
             })
         );
+    }
+
+    /// The owner's cache holds many destinations at once, and a slot never answers for another
+    /// destination that hashes onto it: 64 flows in turn over 8 next hops, three times over,
+    /// each answer checked against the tables, and the quick lookup (`cached`) finds a
+    /// destination exactly when the slot holds it.
+    #[test]
+    fn the_owners_cache_answers_many_destinations_each_with_its_own_hop() {
+        use crate::core_ctx::Scratch;
+        let mut arp = ArpTable::default();
+        for k in 0..8u8 {
+            arp.insert(prefix([10, 1, k, 0], 24), [2, 0, 0, 0, 1, k]);
+        }
+        let r = Router::new(
+            vec![port(0)],
+            Tables {
+                arp,
+                ..Tables::default()
+            },
+            false,
+        );
+        let c = &mut HopCache::for_owner();
+        let dst = |f: u8| [10, 1, f % 8, f / 8 + 1];
+        let mut found = 0;
+        for _ in 0..3 {
+            for f in 0..64u8 {
+                let before = r.cached(c, dst(f)).map(|h| h.hop());
+                let got = r.resolve(c, addr(dst(f)), || None).map(|h| h.hop());
+                assert_eq!(
+                    got,
+                    Ok(Hop {
+                        port: 0,
+                        eth_dst: [2, 0, 0, 0, 1, f % 8]
+                    })
+                );
+                // Once resolved it is cached, with the same answer; before, only if it was.
+                assert_eq!(r.cached(c, dst(f)).map(|h| h.hop()), got.ok());
+                if let Some(b) = before {
+                    assert_eq!(Ok(b), got);
+                    found += 1;
+                }
+            }
+        }
+        // The second and third rounds find most of the 64 in the cache (collisions evict).
+        assert!(found >= 64, "only {found} of 128 found cached");
+        // Two destinations on one slot: each answers for itself only.
+        let (a, b) = (0..=255u8)
+            .flat_map(|x| (0..=255u8).map(move |y| ([10, 1, 0, x], [10, 1, 1, y])))
+            .find(|(a, b)| slot_index(*a) == slot_index(*b))
+            .expect("two addresses sharing a slot");
+        for _ in 0..2 {
+            assert_eq!(
+                r.resolve(c, addr(a), || None).map(|h| h.hop().eth_dst),
+                Ok([2, 0, 0, 0, 1, 0])
+            );
+            assert!(r.cached(c, b).is_none());
+            assert_eq!(
+                r.resolve(c, addr(b), || None).map(|h| h.hop().eth_dst),
+                Ok([2, 0, 0, 0, 1, 1])
+            );
+            assert!(r.cached(c, a).is_none());
+        }
     }
 
     #[test]

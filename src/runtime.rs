@@ -528,8 +528,8 @@ impl Runtime {
     }
 
     /// [`Runtime::send_verbatim`]'s common case for the owner of context `cpu`, with no call:
-    /// an untagged IPv4 frame (`daddr` its destination, read by the caller) to the destination
-    /// of the context's last frame.
+    /// an untagged IPv4 frame (`daddr` its destination, read by the caller) to a destination in
+    /// the context's route cache.
     #[inline(always)]
     pub(crate) fn try_send_quick_verbatim(&self, cpu: usize, frame: &[u8], daddr: [u8; 4]) -> QuickSend<'_> {
         let Some(ctx) = self.contexts.get(cpu) else {
@@ -739,7 +739,7 @@ impl<R: AckRequest> crate::core_ctx::Build<Dpdk, HopCache> for AckFrame<'_, R> {
 }
 
 /// The replay of a held frame (`mtcp_sendpkt_raw`) on the quick path: an untagged IPv4 frame to
-/// the destination of the context's last frame (whose cached hop has an ARP entry), copied with
+/// a destination in the context's route cache (whose cached hop has an ARP entry), copied with
 /// the hop's two MAC addresses, when it fits the port; declined otherwise (the full path,
 /// [`Runtime::send_verbatim`], takes it).
 struct QuickVerbatim<'r> {
@@ -773,7 +773,8 @@ unsafe impl crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickVerbatim<'_> {
     }
 }
 
-/// [`AckFrame`] on the quick path, for a request with no payload: the cached hop or nothing.
+/// [`AckFrame`] on the quick path: the cached hop or nothing. With no payload (`mtcp_sendpkt`'s own
+/// body) it calls nothing; with one (from the full path's entry) the payload's copy-and-sum.
 struct QuickAck<'r, R> {
     router: &'r Router,
     req: &'r R,
@@ -787,17 +788,20 @@ unsafe impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for Quick
         hops: &HopCache,
         take: impl FnOnce(usize) -> Option<port::Mbuf>,
     ) -> Option<(usize, port::Mbuf)> {
-        // An ACK with no payload fits every hop `cached` gives.
-        if self.req.view().frame_len() > frame::HEADER_LEN {
+        let hop = self.router.cached(hops, self.req.view().daddr_bytes())?;
+        // An ACK with no payload fits every hop `cached` gives; a longer frame must fit its port
+        // (else the full path says EMSGSIZE).
+        let len = self.req.view().frame_len();
+        if len > frame::HEADER_LEN && len > hop.max_frame {
             return None;
         }
-        let hop = self.router.cached(hops, self.req.view().daddr_bytes())?;
         let mut m = take(hop.port)?;
         // The segment is looked at again here (as in `AckFrame::build`): nothing of it is kept
         // across the checks above.
         let seg = self.req.view();
         // SAFETY: as in `AckFrame::build`: `m` is of this runtime's pool, and the frame is at
-        // most HEADER_LEN long, which `cached` checked against `hop.max_frame`, at most its room.
+        // most HEADER_LEN long, which `cached` checked against `hop.max_frame`, or at most
+        // `hop.max_frame` (checked above), at most the pool's room.
         let bytes = unsafe { m.frame_of(seg.frame_len(), hop.tx) };
         frame::write_ack(&seg, &hop.template, hop.checksum, bytes).ok()?;
         Some((hop.port, m))

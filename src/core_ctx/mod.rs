@@ -117,6 +117,17 @@ struct PortTx<I: PacketIo> {
     staged: Vec<I::Buf>,
 }
 
+/// What a context keeps between its owner's calls (the route cache), handed to each frame
+/// builder. `Default` makes the one a guest's call builds with: it must be cheap to make.
+pub(crate) trait Scratch: Default + Send {
+    /// The owner's, made once with the context.
+    fn for_owner() -> Self {
+        Self::default()
+    }
+}
+
+impl Scratch for () {}
+
 /// What only the holder of the context's exclusive access touches.
 struct TxState<I: PacketIo, S> {
     /// Whatever the frame builder wants to keep between the owner's calls (the route cache).
@@ -390,7 +401,7 @@ impl<I: PacketIo, S> Drop for Finish<'_, I, S> {
     }
 }
 
-impl<I: PacketIo, S: Default + Send> Finish<'_, I, S> {
+impl<I: PacketIo, S: Scratch> Finish<'_, I, S> {
     /// Does for the port what the full path does after staging a frame: stamps a batch that
     /// starts, sends a full one, publishes the count, wakes the flusher; and takes new spares if
     /// they ran out (if the pool has none, the next call's full path says so). Then the owner
@@ -425,7 +436,7 @@ impl<I: PacketIo, S> CoreContext<I, S> {
     }
 }
 
-impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
+impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
     /// A context sending on `queues` (one per port, in port order).
     pub(crate) fn new(io: I, queues: Vec<I::Queue>, params: TxParams, signal: Arc<FlushSignal>) -> Self {
         Self::with_fence(io, queues, params, signal, crate::sync::light_barrier_is_fence())
@@ -456,7 +467,7 @@ impl<I: PacketIo, S: Default + Send> CoreContext<I, S> {
             io,
             tx: Exclusive::with_fence(
                 TxState {
-                    scratch: S::default(),
+                    scratch: S::for_owner(),
                     ports,
                     spare: Vec::with_capacity(SPARE_MBUFS),
                     drained: 0,
