@@ -204,6 +204,7 @@ impl<'a> SegmentView<'a> {
     }
 
     /// The payload the frame carries.
+    #[cfg(test)]
     pub fn payload(&self) -> &'a [u8] {
         self.payload
     }
