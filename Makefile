@@ -81,7 +81,7 @@ install: $(if $(NO_BUILD),,build)
 	install -m 644 man/mtcp-sendpkt.1 $(DESTDIR)$(PREFIX)/share/man/man1/mtcp-sendpkt.1
 	install -d $(DESTDIR)$(PREFIX)/share/dpdk/telemetry-endpoints
 	install -m 644 telemetry-endpoints/mtcp_sendpkt.py $(DESTDIR)$(PREFIX)/share/dpdk/telemetry-endpoints/mtcp_sendpkt.py
-	for f in flush init attach init_error config_warnings cores stats tap shutdown reset raw segment; do \
+	for f in burst flush init attach init_error config_warnings cores stats tap shutdown reset raw segment; do \
 	  echo '.so man3/mtcp_sendpkt.3' > $(DESTDIR)$(PREFIX)/share/man/man3/mtcp_sendpkt_$$f.3; done
 
 uninstall:

@@ -162,6 +162,24 @@ fn ours_with(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64, e
     mpps(&out)
 }
 
+/// Our `mtcp_sendpkt_burst`, 32 packets per call, default settings, one core.
+fn ours_burst_call(dir: &Path, payload: usize, calls: u64) -> f64 {
+    let out = run(Command::new(dir.join("ours"))
+        .args([
+            "mos".into(),
+            payload.to_string(),
+            calls.to_string(),
+            "1".into(),
+            "burst".into(),
+        ])
+        .env("MTCP_SENDPKT_CONF", conf())
+        .env(
+            "MTCP_SENDPKT_EAL_ARGS",
+            format!("{} --vdev net_null0", eal("burstcall")),
+        ));
+    mpps(&out)
+}
+
 /// Our sender, default settings, on the traffic `shape` (benches/c/bench_input.h) with
 /// `payload` bytes; `guests`: 2 threads calling with one mctx (one owner, one guest).
 fn ours_shape(dir: &Path, shape: &str, payload: usize, guests: bool, calls: u64) -> f64 {
@@ -510,6 +528,12 @@ fn c_sender_instructions(dir: &Path) -> f64 {
 /// Instructions callgrind counts inside `function` (inclusive) for a run of `calls` calls.
 fn callgrind(dir: &Path, function: &str, shape: &str, burst: u32, calls: u64) -> u64 {
     let out_file = dir.join(format!("callgrind.{function}.{shape}.{burst}.{calls}"));
+    // The burst call's runs call mtcp_sendpkt_burst, 32 packets at a time.
+    let mode: &[&str] = if function == "mtcp_sendpkt_burst" {
+        &["burst"]
+    } else {
+        &[]
+    };
     let out = run(Command::new("valgrind")
         // The library forks a child to check the EAL arguments on DPDK 25.07 and later: its
         // summary must not be read as the run's.
@@ -518,6 +542,7 @@ fn callgrind(dir: &Path, function: &str, shape: &str, burst: u32, calls: u64) ->
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg(dir.join("ours-cg"))
         .args([shape, "0", &calls.to_string(), "1"])
+        .args(mode)
         .env("MTCP_SENDPKT_CONF", conf())
         .env("MTCP_SENDPKT_BURST", burst.to_string())
         .env(
@@ -532,11 +557,12 @@ fn callgrind(dir: &Path, function: &str, shape: &str, burst: u32, calls: u64) ->
 
 /// Instructions per call outside the PMD: inside mtcp_sendpkt minus inside the TX burst (the
 /// PMD, which also frees the mbufs), from the difference of two runs so start-up cancels out.
-/// `shape` "mos" takes the owner's quick path; "hand" (ip_len 0) the full one.
-fn instructions_per_call(dir: &Path, shape: &str, burst: u32) -> (f64, f64) {
+/// `shape` "mos" takes the owner's quick path; "hand" (ip_len 0) the full one. `entry`: the
+/// function called (`mtcp_sendpkt`, or `mtcp_sendpkt_burst` with 32 packets per call).
+fn instructions_per_call(dir: &Path, entry: &str, shape: &str, burst: u32) -> (f64, f64) {
     let (n1, n2) = (50_000, 100_000);
     let cg = |function, calls| callgrind(dir, function, shape, burst, calls);
-    let total = cg("mtcp_sendpkt", n2) - cg("mtcp_sendpkt", n1);
+    let total = cg(entry, n2) - cg(entry, n1);
     let pmd = cg("shim_rte_eth_tx_burst", n2) - cg("shim_rte_eth_tx_burst", n1);
     let per = |x: u64| x as f64 / (n2 - n1) as f64;
     (per(total - pmd), per(pmd))
@@ -571,6 +597,7 @@ fn main() {
     };
     const OURS: &str = "ours, default settings (MTCP_SENDPKT_BURST=32)";
     const OURS_1: &str = "ours, MTCP_SENDPKT_BURST=1 (one tx_burst per call)";
+    const OURS_CALL: &str = "ours, mtcp_sendpkt_burst (32 packets per call)";
     const C_SENDER: &str = "hand-written C sender, same work (benches/c/c_sender.c)";
     const TXONLY: &str = "dpdk-testpmd txonly (template copy, no TCP checksum)";
     const FLOWGEN: &str = "dpdk-testpmd flowgen (per-packet IPv4 checksum)";
@@ -649,6 +676,7 @@ fn main() {
         for &(size, payload) in &SIZES {
             add(0, OURS, size, ours(&dir, payload, 32, 1, calls));
             add(1, OURS_1, size, ours(&dir, payload, 1, 1, calls));
+            add(1, OURS_CALL, size, ours_burst_call(&dir, payload, calls));
             add(2, C_SENDER, size, c_program(&dir, "csender", payload, calls));
             add(3, TXONLY, size, testpmd("txonly", payload, tp_secs));
             add(4, FLOWGEN, size, testpmd("flowgen", payload, tp_secs));
@@ -745,6 +773,23 @@ fn main() {
             ratio(ours_default("1514 B"), med(order, case, "1514 B"))
         );
     }
+    let call = |s| {
+        samples
+            .iter()
+            .find(|((_, c), _)| *c == OURS_CALL)
+            .and_then(|(_, v)| v.get(s))
+            .map(|v| median(&mut v.clone()))
+    };
+    t += &format!(
+        "| ours with mtcp_sendpkt_burst / testpmd txonly | {} | {} |\n",
+        ratio(call("66 B"), med(3, TXONLY, "66 B")),
+        ratio(call("1514 B"), med(3, TXONLY, "1514 B"))
+    );
+    t += &format!(
+        "| ours with mtcp_sendpkt_burst / ours, one call per packet | {} | {} |\n",
+        ratio(call("66 B"), ours_default("66 B")),
+        ratio(call("1514 B"), ours_default("1514 B"))
+    );
     t += &format!(
         "| ours with BURST=1 / hand-written C sender | {} | {} |\n",
         ratio(med(1, OURS_1, "66 B"), med(2, C_SENDER, "66 B")),
@@ -801,15 +846,17 @@ fn main() {
             median(&mut r)
         );
     }
-    let (default_instr, default_pmd) = instructions_per_call(&dir, "mos", 32);
-    let (full_instr, full_pmd) = instructions_per_call(&dir, "hand", 32);
-    let (burst1_instr, burst1_pmd) = instructions_per_call(&dir, "mos", 1);
+    let (default_instr, default_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "mos", 32);
+    let (full_instr, full_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "hand", 32);
+    let (burst1_instr, burst1_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "mos", 1);
+    let (call_instr, call_pmd) = instructions_per_call(&dir, "mtcp_sendpkt_burst", "mos", 32);
     let c_instr = c_sender_instructions(&dir);
     t += &format!(
         "\nInstructions per frame outside the PMD (callgrind, payload 0): ours {default_instr:.0} \
          (+{default_pmd:.0} in the PMD) on the quick path (`pkt_info` as mOS fills it), \
          {full_instr:.0} (+{full_pmd:.0}) on the full path (hand-built, `ip_len` 0), \
-         ours with BURST=1 {burst1_instr:.0} (+{burst1_pmd:.0}), the hand-written C sender \
+         ours with BURST=1 {burst1_instr:.0} (+{burst1_pmd:.0}), `mtcp_sendpkt_burst` with 32 \
+         packets per call {call_instr:.0} (+{call_pmd:.0}), the hand-written C sender \
          {c_instr:.0}.\n"
     );
     println!("\n{t}");

@@ -177,6 +177,31 @@ extern "C" {
 int mtcp_sendpkt(mctx_t mctx, int sockid, const struct pkt_info *pinfo);
 
 /*
+ Sends the packets `pkts[0]` .. `pkts[n - 1]`, each as [`mtcp_sendpkt`] would with the same
+ `mctx` and `sockid`, in order, for code written for DPDK's bursts: the C boundary, the lookup
+ of `mctx` and the owner's entry into the core context are paid once per call, not per packet.
+
+ Returns the number of packets accepted, from the first: `n` when every one was. When it is
+ less than `n`, `pkts[ret]` was refused, errno says why (the errno [`mtcp_sendpkt`] gives for
+ it, in its order), and none after it was tried: the caller handles that packet and calls again
+ with `pkts + ret + 1` for the rest. A packet [`mtcp_sendpkt`] would return 0 for without
+ sending it (`MTCP_SENDPKT_ERRORS=mos`: no route, no ARP entry, ...) counts as accepted, as
+ that call's 0 does. The return value is never -1; it is 0 with errno for a refused first
+ packet, and for:
+ - `EINVAL`: `pkts` is NULL while `n` > 0, or `n` > `INT_MAX`;
+ - `EACCES`: `mctx` is NULL or its `cpu` not a configured core, or the library is not running.
+
+ `n` = 0 returns 0 and reads nothing. The owner stays inside its core context for the whole
+ call (guests' hand-offs are drained before each of its frames); a guest thread hands each
+ frame over as its single calls do.
+
+ # Safety
+ `mctx` is NULL or valid; `pkts` is NULL or points to `n` pointers, each NULL or to a
+ `pkt_info` valid as [`mtcp_sendpkt`] requires; none of it changes during the call.
+ */
+int mtcp_sendpkt_burst(mctx_t mctx, int sockid, const struct pkt_info *const *pkts, unsigned int n);
+
+/*
  Resets the flow of a TCP segment the middlebox observed: a RST toward the sender
  (`MTCP_SENDPKT_TO_SENDER`), the receiver (`MTCP_SENDPKT_TO_RECEIVER`) or both, numbered so that
  the endpoint accepts it (RFC 5961's exact sequence number). `seen->iph` is IPv4 or IPv6 (told

@@ -279,6 +279,46 @@ impl Core {
         self.count(r)
     }
 
+    /// Sends `packets` in order, each as [`Core::send`] would, but entering this core's TX side
+    /// once for all of them (see `mtcp_sendpkt_burst(3)`). Stops at the first packet refused.
+    /// Returns how many were accepted (the first ones), and why the next one was refused, if one
+    /// was: `(packets.len(), None)` when all were accepted.
+    pub fn send_burst(&self, packets: &[TcpPacket<'_>]) -> (usize, Option<SendError>) {
+        let reqs = packets.iter().map(|p| {
+            SendRequest::new(
+                p.ip_header,
+                p.tcp_header,
+                p.payload,
+                p.eth_dst.as_ref().map(EthDstHint::new),
+            )
+        });
+        let mut refused = None;
+        let r = self.send_requests(reqs, |e| {
+            refused = Some(e);
+            false
+        });
+        match r {
+            Ok(n) => {
+                if let Some(e) = refused {
+                    self.ctx.note_rejected(e);
+                }
+                (n, refused)
+            }
+            Err(e) => (0, self.count::<()>(Err(e)).err()),
+        }
+    }
+
+    /// Sends checked requests in one entry (see [`Runtime::send_burst`]; not counted: callers
+    /// count each refusal through [`Core::count`]).
+    #[inline(always)]
+    pub(crate) fn send_requests<R: crate::request::AckRequest>(
+        &self,
+        reqs: impl Iterator<Item = Result<R, SendError>>,
+        carry_on: impl FnMut(SendError) -> bool,
+    ) -> Result<usize, SendError> {
+        self.rt.send_burst(self.ctx, reqs, carry_on)
+    }
+
     /// Sends a checked request (not counted: callers count through [`Core::count`]).
     #[inline(always)]
     pub(crate) fn send_request(&self, req: &impl crate::request::AckRequest) -> Result<(), SendError> {

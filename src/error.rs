@@ -40,6 +40,8 @@ pub enum SendError {
     Reentered,
     #[error("internal error (a bug): a panic was caught at the C boundary")]
     Internal,
+    #[error("a burst's pkts is NULL, or its count is above INT_MAX")]
+    BadBurst,
 }
 
 impl SendError {
@@ -61,7 +63,8 @@ impl SendError {
             SendError::NullPayload
             | SendError::NullOutput
             | SendError::BadDirections
-            | SendError::BadFrame => libc::EINVAL,
+            | SendError::BadFrame
+            | SendError::BadBurst => libc::EINVAL,
             SendError::TooLong => libc::EMSGSIZE,
             SendError::NoRoute | SendError::NoArpEntry => libc::EHOSTUNREACH,
             SendError::NoMbuf => libc::ENOBUFS,

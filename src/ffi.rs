@@ -311,6 +311,84 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
     }
 }
 
+/// Sends the packets `pkts[0]` .. `pkts[n - 1]`, each as [`mtcp_sendpkt`] would with the same
+/// `mctx` and `sockid`, in order, for code written for DPDK's bursts: the C boundary, the lookup
+/// of `mctx` and the owner's entry into the core context are paid once per call, not per packet.
+///
+/// Returns the number of packets accepted, from the first: `n` when every one was. When it is
+/// less than `n`, `pkts[ret]` was refused, errno says why (the errno [`mtcp_sendpkt`] gives for
+/// it, in its order), and none after it was tried: the caller handles that packet and calls again
+/// with `pkts + ret + 1` for the rest. A packet [`mtcp_sendpkt`] would return 0 for without
+/// sending it (`MTCP_SENDPKT_ERRORS=mos`: no route, no ARP entry, ...) counts as accepted, as
+/// that call's 0 does. The return value is never -1; it is 0 with errno for a refused first
+/// packet, and for:
+/// - `EINVAL`: `pkts` is NULL while `n` > 0, or `n` > `INT_MAX`;
+/// - `EACCES`: `mctx` is NULL or its `cpu` not a configured core, or the library is not running.
+///
+/// `n` = 0 returns 0 and reads nothing. The owner stays inside its core context for the whole
+/// call (guests' hand-offs are drained before each of its frames); a guest thread hands each
+/// frame over as its single calls do.
+///
+/// # Safety
+/// `mctx` is NULL or valid; `pkts` is NULL or points to `n` pointers, each NULL or to a
+/// `pkt_info` valid as [`mtcp_sendpkt`] requires; none of it changes during the call.
+#[no_mangle]
+pub unsafe extern "C" fn mtcp_sendpkt_burst(
+    mctx: mctx_t,
+    sockid: c_int,
+    pkts: *const *const pkt_info,
+    n: std::ffi::c_uint,
+) -> c_int {
+    if n == 0 {
+        return 0;
+    }
+    let r = catch_unwind(AssertUnwindSafe(|| -> Result<c_int, SendError> {
+        let count = c_int::try_from(n).map_err(|_| SendError::BadBurst)?;
+        if pkts.is_null() {
+            return Err(SendError::BadBurst);
+        }
+        // SAFETY: mctx is NULL or valid (caller contract).
+        let core = unsafe { core_of(mctx) }?;
+        // SAFETY: pkts points to n pointers (caller contract); each is read when its turn
+        // comes, inside the burst.
+        let reqs = (0..n as usize).map(|k| {
+            // SAFETY: as above; each pointer is NULL or to a valid pkt_info.
+            let pi = unsafe { pkts.add(k).read().as_ref() }.ok_or(SendError::NullPktInfo)?;
+            // SAFETY: the pointers inside it are valid as documented (caller contract).
+            unsafe { read_request(pi, sockid) }
+        });
+        let (mut swallowed, mut refused) = (0, None);
+        let accepted = core
+            .send_requests(reqs, |e| match rejected(&core, e) {
+                Ok(()) => {
+                    swallowed += 1;
+                    true
+                }
+                Err(e) => {
+                    refused = Some(e);
+                    false
+                }
+            })
+            .or_else(|e| rejected(&core, e).map(|()| 0))?;
+        let done = c_int::try_from(accepted + swallowed).unwrap_or(count);
+        if let Some(e) = refused {
+            set_errno(e.errno());
+        }
+        Ok(done)
+    }));
+    match r {
+        Ok(Ok(k)) => k,
+        Ok(Err(e)) => {
+            set_errno(e.errno());
+            0
+        }
+        Err(_) => {
+            set_errno(SendError::Internal.errno());
+            0
+        }
+    }
+}
+
 /// [`mtcp_sendpkt`] for any call.
 ///
 /// # Safety

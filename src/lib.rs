@@ -79,9 +79,9 @@ pub use abi::{ethhdr, iphdr, mctx_t, mtcp_context, mtcp_sendpkt_stats, pkt_info,
 pub use error::{InitError, SendError};
 #[cfg(not(loom))]
 pub use ffi::{
-    mtcp_sendpkt, mtcp_sendpkt_attach, mtcp_sendpkt_config_warnings, mtcp_sendpkt_cores, mtcp_sendpkt_flush,
-    mtcp_sendpkt_init, mtcp_sendpkt_init_error, mtcp_sendpkt_raw, mtcp_sendpkt_reset, mtcp_sendpkt_segment,
-    mtcp_sendpkt_shutdown, mtcp_sendpkt_stats, mtcp_sendpkt_tap,
+    mtcp_sendpkt, mtcp_sendpkt_attach, mtcp_sendpkt_burst, mtcp_sendpkt_config_warnings, mtcp_sendpkt_cores,
+    mtcp_sendpkt_flush, mtcp_sendpkt_init, mtcp_sendpkt_init_error, mtcp_sendpkt_raw, mtcp_sendpkt_reset,
+    mtcp_sendpkt_segment, mtcp_sendpkt_shutdown, mtcp_sendpkt_stats, mtcp_sendpkt_tap,
 };
 
 /// Pieces the fuzz targets, the micro-benchmark and a few tests reach into (cargo feature

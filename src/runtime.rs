@@ -512,6 +512,27 @@ impl Runtime {
         ctx.send(|| call.rec(), frame)
     }
 
+    /// Sends the frames for `reqs` in order from `ctx`, entering it once (see
+    /// [`CoreContext::send_burst`]): a request is taken from `reqs` (and so checked) only when
+    /// its turn comes, inside. After one that fails, `carry_on(error)` decides whether the next
+    /// ones are tried. Returns how many frames were accepted.
+    pub(crate) fn send_burst<R: AckRequest>(
+        &self,
+        ctx: &CoreContext<Dpdk, HopCache>,
+        reqs: impl Iterator<Item = Result<R, SendError>>,
+        carry_on: impl FnMut(SendError) -> bool,
+    ) -> Result<usize, SendError> {
+        let call = enter_call()?;
+        let router = &self.router;
+        let frames = reqs.map(|r| {
+            move |hops: &mut HopCache, m: &mut port::Mbuf| {
+                let req = r?;
+                crate::core_ctx::Build::build(AckFrame { router, req: &req }, hops, m)
+            }
+        });
+        Ok(ctx.send_burst(|| call.rec(), frames, carry_on))
+    }
+
     /// [`Runtime::send`]'s common case for the owner of context `cpu`, with no call (see
     /// [`CoreContext::try_send_quick`]): `req` to the destination of the context's last frame,
     /// which has an ARP entry, when its frame fits the port (declined otherwise).

@@ -392,6 +392,7 @@ fn installed_library_builds_with_pkg_config_alone() {
     for page in [
         "man3/mtcp_sendpkt.3",
         "man3/mtcp_sendpkt_flush.3",
+        "man3/mtcp_sendpkt_burst.3",
         "man3/mtcp_sendpkt_config_warnings.3",
         "man1/mtcp-sendpkt.1",
     ] {
@@ -481,6 +482,7 @@ fn only_the_documented_api_is_exported() {
     let documented = [
         "mtcp_sendpkt",
         "mtcp_sendpkt_attach",
+        "mtcp_sendpkt_burst",
         "mtcp_sendpkt_config_warnings",
         "mtcp_sendpkt_cores",
         "mtcp_sendpkt_flush",

@@ -4,7 +4,8 @@
  * packets of SHAPE (benches/c/bench_input.h) with PAYLOAD bytes each. Configuration (port, burst)
  * from the environment. Prints "mpps <total Mpps>" and the per-thread counters. MODE "guests":
  * every thread calls with mctx 0 (one owner, the others guests). MODE "raw": each call is instead
- * mtcp_sendpkt_raw (the mmTLS fork's replay) of a held frame of 66 + PAYLOAD bytes.
+ * mtcp_sendpkt_raw (the mmTLS fork's replay) of a held frame of 66 + PAYLOAD bytes. MODE "burst":
+ * mtcp_sendpkt_burst with 32 packets per call (CALLS packets in all).
  * Calls refused with EMSGSIZE (a captured segment too long for the mOS frame) are counted, not
  * failures; any other refusal fails the run.
  * Usage: sendpkt_bench SHAPE PAYLOAD CALLS [THREADS [MODE]]
@@ -24,7 +25,7 @@
 
 static const char *shape;
 static long payload_len, calls;
-static int replay, guests;
+static int replay, guests, bursts;
 static pthread_barrier_t start;
 
 struct result {
@@ -70,6 +71,30 @@ static void *sender(void *arg)
 	if (replay) {
 		for (long i = 0; i < calls; i++)
 			r->failed += mtcp_sendpkt_raw(&core, 1, held, held_len) != 0;
+	} else if (bursts) {
+		const struct pkt_info *batch[32];
+		long j = 0;
+		for (long i = 0; i < calls; i += 32) {
+			unsigned n = calls - i < 32 ? (unsigned)(calls - i) : 32;
+			for (unsigned k = 0; k < n; k++) {
+				batch[k] = &pinfo[j];
+				pinfo[j].tcph->seq = htonl((uint32_t)(i + k));
+				if (++j == in.n)
+					j = 0;
+			}
+			unsigned done = 0;
+			while (done < n) {
+				int took = mtcp_sendpkt_burst(&core, 1, batch + done, n - done);
+				done += (unsigned)took;
+				if (done < n) {
+					if (errno == EMSGSIZE)
+						r->too_long++;
+					else
+						r->failed++;
+					done++;
+				}
+			}
+		}
 	} else {
 		long j = 0;
 		for (long i = 0; i < calls; i++) {
@@ -99,6 +124,7 @@ int main(int argc, char **argv)
 	long threads = argc > 4 ? atol(argv[4]) : 1;
 	replay = argc > 5 && strcmp(argv[5], "raw") == 0;
 	guests = argc > 5 && strcmp(argv[5], "guests") == 0;
+	bursts = argc > 5 && strcmp(argv[5], "burst") == 0;
 	if (mtcp_sendpkt_cores() < (guests ? 1 : threads)) {
 		fprintf(stderr, "sendpkt_bench: need %ld cores: %s\n", threads, mtcp_sendpkt_init_error());
 		return 1;

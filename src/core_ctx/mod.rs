@@ -505,6 +505,69 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         }
     }
 
+    /// Sends the frames of `builds` in order, each as [`CoreContext::send`] would, but entering
+    /// the context once for all of them when the caller owns it (a guest hands each over, as it
+    /// would one by one). After a frame that fails, `carry_on(error)` decides whether the next
+    /// ones are tried. Returns how many frames were accepted.
+    ///
+    /// The owner stays inside for the whole burst: it drains the guests' hand-offs before each
+    /// frame, as its single calls do, and every wait inside is bounded per frame as theirs are.
+    pub(crate) fn send_burst<B: Build<I, S>>(
+        &self,
+        me: impl FnOnce() -> &'static ThreadRec,
+        builds: impl IntoIterator<Item = B>,
+        mut carry_on: impl FnMut(SendError) -> bool,
+    ) -> usize {
+        let mut accepted = 0;
+        let mut note = |r: Result<(), SendError>| match r {
+            Ok(()) => {
+                accepted += 1;
+                true
+            }
+            Err(e) => carry_on(e),
+        };
+        let mut builds = builds.into_iter();
+        match self.tx.enter_with(me) {
+            Entry::Owner(mut st) => {
+                for b in builds.by_ref() {
+                    if !note(self.send_owned(&mut st, b)) {
+                        break;
+                    }
+                }
+            }
+            Entry::Taken(me) => {
+                if let Some(b) = builds.next() {
+                    if note(self.send_after_taker(me, b)) {
+                        for b in builds {
+                            if !note(self.send(|| me, b)) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Entry::Elsewhere => {
+                for b in builds {
+                    if !note(self.send_handed_off(b, self.params.holder_deadline())) {
+                        break;
+                    }
+                }
+            }
+            refused @ (Entry::Closed | Entry::Reentered) => {
+                let e = match refused {
+                    Entry::Closed => SendError::NotInitialized,
+                    _ => SendError::Reentered,
+                };
+                for _ in builds {
+                    if !note(Err(e)) {
+                        break;
+                    }
+                }
+            }
+        }
+        accepted
+    }
+
     /// The owner found a taker inside: it waits for it to leave (takers stay a short, bounded
     /// time) rather than send its frame the long way; past the holder deadline, it hands over.
     #[cold]
