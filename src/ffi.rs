@@ -578,7 +578,7 @@ pub unsafe extern "C" fn mtcp_sendpkt_reset(mctx: mctx_t, seen: *const pkt_info,
 /// change during the call (nothing is kept after it).
 #[no_mangle]
 pub unsafe extern "C" fn mtcp_sendpkt_raw(mctx: mctx_t, sock: c_int, rawpkt: *mut u8, len: u16) -> c_int {
-    // The owner's common replay first (an untagged IPv4 frame to the last destination), as for
+    // The owner's common replay first (an untagged IPv4 frame to a cached destination), as for
     // mtcp_sendpkt; anything it declines takes the full path from the start.
     // SAFETY: the caller's contract, as for the full path.
     match unsafe { raw_quick(mctx, sock, rawpkt, len) } {
