@@ -293,19 +293,14 @@ impl Core {
             )
         });
         let mut refused = None;
-        let r = self.send_requests(reqs, |e| {
+        let n = self.send_requests(reqs, |e| {
             refused = Some(e);
             false
         });
-        match r {
-            Ok(n) => {
-                if let Some(e) = refused {
-                    self.ctx.note_rejected(e);
-                }
-                (n, refused)
-            }
-            Err(e) => (0, self.count::<()>(Err(e)).err()),
+        if let Some(e) = refused {
+            self.ctx.note_rejected(e);
         }
+        (n, refused)
     }
 
     /// Sends checked requests in one entry (see [`Runtime::send_burst`]; not counted: callers
@@ -315,7 +310,7 @@ impl Core {
         &self,
         reqs: impl Iterator<Item = Result<R, SendError>>,
         carry_on: impl FnMut(SendError) -> bool,
-    ) -> Result<usize, SendError> {
+    ) -> usize {
         self.rt.send_burst(self.ctx, reqs, carry_on)
     }
 

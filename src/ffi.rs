@@ -325,9 +325,10 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
 /// - `EINVAL`: `pkts` is NULL while `n` > 0, or `n` > `INT_MAX`;
 /// - `EACCES`: `mctx` is NULL or its `cpu` not a configured core, or the library is not running.
 ///
-/// `n` = 0 returns 0 and reads nothing. The owner stays inside its core context for the whole
-/// call (guests' hand-offs are drained before each of its frames); a guest thread hands each
-/// frame over as its single calls do.
+/// `n` = 0 returns 0 and reads nothing. `EIO` (a bug in this library) refuses the packet in
+/// hand; those before it count as accepted. The owner stays inside its core context for the
+/// call (guests' hand-offs are drained before each of its frames) until a shutdown closes it; a
+/// guest thread hands each frame over as its single calls do.
 ///
 /// # Safety
 /// `mctx` is NULL or valid; `pkts` is NULL or points to `n` pointers, each NULL or to a
@@ -342,6 +343,9 @@ pub unsafe extern "C" fn mtcp_sendpkt_burst(
     if n == 0 {
         return 0;
     }
+    // Packets taken so far (counted outside the unwind boundary): after a panic, the packets
+    // before the one in hand were handled, and are not to be sent again.
+    let taken = std::cell::Cell::new(0usize);
     let r = catch_unwind(AssertUnwindSafe(|| -> Result<c_int, SendError> {
         let count = c_int::try_from(n).map_err(|_| SendError::BadBurst)?;
         if pkts.is_null() {
@@ -349,27 +353,25 @@ pub unsafe extern "C" fn mtcp_sendpkt_burst(
         }
         // SAFETY: mctx is NULL or valid (caller contract).
         let core = unsafe { core_of(mctx) }?;
-        // SAFETY: pkts points to n pointers (caller contract); each is read when its turn
-        // comes, inside the burst.
         let reqs = (0..n as usize).map(|k| {
-            // SAFETY: as above; each pointer is NULL or to a valid pkt_info.
+            taken.set(k + 1);
+            // SAFETY: pkts points to n pointers (caller contract), each read when its turn
+            // comes; each is NULL or to a valid pkt_info.
             let pi = unsafe { pkts.add(k).read().as_ref() }.ok_or(SendError::NullPktInfo)?;
             // SAFETY: the pointers inside it are valid as documented (caller contract).
             unsafe { read_request(pi, sockid) }
         });
         let (mut swallowed, mut refused) = (0, None);
-        let accepted = core
-            .send_requests(reqs, |e| match rejected(&core, e) {
-                Ok(()) => {
-                    swallowed += 1;
-                    true
-                }
-                Err(e) => {
-                    refused = Some(e);
-                    false
-                }
-            })
-            .or_else(|e| rejected(&core, e).map(|()| 0))?;
+        let accepted = core.send_requests(reqs, |e| match rejected(&core, e) {
+            Ok(()) => {
+                swallowed += 1;
+                true
+            }
+            Err(e) => {
+                refused = Some(e);
+                false
+            }
+        });
         let done = c_int::try_from(accepted + swallowed).unwrap_or(count);
         if let Some(e) = refused {
             set_errno(e.errno());
@@ -383,8 +385,10 @@ pub unsafe extern "C" fn mtcp_sendpkt_burst(
             0
         }
         Err(_) => {
+            // A bug of this library: the packet in hand is reported refused (EIO); those
+            // before it were handled (a caller resending them would send them twice).
             set_errno(SendError::Internal.errno());
-            0
+            c_int::try_from(taken.get().saturating_sub(1)).unwrap_or(0)
         }
     }
 }

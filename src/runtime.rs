@@ -514,23 +514,37 @@ impl Runtime {
 
     /// Sends the frames for `reqs` in order from `ctx`, entering it once (see
     /// [`CoreContext::send_burst`]): a request is taken from `reqs` (and so checked) only when
-    /// its turn comes, inside. After one that fails, `carry_on(error)` decides whether the next
-    /// ones are tried. Returns how many frames were accepted.
+    /// its turn comes, and a refused one is reported before anything else is looked at for it,
+    /// as a single call does (also when the call cannot enter at all). After one that fails,
+    /// `carry_on(error)` decides whether the next ones are tried. Returns how many frames were
+    /// accepted.
     pub(crate) fn send_burst<R: AckRequest>(
         &self,
         ctx: &CoreContext<Dpdk, HopCache>,
         reqs: impl Iterator<Item = Result<R, SendError>>,
-        carry_on: impl FnMut(SendError) -> bool,
-    ) -> Result<usize, SendError> {
-        let call = enter_call()?;
+        mut carry_on: impl FnMut(SendError) -> bool,
+    ) -> usize {
+        let call = match enter_call() {
+            Ok(call) => call,
+            Err(e) => {
+                for r in reqs {
+                    // The packet's own refusal first, as a single call reports it.
+                    if !carry_on(r.err().unwrap_or(e)) {
+                        break;
+                    }
+                }
+                return 0;
+            }
+        };
         let router = &self.router;
         let frames = reqs.map(|r| {
-            move |hops: &mut HopCache, m: &mut port::Mbuf| {
-                let req = r?;
-                crate::core_ctx::Build::build(AckFrame { router, req: &req }, hops, m)
-            }
+            r.map(|req| {
+                move |hops: &mut HopCache, m: &mut port::Mbuf| {
+                    crate::core_ctx::Build::build(AckFrame { router, req: &req }, hops, m)
+                }
+            })
         });
-        Ok(ctx.send_burst(|| call.rec(), frames, carry_on))
+        ctx.send_burst(|| call.rec(), frames, carry_on)
     }
 
     /// [`Runtime::send`]'s common case for the owner of context `cpu`, with no call (see

@@ -507,15 +507,18 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
 
     /// Sends the frames of `builds` in order, each as [`CoreContext::send`] would, but entering
     /// the context once for all of them when the caller owns it (a guest hands each over, as it
-    /// would one by one). After a frame that fails, `carry_on(error)` decides whether the next
-    /// ones are tried. Returns how many frames were accepted.
+    /// would one by one). An item that is already an error (its packet was refused before any
+    /// frame could be built) is reported as such, before anything else is looked at for it, as
+    /// a single call reports it. After a frame that fails, `carry_on(error)` decides whether the
+    /// next ones are tried. Returns how many frames were accepted.
     ///
-    /// The owner stays inside for the whole burst: it drains the guests' hand-offs before each
-    /// frame, as its single calls do, and every wait inside is bounded per frame as theirs are.
+    /// The owner stays inside for the burst, draining the guests' hand-offs before each frame as
+    /// its single calls do; it stops (each further frame refused as after shutdown) as soon as
+    /// the context is closed, so that `close` never waits for a long burst.
     pub(crate) fn send_burst<B: Build<I, S>>(
         &self,
         me: impl FnOnce() -> &'static ThreadRec,
-        builds: impl IntoIterator<Item = B>,
+        builds: impl IntoIterator<Item = Result<B, SendError>>,
         mut carry_on: impl FnMut(SendError) -> bool,
     ) -> usize {
         let mut accepted = 0;
@@ -529,26 +532,34 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         let mut builds = builds.into_iter();
         match self.tx.enter_with(me) {
             Entry::Owner(mut st) => {
-                for b in builds.by_ref() {
-                    if !note(self.send_owned(&mut st, b)) {
+                for item in builds.by_ref() {
+                    let r = match item {
+                        Err(e) => Err(e),
+                        Ok(_) if self.tx.is_closed() => Err(SendError::NotInitialized),
+                        Ok(b) => self.send_owned(&mut st, b),
+                    };
+                    if !note(r) {
                         break;
                     }
                 }
             }
             Entry::Taken(me) => {
-                if let Some(b) = builds.next() {
-                    if note(self.send_after_taker(me, b)) {
-                        for b in builds {
-                            if !note(self.send(|| me, b)) {
-                                break;
-                            }
-                        }
+                let mut first = true;
+                for item in builds {
+                    let r = match item {
+                        Err(e) => Err(e),
+                        Ok(b) if std::mem::take(&mut first) => self.send_after_taker(me, b),
+                        Ok(b) => self.send(|| me, b),
+                    };
+                    if !note(r) {
+                        break;
                     }
                 }
             }
             Entry::Elsewhere => {
-                for b in builds {
-                    if !note(self.send_handed_off(b, self.params.holder_deadline())) {
+                for item in builds {
+                    let r = item.and_then(|b| self.send_handed_off(b, self.params.holder_deadline()));
+                    if !note(r) {
                         break;
                     }
                 }
@@ -558,8 +569,8 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
                     Entry::Closed => SendError::NotInitialized,
                     _ => SendError::Reentered,
                 };
-                for _ in builds {
-                    if !note(Err(e)) {
+                for item in builds {
+                    if !note(item.and(Err(e))) {
                         break;
                     }
                 }
