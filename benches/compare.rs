@@ -127,19 +127,22 @@ fn ours(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64) -> f64
 /// Our `mtcp_sendpkt_raw` (the mmTLS fork's replay) of a held frame of 66 + `payload` bytes,
 /// default settings, one core.
 fn ours_replay(dir: &Path, payload: usize, calls: u64) -> f64 {
+    ours_mode(dir, "raw", payload, calls)
+}
+
+/// `benches/c/sendpkt_bench.c` in `mode` (`raw`, `burst`) on the single ACK's packet with
+/// `payload` bytes, default settings, one core.
+fn ours_mode(dir: &Path, mode: &str, payload: usize, calls: u64) -> f64 {
     let out = run(Command::new(dir.join("ours"))
         .args([
             "mos".into(),
             payload.to_string(),
             calls.to_string(),
             "1".into(),
-            "raw".into(),
+            mode.into(),
         ])
         .env("MTCP_SENDPKT_CONF", conf())
-        .env(
-            "MTCP_SENDPKT_EAL_ARGS",
-            format!("{} --vdev net_null0", eal("replay")),
-        ));
+        .env("MTCP_SENDPKT_EAL_ARGS", format!("{} --vdev net_null0", eal(mode))));
     mpps(&out)
 }
 
@@ -164,20 +167,7 @@ fn ours_with(dir: &Path, payload: usize, burst: u32, threads: u32, calls: u64, e
 
 /// Our `mtcp_sendpkt_burst`, 32 packets per call, default settings, one core.
 fn ours_burst_call(dir: &Path, payload: usize, calls: u64) -> f64 {
-    let out = run(Command::new(dir.join("ours"))
-        .args([
-            "mos".into(),
-            payload.to_string(),
-            calls.to_string(),
-            "1".into(),
-            "burst".into(),
-        ])
-        .env("MTCP_SENDPKT_CONF", conf())
-        .env(
-            "MTCP_SENDPKT_EAL_ARGS",
-            format!("{} --vdev net_null0", eal("burstcall")),
-        ));
-    mpps(&out)
+    ours_mode(dir, "burst", payload, calls)
 }
 
 /// Our sender, default settings, on the traffic `shape` (benches/c/bench_input.h) with
