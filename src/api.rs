@@ -306,9 +306,9 @@ impl Core {
     /// Sends checked requests in one entry (see [`Runtime::send_burst`]; not counted: callers
     /// count each refusal through [`Core::count`]).
     #[inline(always)]
-    pub(crate) fn send_requests<R: crate::request::AckRequest>(
+    pub(crate) fn send_requests<R: crate::request::BurstRequest>(
         &self,
-        reqs: impl Iterator<Item = Result<R, SendError>>,
+        reqs: impl Iterator<Item = R>,
         carry_on: impl FnMut(SendError) -> bool,
     ) -> usize {
         self.rt.send_burst(self.ctx, reqs, carry_on)

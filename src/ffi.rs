@@ -356,10 +356,9 @@ pub unsafe extern "C" fn mtcp_sendpkt_burst(
         let reqs = (0..n as usize).map(|k| {
             taken.set(k + 1);
             // SAFETY: pkts points to n pointers (caller contract), each read when its turn
-            // comes; each is NULL or to a valid pkt_info.
-            let pi = unsafe { pkts.add(k).read().as_ref() }.ok_or(SendError::NullPktInfo)?;
-            // SAFETY: the pointers inside it are valid as documented (caller contract).
-            unsafe { read_request(pi, sockid) }
+            // comes; each is NULL or to a valid pkt_info, whose pointers are valid as
+            // documented.
+            unsafe { BurstPkt::new(pkts.add(k).read(), sockid) }
         });
         let (mut swallowed, mut refused) = (0, None);
         let accepted = core.send_requests(reqs, |e| match rejected(&core, e) {
@@ -390,6 +389,59 @@ pub unsafe extern "C" fn mtcp_sendpkt_burst(
             set_errno(SendError::Internal.errno());
             c_int::try_from(taken.get().saturating_sub(1)).unwrap_or(0)
         }
+    }
+}
+
+/// A packet of [`mtcp_sendpkt_burst`]: read as the quick path reads it, else as the full path
+/// does, when its turn comes.
+struct BurstPkt<'a> {
+    pi: Option<&'a pkt_info>,
+    sockid: c_int,
+}
+
+impl BurstPkt<'_> {
+    /// # Safety
+    /// `pi` is NULL or points to a `pkt_info` valid as [`mtcp_sendpkt`] requires, for `'a`.
+    #[inline(always)]
+    unsafe fn new(pi: *const pkt_info, sockid: c_int) -> Self {
+        Self {
+            // SAFETY: the caller's contract.
+            pi: unsafe { pi.as_ref() },
+            sockid,
+        }
+    }
+}
+
+impl<'a> crate::request::BurstRequest for BurstPkt<'a> {
+    type QuickAck<'q>
+        = QuickRequest<'q, false>
+    where
+        Self: 'q;
+    type QuickData<'q>
+        = QuickRequest<'q, true>
+    where
+        Self: 'q;
+    type Full = PktInfoRequest<'a>;
+
+    #[inline(always)]
+    fn quick(&self) -> Option<crate::request::QuickRequest<QuickRequest<'_, false>, QuickRequest<'_, true>>> {
+        use crate::request::QuickRequest as Q;
+        let pi = self.pi?;
+        // SAFETY: `new`'s contract.
+        unsafe {
+            if pi.payloadlen == 0 {
+                read_quick::<false>(pi, self.sockid).map(Q::Ack)
+            } else {
+                read_quick::<true>(pi, self.sockid).map(Q::Data)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn full(self) -> Result<PktInfoRequest<'a>, SendError> {
+        let pi = self.pi.ok_or(SendError::NullPktInfo)?;
+        // SAFETY: `new`'s contract.
+        unsafe { read_request(pi, self.sockid) }
     }
 }
 

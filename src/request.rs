@@ -59,6 +59,64 @@ pub(crate) trait AckRequest {
     fn eth_dst_hint(&self) -> Option<EthDstHint<'_>>;
 }
 
+impl<R: AckRequest> AckRequest for &R {
+    #[inline(always)]
+    fn view(&self) -> SegmentView<'_> {
+        (**self).view()
+    }
+
+    #[inline(always)]
+    fn eth_dst_hint(&self) -> Option<EthDstHint<'_>> {
+        (**self).eth_dst_hint()
+    }
+}
+
+/// One packet of a burst, read only when its turn comes: as the owner's quick path reads it
+/// (`None` for anything but its common case; what it accepts, [`BurstRequest::full`] accepts
+/// alike), and checked as the full path checks it.
+pub(crate) trait BurstRequest {
+    /// An ACK with no payload (its frame is built by code made for that).
+    type QuickAck<'q>: AckRequest
+    where
+        Self: 'q;
+    /// A segment with a payload.
+    type QuickData<'q>: AckRequest
+    where
+        Self: 'q;
+    type Full: AckRequest;
+    fn quick(&self) -> Option<QuickRequest<Self::QuickAck<'_>, Self::QuickData<'_>>>;
+    fn full(self) -> Result<Self::Full, SendError>;
+}
+
+/// What [`BurstRequest::quick`] read.
+pub(crate) enum QuickRequest<A, D> {
+    Ack(A),
+    Data(D),
+}
+
+/// A request checked beforehand (the Rust API's): quick as it is, when it was accepted.
+impl<R: AckRequest> BurstRequest for Result<R, SendError> {
+    type QuickAck<'q>
+        = &'q R
+    where
+        Self: 'q;
+    type QuickData<'q>
+        = &'q R
+    where
+        Self: 'q;
+    type Full = R;
+
+    #[inline(always)]
+    fn quick(&self) -> Option<QuickRequest<&R, &R>> {
+        self.as_ref().ok().map(QuickRequest::Data)
+    }
+
+    #[inline(always)]
+    fn full(self) -> Result<R, SendError> {
+        self
+    }
+}
+
 impl AckRequest for SendRequest<'_> {
     #[inline(always)]
     fn view(&self) -> SegmentView<'_> {

@@ -24,7 +24,7 @@ use crate::exclusive::{CallGuard, ThreadRec};
 use crate::flusher::{self, FlushSignal};
 use crate::frame;
 use crate::port::{self, Dpdk, Mempool, PortInfo, TxQueue};
-use crate::request::{AckRequest, SegmentRequest};
+use crate::request::{AckRequest, BurstRequest, QuickRequest, SegmentRequest};
 use crate::router::{Hop, HopCache, Router};
 use crate::segment::{self, Direction, Link};
 use crate::settings::{Settings, MAX_CORES};
@@ -518,33 +518,19 @@ impl Runtime {
     /// as a single call does (also when the call cannot enter at all). After one that fails,
     /// `carry_on(error)` decides whether the next ones are tried. Returns how many frames were
     /// accepted.
-    pub(crate) fn send_burst<R: AckRequest>(
+    pub(crate) fn send_burst<R: BurstRequest>(
         &self,
         ctx: &CoreContext<Dpdk, HopCache>,
-        reqs: impl Iterator<Item = Result<R, SendError>>,
-        mut carry_on: impl FnMut(SendError) -> bool,
+        reqs: impl Iterator<Item = R>,
+        carry_on: impl FnMut(SendError) -> bool,
     ) -> usize {
-        let call = match enter_call() {
-            Ok(call) => call,
-            Err(e) => {
-                for r in reqs {
-                    // The packet's own refusal first, as a single call reports it.
-                    if !carry_on(r.err().unwrap_or(e)) {
-                        break;
-                    }
-                }
-                return 0;
-            }
-        };
         let router = &self.router;
-        let frames = reqs.map(|r| {
-            r.map(|req| {
-                move |hops: &mut HopCache, m: &mut port::Mbuf| {
-                    crate::core_ctx::Build::build(AckFrame { router, req: &req }, hops, m)
-                }
-            })
-        });
-        ctx.send_burst(|| call.rec(), frames, carry_on)
+        let frames = reqs.map(|req| BurstFrame { router, req });
+        match enter_call() {
+            Ok(call) => ctx.send_burst(|| call.rec(), frames, carry_on),
+            // Refused like a closed context: each packet's own refusal first.
+            Err(e) => ctx.refuse_burst(frames, e, carry_on),
+        }
     }
 
     /// [`Runtime::send`]'s common case for the owner of context `cpu`, with no call (see
@@ -805,6 +791,39 @@ unsafe impl crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickVerbatim<'_> {
         bytes.copy_from_slice(self.frame);
         bytes[..12].copy_from_slice(hop.template.addresses());
         Some((hop.port, m))
+    }
+}
+
+/// A packet of a burst ([`Runtime::send_burst`]): [`QuickAck`] when the quick path reads it,
+/// else [`AckFrame`] once it is checked.
+struct BurstFrame<'r, R> {
+    router: &'r Router,
+    req: R,
+}
+
+// SAFETY: `try_quick` is `QuickAck::try_build`, whose contract is the same.
+unsafe impl<R: BurstRequest> crate::core_ctx::BurstItem<Dpdk, HopCache> for BurstFrame<'_, R> {
+    #[inline(always)]
+    fn try_quick(
+        &self,
+        hops: &HopCache,
+        take: impl FnOnce(usize) -> Option<port::Mbuf>,
+    ) -> Option<(usize, port::Mbuf)> {
+        use crate::core_ctx::QuickBuild;
+        let router = self.router;
+        match self.req.quick()? {
+            QuickRequest::Ack(req) => QuickAck { router, req: &req }.try_build(hops, take),
+            QuickRequest::Data(req) => QuickAck { router, req: &req }.try_build(hops, take),
+        }
+    }
+
+    #[inline(always)]
+    fn full(self) -> Result<impl crate::core_ctx::Build<Dpdk, HopCache>, SendError> {
+        let router = self.router;
+        let req = self.req.full()?;
+        Ok(move |hops: &mut HopCache, m: &mut port::Mbuf| {
+            crate::core_ctx::Build::build(AckFrame { router, req: &req }, hops, m)
+        })
     }
 }
 

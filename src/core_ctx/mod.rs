@@ -353,6 +353,32 @@ pub(crate) unsafe trait QuickBuild<I: PacketIo, S> {
     fn try_build(self, scratch: &S, take: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)>;
 }
 
+/// One packet of a burst ([`CoreContext::send_burst`]): the owner tries the quick path's build
+/// first, as its single calls do; anything that declines is checked and built as a single call's
+/// full path builds it.
+///
+/// # Safety
+/// As for [`QuickBuild`]: [`BurstItem::try_quick`] returns `Some((port, _))` only after
+/// `take(port)` returned `Some` for that same `port`.
+pub(crate) unsafe trait BurstItem<I: PacketIo, S> {
+    /// The quick path's build ([`QuickBuild::try_build`]); `None` leaves the packet to
+    /// [`BurstItem::full`] (a buffer taken is then dropped, back to its pool).
+    fn try_quick(&self, scratch: &S, take: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)>;
+    /// The packet checked as the full path checks it: its refusal, or its build.
+    fn full(self) -> Result<impl Build<I, S>, SendError>;
+}
+
+// SAFETY: never quick.
+unsafe impl<I: PacketIo, S, B: Build<I, S>> BurstItem<I, S> for Result<B, SendError> {
+    fn try_quick(&self, _: &S, _: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)> {
+        None
+    }
+
+    fn full(self) -> Result<impl Build<I, S>, SendError> {
+        self
+    }
+}
+
 /// What [`CoreContext::try_send_quick`] did.
 pub(crate) enum Quick<'a, I: PacketIo, S> {
     /// Nothing: the full path ([`CoreContext::send`]) must take the call.
@@ -505,20 +531,21 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         }
     }
 
-    /// Sends the frames of `builds` in order, each as [`CoreContext::send`] would, but entering
+    /// Sends the frames of `items` in order, each as [`CoreContext::send`] would, but entering
     /// the context once for all of them when the caller owns it (a guest hands each over, as it
-    /// would one by one). An item that is already an error (its packet was refused before any
-    /// frame could be built) is reported as such, before anything else is looked at for it, as
-    /// a single call reports it. After a frame that fails, `carry_on(error)` decides whether the
-    /// next ones are tried. Returns how many frames were accepted.
+    /// would one by one). The owner stages each item the quick path builds as its quick path
+    /// does; every other item is checked first ([`BurstItem::full`]): a packet refused before
+    /// any frame could be built is reported as such, before anything else is looked at for it,
+    /// as a single call reports it. After a frame that fails, `carry_on(error)` decides whether
+    /// the next ones are tried. Returns how many frames were accepted.
     ///
     /// The owner stays inside for the burst, draining the guests' hand-offs before each frame as
     /// its single calls do; it stops (each further frame refused as after shutdown) as soon as
     /// the context is closed, so that `close` never waits for a long burst.
-    pub(crate) fn send_burst<B: Build<I, S>>(
+    pub(crate) fn send_burst<B: BurstItem<I, S>>(
         &self,
         me: impl FnOnce() -> &'static ThreadRec,
-        builds: impl IntoIterator<Item = Result<B, SendError>>,
+        items: impl IntoIterator<Item = B>,
         mut carry_on: impl FnMut(SendError) -> bool,
     ) -> usize {
         let mut accepted = 0;
@@ -529,14 +556,16 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
             }
             Err(e) => carry_on(e),
         };
-        let mut builds = builds.into_iter();
+        let mut items = items.into_iter();
         match self.tx.enter_with(me) {
             Entry::Owner(mut st) => {
-                for item in builds.by_ref() {
-                    let r = match item {
-                        Err(e) => Err(e),
-                        Ok(_) if self.tx.is_closed() => Err(SendError::NotInitialized),
-                        Ok(b) => self.send_owned(&mut st, b),
+                for item in items.by_ref() {
+                    let r = if self.tx.is_closed() {
+                        item.full().and(Err(SendError::NotInitialized))
+                    } else if self.stage_quick(&mut st, &item) {
+                        Ok(())
+                    } else {
+                        item.full().and_then(|b| self.send_owned(&mut st, b))
                     };
                     if !note(r) {
                         break;
@@ -545,8 +574,8 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
             }
             Entry::Taken(me) => {
                 let mut first = true;
-                for item in builds {
-                    let r = match item {
+                for item in items {
+                    let r = match item.full() {
                         Err(e) => Err(e),
                         Ok(b) if std::mem::take(&mut first) => self.send_after_taker(me, b),
                         Ok(b) => self.send(|| me, b),
@@ -557,26 +586,78 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
                 }
             }
             Entry::Elsewhere => {
-                for item in builds {
-                    let r = item.and_then(|b| self.send_handed_off(b, self.params.holder_deadline()));
+                for item in items {
+                    let r = item
+                        .full()
+                        .and_then(|b| self.send_handed_off(b, self.params.holder_deadline()));
                     if !note(r) {
                         break;
                     }
                 }
             }
-            refused @ (Entry::Closed | Entry::Reentered) => {
-                let e = match refused {
-                    Entry::Closed => SendError::NotInitialized,
-                    _ => SendError::Reentered,
-                };
-                for item in builds {
-                    if !note(item.and(Err(e))) {
-                        break;
-                    }
-                }
-            }
+            Entry::Closed => return self.refuse_burst(items, SendError::NotInitialized, carry_on),
+            Entry::Reentered => return self.refuse_burst(items, SendError::Reentered, carry_on),
         }
         accepted
+    }
+
+    /// A burst refused as a whole with `e` (the context closed, the call re-entered): each item
+    /// in turn reported with its own refusal if it has one, else with `e`, while `carry_on` says
+    /// so. Returns 0 (accepted).
+    pub(crate) fn refuse_burst<B: BurstItem<I, S>>(
+        &self,
+        items: impl IntoIterator<Item = B>,
+        e: SendError,
+        mut carry_on: impl FnMut(SendError) -> bool,
+    ) -> usize {
+        for item in items {
+            if !carry_on(item.full().err().unwrap_or(e)) {
+                break;
+            }
+        }
+        0
+    }
+
+    /// A burst's item on the owner's quick path: staged as [`CoreContext::try_send_quick`] and
+    /// its [`Finish`] together stage a frame, when `item` builds there; `false` (nothing done but
+    /// the hand-offs drained) when it declines.
+    #[inline(always)]
+    fn stage_quick(&self, st: &mut TxState<I, S>, item: &impl BurstItem<I, S>) -> bool {
+        // As in `send_owned`.
+        if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
+            self.drain(st);
+        }
+        let limit = self.staging_limit;
+        let TxState {
+            scratch,
+            ports,
+            spare,
+            ..
+        } = st;
+        let take = |port: usize| match ports.get(port) {
+            Some(p) if p.staged.len() < limit => spare.pop(),
+            _ => None,
+        };
+        let Some((port, buf)) = item.try_quick(scratch, take) else {
+            return false;
+        };
+        // SAFETY: as in `try_send_quick` (BurstItem's contract is QuickBuild's).
+        let p = unsafe { ports.get_unchecked_mut(port) };
+        let staged = p.staged.len();
+        debug_assert!(staged < limit && staged < p.staged.capacity());
+        // SAFETY: as in `send_owned`: staged < staging_limit <= the capacity reserved in `new`.
+        unsafe {
+            p.staged.as_mut_ptr().add(staged).write(buf);
+            p.staged.set_len(staged + 1);
+        }
+        bump(&self.published.accepted, 1);
+        // SAFETY: `published.ports` has an entry per port, as `st.ports` (see `send_owned`).
+        let published = unsafe { self.published.ports.get_unchecked(port) };
+        self.staged_one(p, published, staged + 1, staged == 0);
+        if spare.is_empty() && self.io.alloc_bulk(spare, SPARE_MBUFS) {
+            self.published.spares.store(spare.len(), Ordering::Relaxed);
+        }
+        true
     }
 
     /// The owner found a taker inside: it waits for it to leave (takers stay a short, bounded

@@ -109,6 +109,39 @@ unsafe impl QuickBuild<FakeIo, ()> for QuickFrame {
     }
 }
 
+/// A burst's packet: one the owner's quick path builds (any other caller builds it as the
+/// full path does), one only the full path builds, one whose build fails, one refused before.
+enum Pkt {
+    Quick(u32),
+    Full(u32),
+    BuildFails,
+    Refused(SendError),
+}
+
+// SAFETY: the frame returned is the one `take(0)` gave, for port 0.
+unsafe impl BurstItem<FakeIo, ()> for Pkt {
+    fn try_quick(&self, _: &(), take: impl FnOnce(usize) -> Option<Frame>) -> Option<(usize, Frame)> {
+        let Pkt::Quick(id) = *self else {
+            return None;
+        };
+        let mut f = take(0)?;
+        f.id = id;
+        Some((0, f))
+    }
+
+    fn full(self) -> Result<impl Build<FakeIo, ()>, SendError> {
+        let id = match self {
+            Pkt::Quick(id) | Pkt::Full(id) => Some(id),
+            Pkt::BuildFails => None,
+            Pkt::Refused(e) => return Err(e),
+        };
+        Ok(move |_: &mut (), f: &mut Frame| {
+            f.id = id.ok_or(SendError::NoRoute)?;
+            Ok(0)
+        })
+    }
+}
+
 struct Setup {
     wire: Arc<Wire>,
     signal: Arc<FlushSignal>,
@@ -389,10 +422,12 @@ fn owner_guest_and_flusher() {
     });
 }
 
-/// A burst (`send_burst`, `mtcp_sendpkt_burst`): the owner inside once for three frames, the
-/// second of which is refused and the third still tried, beside a guest and the flusher. The
-/// burst's accepted frames and the guest's are on the wire once each, the refused one never;
-/// nothing stranded; no leak.
+/// A burst (`send_burst`, `mtcp_sendpkt_burst`): the owner inside once for four packets, the
+/// first staged by the quick path's build (filling the batch: sent at once), the second's build
+/// failing, the third refused before any build, each time the next still tried, the fourth
+/// staged by the quick path's build again, alone (it must be published for the flusher);
+/// beside a guest and the flusher. The burst's accepted frames and the guest's are on the wire once each, the
+/// refused ones never; nothing stranded; no leak.
 #[test]
 fn owner_burst_guest_and_flusher() {
     model(|| {
@@ -401,15 +436,12 @@ fn owner_burst_guest_and_flusher() {
         s.send(mine(owner), 1).unwrap();
         let a = s.spawn(move |s| {
             let me = mine(owner);
-            let frames = [2u32, 3, 4].map(|id| {
-                Ok(move |_: &mut (), f: &mut Frame| {
-                    if id == 3 {
-                        return Err(SendError::NoRoute);
-                    }
-                    f.id = id;
-                    Ok(0)
-                })
-            });
+            let frames = [
+                Pkt::Quick(2),
+                Pkt::BuildFails,
+                Pkt::Refused(SendError::BadSocket),
+                Pkt::Quick(4),
+            ];
             let mut refused = Vec::new();
             let accepted = s.ctx().send_burst(
                 || me,
@@ -423,16 +455,20 @@ fn owner_burst_guest_and_flusher() {
         });
         let b = s.spawn(move |s| (10, s.send(mine(guest), 10)));
         let f = s.spawn(|s| s.flusher_step());
-        assert_eq!(a.join().unwrap(), (2, vec![SendError::NoRoute]));
+        assert_eq!(
+            a.join().unwrap(),
+            (2, vec![SendError::NoRoute, SendError::BadSocket])
+        );
         let results = [(1, Ok(())), (2, Ok(())), (4, Ok(())), b.join().unwrap()];
         let step = f.join().unwrap();
         s.assert_none_stranded_then_settled(&results, step);
     });
 }
 
-/// Shutdown (`close`) racing an owner's burst of three frames: the burst stops at the close
-/// (its further frames refused as after shutdown); every frame it accepted is on the wire once
-/// close completes, no other; nothing leaks; nobody touches the pool after a complete close.
+/// Shutdown (`close`) racing an owner's burst of three frames (the first and last staged by the quick
+/// path's build): the burst stops at the close (its further frames refused as after shutdown);
+/// every frame it accepted is on the wire once close completes, no other; nothing leaks; nobody
+/// touches the pool after a complete close.
 #[test]
 fn close_stops_an_owners_burst() {
     model(|| {
@@ -441,12 +477,7 @@ fn close_stops_an_owners_burst() {
         s.send(mine(owner), 1).unwrap();
         let a = s.spawn(move |s| {
             let me = mine(owner);
-            let frames = [2u32, 3, 4].map(|id| {
-                Ok(move |_: &mut (), f: &mut Frame| {
-                    f.id = id;
-                    Ok(0)
-                })
-            });
+            let frames = [Pkt::Quick(2), Pkt::Full(3), Pkt::Quick(4)];
             let mut refused = Vec::new();
             let accepted = s.ctx().send_burst(
                 || me,
