@@ -119,8 +119,10 @@ fn tcp_readable(pi: &pkt_info, ihl_len: usize) -> usize {
 }
 
 /// [`read_request`]'s common case, checked with no call and no error: IPv4 headers, a TCP header
-/// of data offset 8 or more whose options begin NOP, NOP, Timestamp, after the IPv4 header in a
-/// packet of `ip_len` bytes that holds them; `sockid` >= 0; no payload, or with `DATA` a payload
+/// of data offset 8 or more whose options begin NOP, NOP, Timestamp, readable as
+/// [`tcp_readable`] says (in a packet of `ip_len` bytes that holds them when the caller gave
+/// that length and the TCP header follows the IPv4 one; else as long as its data offset says);
+/// `sockid` >= 0; no payload, or with `DATA` a payload
 /// (at a non-NULL pointer, at most `MAX_PAYLOAD` bytes). What it accepts, `read_request` accepts,
 /// with the same Timestamp. `None` for anything else: the full path decides, and reports.
 ///
@@ -147,17 +149,20 @@ unsafe fn read_quick<const DATA: bool>(pi: &pkt_info, sockid: c_int) -> Option<Q
         return None;
     }
     let ihl_len = usize::from(version_ihl & 0x0f) * 4;
-    // The TCP header where mOS puts it, after the IPv4 one in a packet of `ip_len` bytes that
-    // holds 32 of it (so `tcp_readable` >= 32).
-    if pi.tcph as usize != (pi.iph as usize).wrapping_add(ihl_len) || usize::from(pi.ip_len) < ihl_len + 32 {
+    // 32 bytes of the TCP header readable (`tcp_readable` >= 32): in mOS's packet (`ip_len` set,
+    // the TCP header after the IPv4 one) when it holds them; in a hand-built `pkt_info`
+    // (`ip_len` 0, or headers apart) when the data offset claims them, checked next.
+    let in_packet = pi.ip_len != 0 && pi.tcph as usize == (pi.iph as usize).wrapping_add(ihl_len);
+    if in_packet && usize::from(pi.ip_len) < ihl_len + 32 {
         return None;
     }
     // SAFETY: at least 20 bytes of the TCP header are readable.
     if unsafe { pi.tcph.cast::<u8>().add(12).read() } < 0x80 {
         return None;
     }
-    // SAFETY: the data offset claims 32 bytes or more, and that many are readable: the bytes
-    // `read_request` reads as the header and its first options.
+    // SAFETY: the data offset claims 32 bytes or more, and that many are readable (in the
+    // packet, checked above; else the caller's contract): the bytes `read_request` reads as the
+    // header and its first options.
     let options: &[u8; 12] = unsafe { &*pi.tcph.cast::<u8>().add(20).cast() };
     frame::leading_timestamp(options)?;
     Some(QuickRequest { pi })
@@ -193,8 +198,8 @@ impl<const DATA: bool> AckRequest for QuickRequest<'_, DATA> {
 
     #[inline(always)]
     fn eth_dst_hint(&self) -> Option<EthDstHint<'_>> {
-        // The quick path goes only where the ARP table has an entry.
-        None
+        // SAFETY: as in `PktInfoRequest::eth_dst_hint`.
+        unsafe { EthDstHint::from_ptr(self.pi.ethh.cast::<[u8; 6]>()) }
     }
 }
 
@@ -970,9 +975,10 @@ mod tests {
     }
 
     /// The quick path accepts exactly the common segment (valid headers, options beginning NOP,
-    /// NOP, Timestamp, readable, no payload, a socket id >= 0), and what it accepts the full path
-    /// accepts alike: over IHL, data offset, option layouts, `ip_len` cutting the header, a TCP
-    /// header apart from the IPv4 one, payloads and socket ids.
+    /// NOP, Timestamp, readable, no payload, a socket id >= 0), mOS's `pkt_info` and a hand-built
+    /// one alike, and what it accepts the full path accepts alike: over IHL, data offset, option
+    /// layouts, `ip_len` 0 or cutting the header, a TCP header apart from the IPv4 one, payloads
+    /// and socket ids.
     #[test]
     fn the_quick_read_accepts_only_what_the_full_read_accepts_alike() {
         let ts_first = [1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9];
@@ -1043,8 +1049,9 @@ mod tests {
                                 let common = (0x45..=0x4f).contains(&version_ihl)
                                     && options == ts_first
                                     && doff >= 8
-                                    && !apart
-                                    && ip_len >= ihl_len + 32
+                                    // In mOS's packet (ip_len given, headers adjacent),
+                                    // 32 bytes of TCP header in it; else the data offset's.
+                                    && (ip_len == 0 || apart || ip_len >= ihl_len + 32)
                                     && sockid >= 0;
                                 let what = format!(
                                     "{version_ihl:#x} doff {doff} ip_len {ip_len} apart {apart} {options:?}"
@@ -1090,10 +1097,11 @@ mod tests {
                 }
             }
         }
-        // IHL 5, 6, 15 × data offset 8, 9, 15 × 3 ip_len (the whole header, 32 and 40 bytes
-        // of it) × socket ids 1 and 0, all with the leading Timestamp and no payload; the same
-        // with the 4-byte payload and socket id 1 for the quick path with data.
-        assert_eq!((quick, quick_data, cases), (54, 27, 6000));
+        // IHL 5, 6, 15 × data offset 8, 9, 15 × 10 placements (adjacent with ip_len 0, the
+        // whole header, 32 and 40 bytes of it; apart with each of the 6 ip_len) × socket ids 1
+        // and 0, all with the leading Timestamp and no payload; the same with the 4-byte
+        // payload and socket id 1 for the quick path with data.
+        assert_eq!((quick, quick_data, cases), (180, 90, 6000));
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl<'a> EthDstHint<'a> {
     /// # Safety
     /// `p` is NULL, or points to 6 bytes that are readable whenever [`EthDstHint::read`] is
     /// called during `'a`.
+    #[inline(always)]
     pub(crate) unsafe fn from_ptr(p: *const [u8; 6]) -> Option<Self> {
         NonNull::new(p.cast_mut()).map(|ptr| Self {
             ptr,
@@ -43,7 +44,7 @@ impl<'a> EthDstHint<'a> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&self) -> [u8; 6] {
         // SAFETY: readable during 'a (from a reference, or `from_ptr`'s contract); a byte array
         // has no alignment to respect.

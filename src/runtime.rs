@@ -534,8 +534,9 @@ impl Runtime {
     }
 
     /// [`Runtime::send`]'s common case for the owner of context `cpu`, with no call (see
-    /// [`CoreContext::try_send_quick`]): `req` to the destination of the context's last frame,
-    /// which has an ARP entry, when its frame fits the port (declined otherwise).
+    /// [`CoreContext::try_send_quick`]): `req` to a destination in the context's route cache
+    /// (with an ARP entry, or the caller's Ethernet destination), when its frame fits the port
+    /// (declined otherwise).
     #[inline(always)]
     pub(crate) fn try_send_quick(&self, cpu: usize, req: &impl AckRequest) -> QuickSend<'_> {
         let Some(ctx) = self.contexts.get(cpu) else {
@@ -779,7 +780,10 @@ unsafe impl crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickVerbatim<'_> {
         hops: &HopCache,
         take: impl FnOnce(usize) -> Option<port::Mbuf>,
     ) -> Option<(usize, port::Mbuf)> {
-        let hop = self.router.cached(hops, self.daddr)?;
+        // (Only where the ARP table has an entry: the replay has no other MAC.)
+        let (hop, true) = self.router.cached(hops, self.daddr)? else {
+            return None;
+        };
         if self.frame.len() > hop.max_frame {
             return None;
         }
@@ -842,13 +846,20 @@ unsafe impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for Quick
         hops: &HopCache,
         take: impl FnOnce(usize) -> Option<port::Mbuf>,
     ) -> Option<(usize, port::Mbuf)> {
-        let hop = self.router.cached(hops, self.req.view().daddr_bytes())?;
+        let (hop, arp) = self.router.cached(hops, self.req.view().daddr_bytes())?;
         // An ACK with no payload fits every hop `cached` gives; a longer frame must fit its port
         // (else the full path says EMSGSIZE).
         let len = self.req.view().frame_len();
         if len > frame::HEADER_LEN && len > hop.max_frame {
             return None;
         }
+        // No ARP entry: the caller's Ethernet destination, as `Router::resolve` takes it (none:
+        // the full path says EHOSTUNREACH).
+        let hint = if arp {
+            None
+        } else {
+            Some(self.req.eth_dst_hint()?.read())
+        };
         let mut m = take(hop.port)?;
         // The segment is looked at again here (as in `AckFrame::build`): nothing of it is kept
         // across the checks above.
@@ -858,6 +869,9 @@ unsafe impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for Quick
         // `hop.max_frame` (checked above), at most the pool's room.
         let bytes = unsafe { m.frame_of(seg.frame_len(), hop.tx) };
         frame::write_ack(&seg, &hop.template, hop.checksum, bytes).ok()?;
+        if let Some(dst) = hint {
+            bytes[..6].copy_from_slice(&dst);
+        }
         Some((hop.port, m))
     }
 }

@@ -242,6 +242,67 @@ fn arp_falls_back_to_ethh_then_fails() {
     assert_eq!(frames[0][..6], [2, 4, 6, 8, 10, 12]);
 }
 
+/// The owner's quick path takes a destination with no ARP entry once it is in the route cache,
+/// and a hand-built `pkt_info` (`ip_len` 0, which the contract allows): each frame must still be
+/// mOS's frame (parsed by etherparse), with each call's own `ethh->h_dest` (never the one cached
+/// by an earlier call), and a call without `ethh` must still be refused with `EHOSTUNREACH`.
+#[test]
+fn quick_path_frames_without_arp_entry_or_ip_len_match_the_full_paths() {
+    // As `arp_falls_back_to_ethh_then_fails`: ARP entries for 10.0.0.0/24 only.
+    let conf = "mos {\n netdev {\n dpdk0 0x1\n }\n arp_table {\n 10.0.0.0/24 90:e2:ba:7c:1f:a5\n }\n route_table {\n 0.0.0.0/0 dpdk0\n }\n}\n";
+    let inputs = || {
+        (1..=4u32)
+            .map(|seq| Observed::new([192, 168, 7, 7], seq, &TS_OPTIONS, &[]))
+            .chain((5..=7u32).map(|seq| Observed::new([10, 0, 0, 9], seq, &TS_OPTIONS, b"hand")))
+            .collect::<Vec<_>>()
+    };
+    let macs = |seq: u8| [2, 4, 6, 8, 10, seq];
+    let t = Isolated::new("quick_path_frames_without_arp_entry_or_ip_len_match_the_full_paths")
+        .with_port(PCAP)
+        .file("mos.conf", conf);
+    let Some((dir, _)) = t.run(|dir| {
+        for (k, mut o) in inputs().into_iter().enumerate() {
+            let mut eth = mtcp_sendpkt::ethhdr {
+                h_dest: macs(k as u8 + 1),
+                h_source: [0; 6],
+                h_proto: 8,
+            };
+            let mut pi = o.pkt_info();
+            if k < 4 {
+                // The first call fills the route cache (full path); the next ones are quick.
+                pi.ethh = &mut eth;
+                assert_eq!(send(0, 1, &pi), Ok(()), "call {k}");
+                if k == 2 {
+                    let no_ethh = mtcp_sendpkt::pkt_info {
+                        ethh: std::ptr::null_mut(),
+                        ..pi
+                    };
+                    assert_eq!(send(0, 1, &no_ethh), Err(libc::EHOSTUNREACH), "cached, no ethh");
+                }
+            } else {
+                // Hand-built: no ip_len (and a payload, the quick path with data from the
+                // second on).
+                pi.ip_len = 0;
+                assert_eq!(send(0, 1, &pi), Ok(()), "call {k}");
+            }
+        }
+        flush(0);
+        let st = stats(0);
+        assert_eq!((st.accepted, st.transmitted, st.rejected), (7, 7, 1));
+        std::fs::write(dir.join("mac"), port_mac(0)).unwrap();
+    }) else {
+        return;
+    };
+    let frames = read_pcap(&dir.join("out.pcap"));
+    let mac: [u8; 6] = std::fs::read(dir.join("mac")).unwrap().try_into().unwrap();
+    let inputs = inputs();
+    assert_eq!(frames.len(), inputs.len(), "one frame per accepted call");
+    for (k, (frame, input)) in frames.iter().zip(&inputs).enumerate() {
+        let dst = if k < 4 { macs(k as u8 + 1) } else { ARP_NET };
+        check_frame(frame, input, dst, mac);
+    }
+}
+
 /// The default batching, with a long interval to see it: a frame after a quiet spell goes out
 /// within the call; one that follows it within the interval is staged, and the flusher sends it
 /// within the interval with no further call.
