@@ -128,7 +128,11 @@ pub(crate) trait Scratch: Default + Send {
 
 impl Scratch for () {}
 
-/// What only the holder of the context's exclusive access touches.
+/// What only the holder of the context's exclusive access touches. Cache lines of its own: the
+/// owner writes it on every call (its spares, its staging), while guests and the flusher read
+/// the context's other fields (its queues, parameters, signal) on every call of theirs; sharing
+/// a line, each of those reads would miss.
+#[repr(align(128))]
 struct TxState<I: PacketIo, S> {
     /// Whatever the frame builder wants to keep between the owner's calls (the route cache).
     scratch: S,
@@ -525,7 +529,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         match self.tx.enter_with(me) {
             Entry::Owner(mut st) => self.send_owned(&mut st, build),
             Entry::Taken(me) => self.send_after_taker(me, build),
-            Entry::Elsewhere => self.send_handed_off(build, self.params.holder_deadline()),
+            Entry::Elsewhere => self.send_handed_off(build, None),
             Entry::Closed => Err(SendError::NotInitialized),
             Entry::Reentered => Err(SendError::Reentered),
         }
@@ -587,9 +591,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
             }
             Entry::Elsewhere => {
                 for item in items {
-                    let r = item
-                        .full()
-                        .and_then(|b| self.send_handed_off(b, self.params.holder_deadline()));
+                    let r = item.full().and_then(|b| self.send_handed_off(b, None));
                     if !note(r) {
                         break;
                     }
@@ -672,7 +674,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
             match self.tx.enter(me) {
                 Entry::Owner(mut st) => return self.send_owned(&mut st, build),
                 Entry::Taken(_) if !deadline.expired() => {}
-                Entry::Taken(_) | Entry::Elsewhere => return self.send_handed_off(build, deadline),
+                Entry::Taken(_) | Entry::Elsewhere => return self.send_handed_off(build, Some(deadline)),
                 Entry::Closed => return Err(SendError::NotInitialized),
                 Entry::Reentered => return Err(SendError::Reentered),
             }
@@ -919,13 +921,16 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
     /// hand-off queue. While it is full, waits for room until `deadline` (the holder deadline),
     /// or only `tx_wait` while the port's TX queue refuses frames.
     #[inline(never)]
-    fn send_handed_off(&self, build: impl Build<I, S>, deadline: Deadline) -> Result<(), SendError> {
+    fn send_handed_off(&self, build: impl Build<I, S>, deadline: Option<Deadline>) -> Result<(), SendError> {
         let _in = InFlight::enter(self)?;
         let mut buf = self.io.alloc().ok_or(SendError::NoMbuf)?;
         let port = build.build(&mut S::default(), &mut buf)?;
         // Counted before the push: once pushed, the frame may be transmitted at once.
         self.guests.accepted.fetch_add(1, Ordering::Relaxed);
-        let refusing = Deadline::after(self.params.tx_wait);
+        // The deadlines start at the first push that finds the queue full (`deadline`: the
+        // holder deadline, unless the caller's started earlier): a push that succeeds reads no
+        // clock.
+        let (mut deadline, mut refusing) = (deadline, None);
         let mut backoff = Backoff::new();
         let queue = &self.handoff[port];
         let mut item = buf;
@@ -939,6 +944,8 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
             // active owner wait for us, and for as long as we are preempted.)
             self.signal.notify();
             let stalled = self.published.ports[port].refusing.load(Ordering::Relaxed);
+            let deadline = deadline.get_or_insert_with(|| self.params.holder_deadline());
+            let refusing = refusing.get_or_insert_with(|| Deadline::after(self.params.tx_wait));
             let refused = if self.tx.is_closed() {
                 Some(SendError::NotInitialized)
             } else if deadline.expired() || (stalled && refusing.expired()) {
