@@ -119,17 +119,20 @@ fn tcp_readable(pi: &pkt_info, ihl_len: usize) -> usize {
 }
 
 /// [`read_request`]'s common case, checked with no call and no error: IPv4 headers, a TCP header
-/// of data offset 8 or more whose options begin NOP, NOP, Timestamp, readable as
-/// [`tcp_readable`] says (in a packet of `ip_len` bytes that holds them when the caller gave
-/// that length and the TCP header follows the IPv4 one; else as long as its data offset says);
-/// `sockid` >= 0; no payload, or with `DATA` a payload
+/// with no options (data offset 5) or of data offset 8 or more whose options begin NOP, NOP,
+/// Timestamp, readable as [`tcp_readable`] says (in a packet of `ip_len` bytes that holds them
+/// when the caller gave that length and the TCP header follows the IPv4 one; else as long as
+/// its data offset says); `sockid` >= 0; no payload, or with `DATA` a payload
 /// (at a non-NULL pointer, at most `MAX_PAYLOAD` bytes). What it accepts, `read_request` accepts,
 /// with the same Timestamp. `None` for anything else: the full path decides, and reports.
 ///
 /// # Safety
 /// As for [`read_request`].
 #[inline(always)]
-unsafe fn read_quick<const DATA: bool>(pi: &pkt_info, sockid: c_int) -> Option<QuickRequest<'_, DATA>> {
+unsafe fn read_quick<const DATA: bool, const BARE: bool>(
+    pi: &pkt_info,
+    sockid: c_int,
+) -> Option<QuickRequest<'_, DATA, BARE>> {
     if pi.iph.is_null() || pi.tcph.is_null() || sockid < 0 {
         return None;
     }
@@ -149,44 +152,62 @@ unsafe fn read_quick<const DATA: bool>(pi: &pkt_info, sockid: c_int) -> Option<Q
         return None;
     }
     let ihl_len = usize::from(version_ihl & 0x0f) * 4;
-    // 32 bytes of the TCP header readable (`tcp_readable` >= 32): in mOS's packet (`ip_len` set,
-    // the TCP header after the IPv4 one) when it holds them; in a hand-built `pkt_info`
-    // (`ip_len` 0, or headers apart) when the data offset claims them, checked next.
+    // As `tcp_readable`: in mOS's packet (`ip_len` set, the TCP header after the IPv4 one) the
+    // TCP header's bytes are those the packet holds; in a hand-built `pkt_info` (`ip_len` 0, or
+    // headers apart) those its data offset claims.
     let in_packet = pi.ip_len != 0 && pi.tcph as usize == (pi.iph as usize).wrapping_add(ihl_len);
     if in_packet && usize::from(pi.ip_len) < ihl_len + 32 {
-        return None;
+        // Fewer than 32 bytes of TCP header in the packet: only a header without options (data
+        // offset 5, no Timestamp) can be quick, with BARE.
+        if !BARE || usize::from(pi.ip_len) < ihl_len + 20 {
+            return None;
+        }
+        // SAFETY: at least 20 bytes of the TCP header are in the packet (checked just above).
+        if unsafe { pi.tcph.cast::<u8>().add(12).read() } >> 4 != 5 {
+            return None;
+        }
+    } else {
+        // SAFETY: at least 20 bytes of the TCP header are readable (in the packet, else the
+        // caller's contract).
+        let doff = unsafe { pi.tcph.cast::<u8>().add(12).read() };
+        if doff >= 0x80 {
+            // SAFETY: the data offset claims 32 bytes or more, and that many are readable (in
+            // the packet, checked above; else the caller's contract): the bytes `read_request`
+            // reads as the header and its first options.
+            let options: &[u8; 12] = unsafe { &*pi.tcph.cast::<u8>().add(20).cast() };
+            frame::leading_timestamp(options)?;
+        } else if !BARE || doff >> 4 != 5 {
+            return None;
+        }
     }
-    // SAFETY: at least 20 bytes of the TCP header are readable.
-    if unsafe { pi.tcph.cast::<u8>().add(12).read() } < 0x80 {
-        return None;
-    }
-    // SAFETY: the data offset claims 32 bytes or more, and that many are readable (in the
-    // packet, checked above; else the caller's contract): the bytes `read_request` reads as the
-    // header and its first options.
-    let options: &[u8; 12] = unsafe { &*pi.tcph.cast::<u8>().add(20).cast() };
-    frame::leading_timestamp(options)?;
     Some(QuickRequest { pi })
 }
 
-/// A `pkt_info` [`read_quick`] accepted (`DATA`: with a payload). Its headers are read again where
+/// A `pkt_info` [`read_quick`] accepted (`DATA`: with a payload; `BARE`: perhaps with no TCP
+/// options, where the Timestamp is zeros). Its headers are read again where
 /// they are used (the caller's contract keeps them unchanged for the call): fewer values are kept
 /// in between.
-struct QuickRequest<'a, const DATA: bool> {
+struct QuickRequest<'a, const DATA: bool, const BARE: bool> {
     pi: &'a pkt_info,
 }
 
-impl<const DATA: bool> AckRequest for QuickRequest<'_, DATA> {
+impl<const DATA: bool, const BARE: bool> AckRequest for QuickRequest<'_, DATA, BARE> {
     #[inline(always)]
     fn view(&self) -> SegmentView<'_> {
         let pi = self.pi;
         // SAFETY: only `read_quick` makes this, after checking that iph and tcph are non-NULL,
-        // point to at least 20 header bytes each, and tcph to 32 readable bytes that end with
-        // TSval and TSecr; with DATA, that payload is non-NULL (it points to payloadlen bytes),
-        // else that there is none. The caller's contract keeps it so for the call.
+        // point to at least 20 header bytes each, and tcph, when its data offset is not 5, to
+        // 32 readable bytes that end with TSval and TSecr; with DATA, that payload is non-NULL
+        // (it points to payloadlen bytes), else that there is none. The caller's contract keeps
+        // it so for the call.
         unsafe {
             let ip: &[u8; 20] = &*pi.iph.cast();
             let tcp: &[u8; 20] = &*pi.tcph.cast();
-            let ts: &[u8; 8] = &*pi.tcph.cast::<u8>().add(24).cast();
+            let ts: &[u8; 8] = if BARE && tcp[12] < 0x80 {
+                &frame::NO_TIMESTAMP
+            } else {
+                &*pi.tcph.cast::<u8>().add(24).cast()
+            };
             let payload = if DATA {
                 bytes(pi.payload, usize::from(pi.payloadlen))
             } else {
@@ -211,7 +232,7 @@ impl<const DATA: bool> AckRequest for QuickRequest<'_, DATA> {
 /// # Safety
 /// As for [`mtcp_sendpkt`].
 #[inline(always)]
-unsafe fn send_quick<const DATA: bool>(
+unsafe fn send_quick<const DATA: bool, const BARE: bool>(
     mctx: mctx_t,
     sockid: c_int,
     pinfo: *const pkt_info,
@@ -222,7 +243,9 @@ unsafe fn send_quick<const DATA: bool>(
         return Quick::Declined;
     };
     // SAFETY: as above.
-    let (Ok(cpu), Some(req)) = (usize::try_from(m.cpu), unsafe { read_quick::<DATA>(pi, sockid) }) else {
+    let (Ok(cpu), Some(req)) = (usize::try_from(m.cpu), unsafe {
+        read_quick::<DATA, BARE>(pi, sockid)
+    }) else {
         return Quick::Declined;
     };
     match runtime::live() {
@@ -308,7 +331,7 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
     // The owner's common call first, with no call inside (nothing to save, nothing to unwind);
     // anything it declines takes the full path from the start.
     // SAFETY: the caller's contract, as for the full path.
-    match unsafe { send_quick::<false>(mctx, sockid, pinfo) } {
+    match unsafe { send_quick::<false, false>(mctx, sockid, pinfo) } {
         Quick::Staged => 0,
         Quick::Finish(f) => finish_quick(f),
         // SAFETY: as above.
@@ -419,25 +442,28 @@ impl BurstPkt<'_> {
 
 impl<'a> crate::request::BurstRequest for BurstPkt<'a> {
     type QuickAck<'q>
-        = QuickRequest<'q, false>
+        = QuickRequest<'q, false, true>
     where
         Self: 'q;
     type QuickData<'q>
-        = QuickRequest<'q, true>
+        = QuickRequest<'q, true, true>
     where
         Self: 'q;
     type Full = PktInfoRequest<'a>;
 
     #[inline(always)]
-    fn quick(&self) -> Option<crate::request::QuickRequest<QuickRequest<'_, false>, QuickRequest<'_, true>>> {
+    fn quick(
+        &self,
+    ) -> Option<crate::request::QuickRequest<QuickRequest<'_, false, true>, QuickRequest<'_, true, true>>>
+    {
         use crate::request::QuickRequest as Q;
         let pi = self.pi?;
         // SAFETY: `new`'s contract.
         unsafe {
             if pi.payloadlen == 0 {
-                read_quick::<false>(pi, self.sockid).map(Q::Ack)
+                read_quick::<false, true>(pi, self.sockid).map(Q::Ack)
             } else {
-                read_quick::<true>(pi, self.sockid).map(Q::Data)
+                read_quick::<true, true>(pi, self.sockid).map(Q::Data)
             }
         }
     }
@@ -459,18 +485,24 @@ unsafe fn sendpkt_full(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c
     // As `guarded`, but the accepted call returns 0 straight away (no c_int carried through a
     // Result); every error goes through `rejected`, out of line.
     let r = catch_unwind(AssertUnwindSafe(|| {
-        // A segment with payload from the owner: the quick path, but for the payload's copy.
+        // From the owner, a segment with payload, or one with no TCP options: the quick path,
+        // out of line (calling the payload's copy-and-sum; and apart from `mtcp_sendpkt`'s own
+        // quick ACK, which reads no option layout but mOS's).
         // SAFETY: the caller's contract, as below.
-        if unsafe { pinfo.as_ref() }.is_some_and(|pi| pi.payloadlen != 0) {
+        let quick = match unsafe { pinfo.as_ref() } {
             // SAFETY: as above.
-            match unsafe { send_quick::<true>(mctx, sockid, pinfo) } {
-                Quick::Staged => return Ok(()),
-                Quick::Finish(f) => {
-                    finish_quick(f);
-                    return Ok(());
-                }
-                Quick::Declined => {}
+            Some(pi) if pi.payloadlen != 0 => unsafe { send_quick::<true, true>(mctx, sockid, pinfo) },
+            // SAFETY: as above.
+            Some(_) => unsafe { send_quick::<false, true>(mctx, sockid, pinfo) },
+            None => Quick::Declined,
+        };
+        match quick {
+            Quick::Staged => return Ok(()),
+            Quick::Finish(f) => {
+                finish_quick(f);
+                return Ok(());
             }
+            Quick::Declined => {}
         }
         // SAFETY: mctx is NULL or valid (caller contract).
         let core = unsafe { core_of(mctx) }?;
@@ -1041,17 +1073,17 @@ mod tests {
                                 // which hold the headers their lengths claim and the payload.
                                 let (q, q_data, f) = unsafe {
                                     (
-                                        read_quick::<false>(&pi, sockid),
-                                        read_quick::<true>(&pi, sockid),
+                                        read_quick::<false, true>(&pi, sockid),
+                                        read_quick::<true, true>(&pi, sockid),
                                         read_request(&pi, sockid),
                                     )
                                 };
+                                // In mOS's packet (ip_len given, headers adjacent), the TCP
+                                // header's bytes the packet holds; else the data offset's.
+                                let holds = |n| ip_len == 0 || apart || ip_len >= ihl_len + n;
                                 let common = (0x45..=0x4f).contains(&version_ihl)
-                                    && options == ts_first
-                                    && doff >= 8
-                                    // In mOS's packet (ip_len given, headers adjacent),
-                                    // 32 bytes of TCP header in it; else the data offset's.
-                                    && (ip_len == 0 || apart || ip_len >= ihl_len + 32)
+                                    && ((doff == 5 && holds(20))
+                                        || (doff >= 8 && options == ts_first && holds(32)))
                                     && sockid >= 0;
                                 let what = format!(
                                     "{version_ihl:#x} doff {doff} ip_len {ip_len} apart {apart} {options:?}"
@@ -1064,7 +1096,11 @@ mod tests {
                                     ..pi
                                 };
                                 // SAFETY: as above; the payload pointer is not read (NULL).
-                                assert!(unsafe { read_quick::<true>(&no_payload, sockid) }.is_none());
+                                assert!(unsafe { read_quick::<true, true>(&no_payload, sockid) }.is_none());
+                                // Not BARE (`mtcp_sendpkt`'s own body): the same but for no options.
+                                // SAFETY: as above.
+                                let inline = unsafe { read_quick::<false, false>(&pi, sockid) };
+                                assert_eq!(inline.is_some(), q.is_some() && doff != 5, "inline: {what}");
                                 let f = || {
                                     f.as_ref().unwrap_or_else(|e| {
                                         panic!("quick accepts, full refuses ({e}): {what}")
@@ -1078,7 +1114,12 @@ mod tests {
                                         (fv.ts(), fv.frame_len(), fv.daddr()),
                                         "{what}"
                                     );
-                                    assert_eq!(qv.ts(), &[0, 0, 0, 7, 0, 0, 0, 9]);
+                                    let ts = if doff == 5 {
+                                        [0; 8]
+                                    } else {
+                                        [0, 0, 0, 7, 0, 0, 0, 9]
+                                    };
+                                    assert_eq!(qv.ts(), &ts);
                                 }
                                 if let Some(q) = q_data {
                                     quick_data += 1;
@@ -1097,11 +1138,12 @@ mod tests {
                 }
             }
         }
-        // IHL 5, 6, 15 × data offset 8, 9, 15 × 10 placements (adjacent with ip_len 0, the
-        // whole header, 32 and 40 bytes of it; apart with each of the 6 ip_len) × socket ids 1
-        // and 0, all with the leading Timestamp and no payload; the same with the 4-byte
-        // payload and socket id 1 for the quick path with data.
-        assert_eq!((quick, quick_data, cases), (180, 90, 6000));
+        // IHL 5, 6, 15 × (data offset 8, 9, 15 with the leading Timestamp × 10 placements:
+        // adjacent with ip_len 0, the whole header, 32 and 40 bytes of it, apart with each of
+        // the 6 ip_len; + data offset 5 × 5 option layouts (not read) × all 12 placements) ×
+        // socket ids 1 and 0, no payload; the same with the 4-byte payload and socket id 1 for
+        // the quick path with data.
+        assert_eq!((quick, quick_data, cases), (540, 270, 6000));
     }
 
     #[test]

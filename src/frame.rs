@@ -275,11 +275,13 @@ pub(crate) fn leading_timestamp(o: &[u8; 12]) -> Option<&[u8; 8]> {
 /// [`timestamp`] for any other option layout.
 #[inline(never)]
 fn scan_timestamp(options: &[u8]) -> &[u8; 8] {
-    static NONE: [u8; 8] = [0; 8];
     find_timestamp_at(options)
         .and_then(|at| options[at..].first_chunk())
-        .unwrap_or(&NONE)
+        .unwrap_or(&NO_TIMESTAMP)
 }
+
+/// TSval and TSecr of a segment without a Timestamp option: the frame's option carries zeros.
+pub(crate) static NO_TIMESTAMP: [u8; 8] = [0; 8];
 
 /// The first well-formed Timestamp option (kind 8, length 10) in a TCP option list.
 ///

@@ -79,14 +79,6 @@ pub(crate) struct HopCache {
 impl HopCache {
     /// The slot `daddr` (as on the wire) may be cached in.
     #[inline(always)]
-    fn slot(&self, daddr: [u8; 4]) -> &HopSlot {
-        match &self.slots {
-            Some(slots) => &slots[slot_index(daddr)],
-            None => &self.one,
-        }
-    }
-
-    #[inline(always)]
     fn slot_mut(&mut self, daddr: [u8; 4]) -> &mut HopSlot {
         match &mut self.slots {
             Some(slots) => &mut slots[slot_index(daddr)],
@@ -193,13 +185,24 @@ impl Router {
     }
 
     /// The hop `cache` holds for `daddr` (as on the wire), if it is this router's, an ACK with no
-    /// payload fits its port and its flags are ours; and whether its Ethernet destination is the
-    /// ARP table's (`false`: the caller's hint goes into the frame, as [`Router::resolve`] puts
-    /// it into the hop). What [`Router::resolve`] returns then, with no call.
+    /// payload fits its port and its flags are ours: what [`Router::resolve`] returns then, with
+    /// no call. As there, `hint` (the caller's Ethernet destination) goes into the hop when the
+    /// ARP table has no entry; `None` when it has none to give.
     #[inline(always)]
-    pub(crate) fn cached<'c>(&self, cache: &'c HopCache, daddr: [u8; 4]) -> Option<(&'c AckHop, bool)> {
-        let slot = cache.slot(daddr);
-        (slot.router == self.id && slot.daddr == daddr && slot.quick).then_some((&slot.hop, slot.arp))
+    pub(crate) fn cached<'c, 'h>(
+        &self,
+        cache: &'c mut HopCache,
+        daddr: [u8; 4],
+        hint: impl FnOnce() -> Option<EthDstHint<'h>>,
+    ) -> Option<&'c AckHop> {
+        let slot = cache.slot_mut(daddr);
+        if !(slot.router == self.id && slot.daddr == daddr && slot.quick) {
+            return None;
+        }
+        if !slot.arp {
+            slot.hop.template.set_dst(hint()?.read());
+        }
+        Some(&slot.hop)
     }
 
     /// Looks `daddr` up in the tables, into `cache`.
@@ -369,7 +372,7 @@ mod tests {
         let mut found = 0;
         for _ in 0..3 {
             for f in 0..64u8 {
-                let before = r.cached(c, dst(f)).map(|(h, _)| h.hop());
+                let before = r.cached(c, dst(f), || None).map(|h| h.hop());
                 let got = r.resolve(c, addr(dst(f)), || None).map(|h| h.hop());
                 assert_eq!(
                     got,
@@ -379,7 +382,7 @@ mod tests {
                     })
                 );
                 // Once resolved it is cached, with the same answer; before, only if it was.
-                assert_eq!(r.cached(c, dst(f)).map(|(h, _)| h.hop()), got.ok());
+                assert_eq!(r.cached(c, dst(f), || None).map(|h| h.hop()), got.ok());
                 if let Some(b) = before {
                     assert_eq!(Ok(b), got);
                     found += 1;
@@ -398,13 +401,42 @@ mod tests {
                 r.resolve(c, addr(a), || None).map(|h| h.hop().eth_dst),
                 Ok([2, 0, 0, 0, 1, 0])
             );
-            assert!(r.cached(c, b).is_none());
+            assert!(r.cached(c, b, || None).is_none());
             assert_eq!(
                 r.resolve(c, addr(b), || None).map(|h| h.hop().eth_dst),
                 Ok([2, 0, 0, 0, 1, 1])
             );
-            assert!(r.cached(c, a).is_none());
+            assert!(r.cached(c, a, || None).is_none());
         }
+    }
+
+    /// A destination without an ARP entry is cached too: the quick lookup answers with the
+    /// caller's Ethernet destination of this call (never an earlier call's), and with nothing
+    /// when the caller gives none (the full path then says EHOSTUNREACH).
+    #[test]
+    fn a_cached_hop_without_arp_entry_takes_each_calls_hint() {
+        use crate::core_ctx::Scratch;
+        let r = Router::new(vec![port(0)], Tables::default(), false);
+        let c = &mut HopCache::for_owner();
+        let d = [10, 9, 9, 9];
+        let (h1, h2) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        assert!(
+            r.cached(c, d, || Some(EthDstHint::new(&h1))).is_none(),
+            "not cached yet"
+        );
+        assert_eq!(
+            r.resolve(c, addr(d), || Some(EthDstHint::new(&h1)))
+                .map(|h| h.hop().eth_dst),
+            Ok(h1)
+        );
+        for h in [h2, h1, h2] {
+            assert_eq!(
+                r.cached(c, d, || Some(EthDstHint::new(&h)))
+                    .map(|h| h.hop().eth_dst),
+                Some(h)
+            );
+        }
+        assert!(r.cached(c, d, || None).is_none(), "no hint, no hop");
     }
 
     #[test]

@@ -535,8 +535,8 @@ impl Runtime {
 
     /// [`Runtime::send`]'s common case for the owner of context `cpu`, with no call (see
     /// [`CoreContext::try_send_quick`]): `req` to a destination in the context's route cache
-    /// (with an ARP entry, or the caller's Ethernet destination), when its frame fits the port
-    /// (declined otherwise).
+    /// (with an ARP entry, or else the caller's Ethernet destination), when its frame fits the
+    /// port (declined otherwise).
     #[inline(always)]
     pub(crate) fn try_send_quick(&self, cpu: usize, req: &impl AckRequest) -> QuickSend<'_> {
         let Some(ctx) = self.contexts.get(cpu) else {
@@ -777,13 +777,11 @@ unsafe impl crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickVerbatim<'_> {
     #[inline(always)]
     fn try_build(
         self,
-        hops: &HopCache,
+        hops: &mut HopCache,
         take: impl FnOnce(usize) -> Option<port::Mbuf>,
     ) -> Option<(usize, port::Mbuf)> {
         // (Only where the ARP table has an entry: the replay has no other MAC.)
-        let (hop, true) = self.router.cached(hops, self.daddr)? else {
-            return None;
-        };
+        let hop = self.router.cached(hops, self.daddr, || None)?;
         if self.frame.len() > hop.max_frame {
             return None;
         }
@@ -810,7 +808,7 @@ unsafe impl<R: BurstRequest> crate::core_ctx::BurstItem<Dpdk, HopCache> for Burs
     #[inline(always)]
     fn try_quick(
         &self,
-        hops: &HopCache,
+        hops: &mut HopCache,
         take: impl FnOnce(usize) -> Option<port::Mbuf>,
     ) -> Option<(usize, port::Mbuf)> {
         use crate::core_ctx::QuickBuild;
@@ -843,23 +841,18 @@ unsafe impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for Quick
     #[inline(always)]
     fn try_build(
         self,
-        hops: &HopCache,
+        hops: &mut HopCache,
         take: impl FnOnce(usize) -> Option<port::Mbuf>,
     ) -> Option<(usize, port::Mbuf)> {
-        let (hop, arp) = self.router.cached(hops, self.req.view().daddr_bytes())?;
+        let hop = self
+            .router
+            .cached(hops, self.req.view().daddr_bytes(), || self.req.eth_dst_hint())?;
         // An ACK with no payload fits every hop `cached` gives; a longer frame must fit its port
         // (else the full path says EMSGSIZE).
         let len = self.req.view().frame_len();
         if len > frame::HEADER_LEN && len > hop.max_frame {
             return None;
         }
-        // No ARP entry: the caller's Ethernet destination, as `Router::resolve` takes it (none:
-        // the full path says EHOSTUNREACH).
-        let hint = if arp {
-            None
-        } else {
-            Some(self.req.eth_dst_hint()?.read())
-        };
         let mut m = take(hop.port)?;
         // The segment is looked at again here (as in `AckFrame::build`): nothing of it is kept
         // across the checks above.
@@ -869,9 +862,6 @@ unsafe impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for Quick
         // `hop.max_frame` (checked above), at most the pool's room.
         let bytes = unsafe { m.frame_of(seg.frame_len(), hop.tx) };
         frame::write_ack(&seg, &hop.template, hop.checksum, bytes).ok()?;
-        if let Some(dst) = hint {
-            bytes[..6].copy_from_slice(&dst);
-        }
         Some((hop.port, m))
     }
 }

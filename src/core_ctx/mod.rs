@@ -354,7 +354,11 @@ impl<I: PacketIo, S, F: FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>>
 pub(crate) unsafe trait QuickBuild<I: PacketIo, S> {
     /// Its frames count as raw frames (`raw_frames_sent`) too: the replay of a held frame.
     const RAW: bool = false;
-    fn try_build(self, scratch: &S, take: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)>;
+    fn try_build(
+        self,
+        scratch: &mut S,
+        take: impl FnOnce(usize) -> Option<I::Buf>,
+    ) -> Option<(usize, I::Buf)>;
 }
 
 /// One packet of a burst ([`CoreContext::send_burst`]): the owner tries the quick path's build
@@ -367,14 +371,18 @@ pub(crate) unsafe trait QuickBuild<I: PacketIo, S> {
 pub(crate) unsafe trait BurstItem<I: PacketIo, S> {
     /// The quick path's build ([`QuickBuild::try_build`]); `None` leaves the packet to
     /// [`BurstItem::full`] (a buffer taken is then dropped, back to its pool).
-    fn try_quick(&self, scratch: &S, take: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)>;
+    fn try_quick(
+        &self,
+        scratch: &mut S,
+        take: impl FnOnce(usize) -> Option<I::Buf>,
+    ) -> Option<(usize, I::Buf)>;
     /// The packet checked as the full path checks it: its refusal, or its build.
     fn full(self) -> Result<impl Build<I, S>, SendError>;
 }
 
 // SAFETY: never quick.
 unsafe impl<I: PacketIo, S, B: Build<I, S>> BurstItem<I, S> for Result<B, SendError> {
-    fn try_quick(&self, _: &S, _: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)> {
+    fn try_quick(&self, _: &mut S, _: impl FnOnce(usize) -> Option<I::Buf>) -> Option<(usize, I::Buf)> {
         None
     }
 
@@ -1292,7 +1300,7 @@ mod tests {
 
     // SAFETY: the buffer returned is the one `take(self.0)` gave, for port self.0.
     unsafe impl QuickBuild<Fake, ()> for Quickly {
-        fn try_build(self, _: &(), take: impl FnOnce(usize) -> Option<u32>) -> Option<(usize, u32)> {
+        fn try_build(self, _: &mut (), take: impl FnOnce(usize) -> Option<u32>) -> Option<(usize, u32)> {
             // A buffer here is a number: the spare taken becomes frame self.1.
             take(self.0).map(|_spare| (self.0, self.1))
         }

@@ -102,7 +102,7 @@ struct QuickFrame(u32);
 
 // SAFETY: the frame returned is the one `take(0)` gave, for port 0.
 unsafe impl QuickBuild<FakeIo, ()> for QuickFrame {
-    fn try_build(self, _: &(), take: impl FnOnce(usize) -> Option<Frame>) -> Option<(usize, Frame)> {
+    fn try_build(self, _: &mut (), take: impl FnOnce(usize) -> Option<Frame>) -> Option<(usize, Frame)> {
         let mut f = take(0)?;
         f.id = self.0;
         Some((0, f))
@@ -120,7 +120,7 @@ enum Pkt {
 
 // SAFETY: the frame returned is the one `take(0)` gave, for port 0.
 unsafe impl BurstItem<FakeIo, ()> for Pkt {
-    fn try_quick(&self, _: &(), take: impl FnOnce(usize) -> Option<Frame>) -> Option<(usize, Frame)> {
+    fn try_quick(&self, _: &mut (), take: impl FnOnce(usize) -> Option<Frame>) -> Option<(usize, Frame)> {
         let Pkt::Quick(id) = *self else {
             return None;
         };
