@@ -515,9 +515,11 @@ fn c_sender_instructions(dir: &Path) -> f64 {
     ((t2 - t1) - (p2 - p1)) as f64 / (n2 - n1) as f64
 }
 
-/// Instructions callgrind counts inside `function` (inclusive) for a run of `calls` calls.
-fn callgrind(dir: &Path, function: &str, shape: &str, burst: u32, calls: u64) -> u64 {
-    let out_file = dir.join(format!("callgrind.{function}.{shape}.{burst}.{calls}"));
+/// Instructions callgrind counts inside `function` (inclusive) for a run of `calls` calls, with
+/// `env` set too (its values in the output file's name).
+fn callgrind(dir: &Path, function: &str, shape: &str, burst: u32, calls: u64, env: &[(&str, &str)]) -> u64 {
+    let tag: String = env.iter().map(|(_, v)| format!(".{v}")).collect();
+    let out_file = dir.join(format!("callgrind.{function}.{shape}.{burst}{tag}.{calls}"));
     // The burst call's runs call mtcp_sendpkt_burst, 32 packets at a time.
     let mode: &[&str] = if function == "mtcp_sendpkt_burst" {
         &["burst"]
@@ -535,6 +537,7 @@ fn callgrind(dir: &Path, function: &str, shape: &str, burst: u32, calls: u64) ->
         .args(mode)
         .env("MTCP_SENDPKT_CONF", conf())
         .env("MTCP_SENDPKT_BURST", burst.to_string())
+        .envs(env.iter().copied())
         .env(
             "MTCP_SENDPKT_EAL_ARGS",
             format!("{} -l 0 --vdev net_null0", eal("cg")),
@@ -547,11 +550,18 @@ fn callgrind(dir: &Path, function: &str, shape: &str, burst: u32, calls: u64) ->
 
 /// Instructions per call outside the PMD: inside mtcp_sendpkt minus inside the TX burst (the
 /// PMD, which also frees the mbufs), from the difference of two runs so start-up cancels out.
-/// `shape` "mos" takes the owner's quick path; "hand" (ip_len 0) the full one. `entry`: the
-/// function called (`mtcp_sendpkt`, or `mtcp_sendpkt_burst` with 32 packets per call).
-fn instructions_per_call(dir: &Path, entry: &str, shape: &str, burst: u32) -> (f64, f64) {
+/// `shape` "mos" takes the owner's quick path, "sack" the full one; `env` settings to run with.
+/// `entry`: the function called (`mtcp_sendpkt`, or `mtcp_sendpkt_burst` with 32 packets per
+/// call).
+fn instructions_per_call(
+    dir: &Path,
+    entry: &str,
+    shape: &str,
+    burst: u32,
+    env: &[(&str, &str)],
+) -> (f64, f64) {
     let (n1, n2) = (50_000, 100_000);
-    let cg = |function, calls| callgrind(dir, function, shape, burst, calls);
+    let cg = |function, calls| callgrind(dir, function, shape, burst, calls, env);
     let total = cg(entry, n2) - cg(entry, n1);
     let pmd = cg("shim_rte_eth_tx_burst", n2) - cg("shim_rte_eth_tx_burst", n1);
     let per = |x: u64| x as f64 / (n2 - n1) as f64;
@@ -631,6 +641,12 @@ fn main() {
         (
             "ACK, no ARP entry (MAC from `ethh`)".into(),
             "noarp".into(),
+            0,
+            false,
+        ),
+        (
+            "ACK, a SACK block before its Timestamp (the full path)".into(),
+            "sack".into(),
             0,
             false,
         ),
@@ -836,15 +852,17 @@ fn main() {
             median(&mut r)
         );
     }
-    let (default_instr, default_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "mos", 32);
-    let (full_instr, full_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "hand", 32);
-    let (burst1_instr, burst1_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "mos", 1);
-    let (call_instr, call_pmd) = instructions_per_call(&dir, "mtcp_sendpkt_burst", "mos", 32);
+    let (default_instr, default_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "mos", 32, &[]);
+    // Options other than mOS's NOP, NOP, Timestamp first: the full path reads them.
+    let (full_instr, full_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "sack", 32, &[]);
+    let (burst1_instr, burst1_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "mos", 1, &[]);
+    let (call_instr, call_pmd) = instructions_per_call(&dir, "mtcp_sendpkt_burst", "mos", 32, &[]);
     let c_instr = c_sender_instructions(&dir);
     t += &format!(
         "\nInstructions per frame outside the PMD (callgrind, payload 0): ours {default_instr:.0} \
          (+{default_pmd:.0} in the PMD) on the quick path (`pkt_info` as mOS fills it), \
-         {full_instr:.0} (+{full_pmd:.0}) on the full path (hand-built, `ip_len` 0), \
+         {full_instr:.0} (+{full_pmd:.0}) on the full path (the ACK with a SACK block before its \
+         Timestamp), \
          ours with BURST=1 {burst1_instr:.0} (+{burst1_pmd:.0}), `mtcp_sendpkt_burst` with 32 \
          packets per call {call_instr:.0} (+{call_pmd:.0}), the hand-written C sender \
          {c_instr:.0}.\n"

@@ -248,6 +248,12 @@ unsafe fn send_quick<const DATA: bool, const BARE: bool>(
     }) else {
         return Quick::Declined;
     };
+    // An ACK with options here was `mtcp_sendpkt`'s own quick path's to take, and it declined:
+    // out of line, only the ACK without options is new.
+    // SAFETY: `read_quick` found 20 bytes of the TCP header readable.
+    if BARE && !DATA && unsafe { pi.tcph.cast::<u8>().add(12).read() } >= 0x80 {
+        return Quick::Declined;
+    }
     match runtime::live() {
         Some(rt) => rt.try_send_quick(cpu, &req),
         None => Quick::Declined,

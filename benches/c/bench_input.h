@@ -7,6 +7,8 @@
  *   mos       one ACK (+ PAYLOAD bytes) to 10.0.0.10 (an ARP entry), pkt_info as mOS fills it
  *   hand      the same, pkt_info built by hand: ip_len and eth_len 0, as the contract allows
  *   noarp     one ACK to 10.2.0.10: routed, no ARP entry, the MAC from ethh
+ *   sack      the mos ACK with a SACK block before its Timestamp (NOP, NOP, SACK, NOP, NOP,
+ *             Timestamp): an option layout other than mOS's, which the library's full path reads
  *   flowsN    N flows in turn, over the 8 next hops 10.1.0.0/24 .. 10.1.7.0/24
  *   FILE      the IPv4 packets of a capture, as `make bench` writes them (see read_capture)
  */
@@ -37,7 +39,7 @@ struct bench_input {
 };
 
 static void bench_fill(struct bench_packet *p, uint8_t *buf, uint32_t dst, uint16_t sport,
-		       long payload, const uint8_t dst_mac[6])
+		       long payload, const uint8_t dst_mac[6], int sack)
 {
 	static const uint8_t src_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
 	memcpy(buf, dst_mac, 6);
@@ -45,7 +47,10 @@ static void bench_fill(struct bench_packet *p, uint8_t *buf, uint32_t dst, uint1
 	buf[12] = 0x08;
 	buf[13] = 0x00;
 	uint8_t *ip = buf + 14, *tcp = ip + 20;
-	uint16_t total = (uint16_t)(52 + payload);
+	/* With a SACK block first: NOP, NOP, SACK (kind 5, length 10, one block), then the rest. */
+	static const uint8_t sack_block[12] = {1, 1, 5, 10, 0, 0, 0x10, 0, 0, 0, 0x20, 0};
+	unsigned opts = sack ? 24 : 12;
+	uint16_t total = (uint16_t)(40 + opts + payload);
 	ip[0] = 0x45;
 	ip[2] = (uint8_t)(total >> 8);
 	ip[3] = (uint8_t)total;
@@ -58,18 +63,20 @@ static void bench_fill(struct bench_packet *p, uint8_t *buf, uint32_t dst, uint1
 	tcp[1] = (uint8_t)sport;
 	tcp[2] = 0;
 	tcp[3] = 80;
-	tcp[12] = 8 << 4;
+	tcp[12] = (uint8_t)((20 + opts) / 4) << 4;
 	tcp[13] = 0x10; /* ACK */
 	tcp[14] = 0xff;
 	tcp[15] = 0xff;
 	static const uint8_t ts[12] = {1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2};
-	memcpy(tcp + 20, ts, sizeof ts);
+	if (sack)
+		memcpy(tcp + 20, sack_block, sizeof sack_block);
+	memcpy(tcp + 20 + opts - 12, ts, sizeof ts);
 	for (long k = 0; k < payload; k++)
-		tcp[32 + k] = (uint8_t)(k * 7 + 3);
+		tcp[20 + opts + k] = (uint8_t)(k * 7 + 3);
 	p->eth = buf;
 	p->ip = ip;
 	p->tcp = tcp;
-	p->payload = tcp + 32;
+	p->payload = tcp + 20 + opts;
 	p->ip_len = total;
 	p->payload_len = (uint16_t)payload;
 }
@@ -120,7 +127,10 @@ static int bench_input(const char *shape, long payload, struct bench_input *in)
 	long flows = 1;
 	uint32_t dst = inet_addr("10.0.0.10");
 	const uint8_t *mac = arp_mac;
+	int sack = 0;
 	if (strcmp(shape, "mos") == 0) {
+	} else if (strcmp(shape, "sack") == 0) {
+		sack = 1;
 	} else if (strcmp(shape, "hand") == 0) {
 		in->hand_built = 1;
 	} else if (strcmp(shape, "noarp") == 0) {
@@ -140,11 +150,11 @@ static int bench_input(const char *shape, long payload, struct bench_input *in)
 	if (!in->pkts)
 		return -1;
 	for (long k = 0; k < flows; k++) {
-		uint8_t *buf = calloc(1, 14 + 52 + (size_t)payload);
+		uint8_t *buf = calloc(1, 14 + 64 + (size_t)payload);
 		if (!buf)
 			return -1;
 		uint32_t to = flows == 1 ? dst : htonl(0x0a010000u | (uint32_t)(k % 8) << 8 | (uint32_t)(k / 8 + 1));
-		bench_fill(&in->pkts[k], buf, to, (uint16_t)(40000 + k), payload, mac);
+		bench_fill(&in->pkts[k], buf, to, (uint16_t)(40000 + k), payload, mac, sack);
 	}
 	in->n = flows;
 	return 0;
