@@ -391,6 +391,21 @@ unsafe impl<I: PacketIo, S, B: Build<I, S>> BurstItem<I, S> for Result<B, SendEr
     }
 }
 
+/// A burst's item as a quick build, for [`CoreContext::stage_built`].
+struct QuickItem<'b, B>(&'b B);
+
+// SAFETY: `try_quick` has `try_build`'s contract (BurstItem's).
+unsafe impl<I: PacketIo, S, B: BurstItem<I, S>> QuickBuild<I, S> for QuickItem<'_, B> {
+    #[inline(always)]
+    fn try_build(
+        self,
+        scratch: &mut S,
+        take: impl FnOnce(usize) -> Option<I::Buf>,
+    ) -> Option<(usize, I::Buf)> {
+        self.0.try_quick(scratch, take)
+    }
+}
+
 /// What [`CoreContext::try_send_quick`] did.
 pub(crate) enum Quick<'a, I: PacketIo, S> {
     /// Nothing: the full path ([`CoreContext::send`]) must take the call.
@@ -637,6 +652,30 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
             self.drain(st);
         }
+        let Some((port, staged)) = self.stage_built(st, QuickItem(item)) else {
+            return false;
+        };
+        // SAFETY: `stage_built` staged on `port`, so it is in bounds of `st.ports` and of
+        // `published.ports` (one entry per port each, see `send_owned`).
+        let (p, published) = unsafe {
+            (
+                st.ports.get_unchecked_mut(port),
+                self.published.ports.get_unchecked(port),
+            )
+        };
+        self.staged_one(p, published, staged + 1, staged == 0);
+        if st.spare.is_empty() && self.io.alloc_bulk(&mut st.spare, SPARE_MBUFS) {
+            self.published.spares.store(st.spare.len(), Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// What both quick paths do: `build` from the scratch as it is, with a spare for its port
+    /// when that port's staging has room, and the frame staged with plain loads and stores,
+    /// counted as accepted (and raw, for a [`QuickBuild::RAW`] build). Returns the port and how
+    /// many frames were staged there before; `None` (nothing staged) when `build` declines.
+    #[inline(always)]
+    fn stage_built<B: QuickBuild<I, S>>(&self, st: &mut TxState<I, S>, build: B) -> Option<(usize, usize)> {
         let limit = self.staging_limit;
         let TxState {
             scratch,
@@ -648,10 +687,10 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
             Some(p) if p.staged.len() < limit => spare.pop(),
             _ => None,
         };
-        let Some((port, buf)) = item.try_quick(scratch, take) else {
-            return false;
-        };
-        // SAFETY: as in `try_send_quick` (BurstItem's contract is QuickBuild's).
+        let (port, buf) = build.try_build(scratch, take)?;
+        // SAFETY: `build` returned a buffer `take(port)` gave (QuickBuild's contract), so
+        // `take` found `port` in bounds and its staging below the limit; only the frame was
+        // written since.
         let p = unsafe { ports.get_unchecked_mut(port) };
         let staged = p.staged.len();
         debug_assert!(staged < limit && staged < p.staged.capacity());
@@ -661,13 +700,10 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
             p.staged.set_len(staged + 1);
         }
         bump(&self.published.accepted, 1);
-        // SAFETY: `published.ports` has an entry per port, as `st.ports` (see `send_owned`).
-        let published = unsafe { self.published.ports.get_unchecked(port) };
-        self.staged_one(p, published, staged + 1, staged == 0);
-        if spare.is_empty() && self.io.alloc_bulk(spare, SPARE_MBUFS) {
-            self.published.spares.store(spare.len(), Ordering::Relaxed);
+        if B::RAW {
+            bump(&self.published.raw_frames, 1);
         }
-        true
+        Some((port, staged))
     }
 
     /// The owner found a taker inside: it waits for it to leave (takers stay a short, bounded
@@ -778,37 +814,11 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
             return Quick::Declined;
         }
-        let limit = self.staging_limit;
-        let TxState {
-            scratch,
-            ports,
-            spare,
-            ..
-        } = st;
-        let take = |port: usize| match ports.get(port) {
-            Some(p) if p.staged.len() < limit => spare.pop(),
-            _ => None,
-        };
-        let Some((port, buf)) = build.try_build(scratch, take) else {
+        let Some((port, staged)) = self.stage_built(st, build) else {
             return Quick::Declined;
         };
-        // SAFETY: `build` returned a buffer `take(port)` gave (QuickBuild's contract), so
-        // `take` found `port` in bounds and its staging below the limit; only the frame was
-        // written since.
-        let p = unsafe { ports.get_unchecked_mut(port) };
-        let staged = p.staged.len();
-        debug_assert!(staged < limit && staged < p.staged.capacity());
-        // SAFETY: as in `send_owned`: staged < staging_limit <= the capacity reserved in `new`.
-        unsafe {
-            p.staged.as_mut_ptr().add(staged).write(buf);
-            p.staged.set_len(staged + 1);
-        }
-        bump(&self.published.accepted, 1);
-        if B::RAW {
-            bump(&self.published.raw_frames, 1);
-        }
         // Finish when a batch starts (staged was 0) or is full (staged + 1 >= burst).
-        if staged.wrapping_sub(1) >= self.quick_span || spare.is_empty() {
+        if staged.wrapping_sub(1) >= self.quick_span || st.spare.is_empty() {
             return Quick::Finish(Finish {
                 ctx: self,
                 port,
