@@ -85,12 +85,12 @@ pub(crate) trait BurstRequest {
     where
         Self: 'q;
     type Full: AckRequest;
-    fn quick(&self) -> Option<QuickRequest<Self::QuickAck<'_>, Self::QuickData<'_>>>;
+    fn quick(&self) -> Option<QuickPacket<Self::QuickAck<'_>, Self::QuickData<'_>>>;
     fn full(self) -> Result<Self::Full, SendError>;
 }
 
 /// What [`BurstRequest::quick`] read.
-pub(crate) enum QuickRequest<A, D> {
+pub(crate) enum QuickPacket<A, D> {
     Ack(A),
     Data(D),
 }
@@ -108,8 +108,8 @@ impl<R: AckRequest> BurstRequest for Result<R, SendError> {
     type Full = R;
 
     #[inline(always)]
-    fn quick(&self) -> Option<QuickRequest<&R, &R>> {
-        self.as_ref().ok().map(QuickRequest::Data)
+    fn quick(&self) -> Option<QuickPacket<&R, &R>> {
+        self.as_ref().ok().map(QuickPacket::Data)
     }
 
     #[inline(always)]

@@ -24,7 +24,7 @@ use crate::exclusive::{CallGuard, ThreadRec};
 use crate::flusher::{self, FlushSignal};
 use crate::frame;
 use crate::port::{self, Dpdk, Mempool, PortInfo, TxQueue};
-use crate::request::{AckRequest, BurstRequest, QuickRequest, SegmentRequest};
+use crate::request::{AckRequest, BurstRequest, QuickPacket, SegmentRequest};
 use crate::router::{Hop, HopCache, Router};
 use crate::segment::{self, Direction, Link};
 use crate::settings::{Settings, MAX_CORES};
@@ -814,8 +814,8 @@ unsafe impl<R: BurstRequest> crate::core_ctx::BurstItem<Dpdk, HopCache> for Burs
         use crate::core_ctx::QuickBuild;
         let router = self.router;
         match self.req.quick()? {
-            QuickRequest::Ack(req) => QuickAck { router, req: &req }.try_build(hops, take),
-            QuickRequest::Data(req) => QuickAck { router, req: &req }.try_build(hops, take),
+            QuickPacket::Ack(req) => QuickAck { router, req: &req }.try_build(hops, take),
+            QuickPacket::Data(req) => QuickAck { router, req: &req }.try_build(hops, take),
         }
     }
 
