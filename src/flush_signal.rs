@@ -2,7 +2,7 @@
 //! run by whoever makes work pending (`core_ctx`). In a room of its own so that the contexts
 //! need nothing of the flusher itself.
 
-use crate::sync::{fence, light_barrier, AtomicBool, Ordering};
+use crate::sync::{light_barrier, AtomicBool, Ordering};
 
 /// How pending work reaches a dozing flusher.
 #[derive(Default)]
@@ -17,16 +17,13 @@ pub(crate) struct FlushSignal {
 }
 
 impl FlushSignal {
-    /// After an owner's plain store that made work pending.
+    /// After a store that made work pending (staging became non-empty, a hand-off pushed): the
+    /// light barrier, paired with the heavy one the flusher runs between announcing that it
+    /// dozes and its last look, then a wake-up if it dozes. Whoever stored (the owner, a guest,
+    /// the flusher) needs no more than that: the heavy barrier reaches every thread.
     #[inline]
-    pub(crate) fn notify_from_owner(&self) {
-        light_barrier();
-        self.wake_if_dozing();
-    }
-
-    /// After any other store that made work pending.
     pub(crate) fn notify(&self) {
-        fence(Ordering::SeqCst);
+        light_barrier();
         self.wake_if_dozing();
     }
 

@@ -94,6 +94,22 @@ impl crate::core_ctx::Scratch for HopCache {
             one: HopSlot::default(),
         }
     }
+
+    /// A guest's cache starts from the hop the thread's last guest call looked up, so that a
+    /// worker thread sending to one peer looks it up once, not on every call. A copy in and out
+    /// of a thread-local cell: no allocation, no destructor, and a signal handler's call in the
+    /// middle of another only makes the outer one's copy win.
+    #[inline]
+    fn with_guest<R>(f: impl FnOnce(&mut Self) -> R) -> R {
+        thread_local! {
+            static GUEST_HOP: std::cell::Cell<Option<HopSlot>> = const { std::cell::Cell::new(None) };
+        }
+        let one = GUEST_HOP.with(std::cell::Cell::get).unwrap_or_default();
+        let mut cache = HopCache { slots: None, one };
+        let r = f(&mut cache);
+        GUEST_HOP.with(|g| g.set(Some(cache.one)));
+        r
+    }
 }
 
 /// Fibonacci hashing of the destination onto the slots: the top bits of a multiplication by
@@ -437,6 +453,51 @@ mod tests {
             );
         }
         assert!(r.cached(c, d, || None).is_none(), "no hint, no hop");
+    }
+
+    /// A guest's cache keeps, per thread, the hop its last call looked up: the next call finds
+    /// it; another thread, another destination or another router's tables look up their own.
+    #[test]
+    fn a_guests_cache_keeps_the_threads_last_hop() {
+        use crate::core_ctx::Scratch;
+        let arp_to = |mac: [u8; 6]| {
+            let mut arp = ArpTable::default();
+            arp.insert(prefix([10, 1, 0, 0], 16), mac);
+            Router::new(
+                vec![port(0)],
+                Tables {
+                    arp,
+                    ..Tables::default()
+                },
+                false,
+            )
+        };
+        let (r, other) = (arp_to([2; 6]), arp_to([3; 6]));
+        let (d, e) = ([10, 1, 0, 1], [10, 1, 0, 2]);
+        let cached = |r: &Router, d| HopCache::with_guest(|c| r.cached(c, d, || None).map(|h| h.hop()));
+        let resolve =
+            |r: &Router, d| HopCache::with_guest(|c| r.resolve(c, addr(d), || None).map(|h| h.hop()));
+        std::thread::spawn(move || {
+            assert_eq!(cached(&r, d), None, "a new thread has nothing cached");
+            let hop = Ok(Hop {
+                port: 0,
+                eth_dst: [2; 6],
+            });
+            assert_eq!(resolve(&r, d), hop);
+            assert_eq!(
+                cached(&r, d).ok_or(()),
+                hop.map_err(|_| ()),
+                "the next call finds it"
+            );
+            assert_eq!(cached(&other, d), None, "never for another router");
+            assert_eq!(resolve(&other, d).map(|h| h.eth_dst), Ok([3; 6]));
+            assert_eq!(cached(&other, e), None, "one destination");
+            std::thread::spawn(move || assert_eq!(cached(&other, d), None, "per thread"))
+                .join()
+                .unwrap();
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -42,7 +42,8 @@ use crate::error::SendError;
 use crate::exclusive::{Entry, Exclusive, Inside, OwnerGuard, TakeError, ThreadRec};
 use crate::flush_signal::FlushSignal;
 use crate::sync::{
-    clock, fence, AtomicBool, AtomicU64, AtomicUsize, Backoff, Deadline, HandoffQueue, Ordering,
+    clock, heavy_barrier, light_barrier, AtomicBool, AtomicU64, AtomicUsize, Backoff, Deadline, HandoffQueue,
+    Ordering,
 };
 
 /// What a core context needs from the packet I/O layer: DPDK (`port`) in the library, a
@@ -124,6 +125,13 @@ pub(crate) trait Scratch: Default + Send {
     fn for_owner() -> Self {
         Self::default()
     }
+
+    /// Runs `f` with the scratch of a guest's call: a fresh one, unless the implementation keeps
+    /// what the calling thread's last guest call left (it must allocate nothing and be safe to
+    /// re-enter from a signal handler).
+    fn with_guest<R>(f: impl FnOnce(&mut Self) -> R) -> R {
+        f(&mut Self::default())
+    }
 }
 
 impl Scratch for () {}
@@ -139,7 +147,7 @@ struct TxState<I: PacketIo, S> {
     ports: Vec<PortTx<I>>,
     /// Free buffers taken from the pool in bulk, for the next frames.
     spare: Vec<I::Buf>,
-    /// Hand-offs moved into staging so far (compared with `Guests::handed_off`).
+    /// Hand-offs moved into staging so far (compared with `CoreContext::handed_off`).
     drained: u64,
 }
 
@@ -174,12 +182,24 @@ struct PortPublished {
     refusing: AtomicBool,
 }
 
-/// Written by guests (and by anyone for errors): atomic read-modify-writes.
+/// A value on cache lines of its own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Written by guests (and by anyone for errors): atomic read-modify-writes. Apart from
+/// `CoreContext::handed_off`, which the owner reads on every call: a guest's call writes these
+/// several times, and each write would otherwise take that line from the owner's CPU.
 #[repr(align(128))]
 #[derive(Default)]
 struct Guests {
-    /// Frames pushed onto the hand-off queues so far.
-    handed_off: AtomicU64,
     /// Calls by non-owners that are past the closed check (`close` waits for them).
     in_flight: AtomicUsize,
     accepted: AtomicU64,
@@ -245,8 +265,10 @@ impl<'a> InFlight<'a> {
     fn enter<I: PacketIo, S>(ctx: &'a CoreContext<I, S>) -> Result<Self, SendError> {
         ctx.guests.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(&ctx.guests.in_flight);
-        // Pairs with the fence in `close` between setting CLOSED and reading `in_flight`.
-        fence(Ordering::SeqCst);
+        // Pairs with the heavy barrier in `close` between setting CLOSED and reading
+        // `in_flight`: the guest's half of the asymmetric pair, as the owner's entry has it (a
+        // guest calls often, close runs once).
+        light_barrier();
         if ctx.tx.is_closed() {
             return Err(SendError::NotInitialized);
         }
@@ -273,6 +295,8 @@ pub(crate) struct CoreContext<I: PacketIo, S = ()> {
     quick_span: usize,
     signal: Arc<FlushSignal>,
     published: Published,
+    /// Frames guests pushed onto the hand-off queues so far (compared with `TxState::drained`).
+    handed_off: Padded<AtomicU64>,
     guests: Guests,
     rare: Box<Rare>,
 }
@@ -449,7 +473,7 @@ impl<I: PacketIo, S> Drop for Finish<'_, I, S> {
         let staged = st.ports.get(self.port).map_or(0, |p| p.staged.len());
         if staged > 0 {
             self.ctx.publish_port(&st, self.port, staged == 1);
-            self.ctx.signal.notify_from_owner();
+            self.ctx.signal.notify();
         }
     }
 }
@@ -536,6 +560,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
                 ports: (0..n_ports).map(|_| PortPublished::default()).collect(),
                 ..Published::default()
             },
+            handed_off: Padded::default(),
             guests: Guests::default(),
             rare: Box::default(),
         }
@@ -649,7 +674,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
     #[inline(always)]
     fn stage_quick(&self, st: &mut TxState<I, S>, item: &impl BurstItem<I, S>) -> bool {
         // As in `send_owned`.
-        if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
+        if self.handed_off.load(Ordering::Acquire) != st.drained {
             self.drain(st);
         }
         let Some((port, staged)) = self.stage_built(st, QuickItem(item)) else {
@@ -729,7 +754,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
     fn send_owned(&self, st: &mut TxState<I, S>, build: impl Build<I, S>) -> Result<(), SendError> {
         // Acquire pairs with the guests' increment after their push: the pops below see the
         // frames counted.
-        if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
+        if self.handed_off.load(Ordering::Acquire) != st.drained {
             self.drain(st);
         }
         let mut buf = match st.spare.pop() {
@@ -791,7 +816,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         published.staged.store(staged, Ordering::Release);
         if was_empty && staged > 0 {
             // Staging just became non-empty: wake the flusher if it dozes (invariant 2).
-            self.signal.notify_from_owner();
+            self.signal.notify();
         }
     }
 
@@ -811,7 +836,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         };
         let st = &mut *guard;
         // As in `send_owned`.
-        if self.guests.handed_off.load(Ordering::Acquire) != st.drained {
+        if self.handed_off.load(Ordering::Acquire) != st.drained {
             return Quick::Declined;
         }
         let Some((port, staged)) = self.stage_built(st, build) else {
@@ -931,7 +956,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
 
     /// Frames waiting in the hand-off queues (an estimate while guests push).
     fn queued(&self) -> usize {
-        let handed = self.guests.handed_off.load(Ordering::Acquire);
+        let handed = self.handed_off.load(Ordering::Acquire);
         handed.saturating_sub(self.published.drained.load(Ordering::Relaxed)) as usize
     }
 
@@ -942,7 +967,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
     fn send_handed_off(&self, build: impl Build<I, S>, deadline: Option<Deadline>) -> Result<(), SendError> {
         let _in = InFlight::enter(self)?;
         let mut buf = self.io.alloc().ok_or(SendError::NoMbuf)?;
-        let port = build.build(&mut S::default(), &mut buf)?;
+        let port = S::with_guest(|scratch| build.build(scratch, &mut buf))?;
         // Counted before the push: once pushed, the frame may be transmitted at once.
         self.guests.accepted.fetch_add(1, Ordering::Relaxed);
         // The deadlines start at the first push that finds the queue full (`deadline`: the
@@ -979,7 +1004,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
             backoff.wait();
         }
         // Release pairs with the Acquire loads of the owner and the flusher: they see the push.
-        self.guests.handed_off.fetch_add(1, Ordering::Release);
+        self.handed_off.fetch_add(1, Ordering::Release);
         self.signal.notify();
         Ok(())
     }
@@ -1030,7 +1055,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         let flush_after = self.params.flush_after().as_nanos() as u64;
         memo.ports.resize(self.published.ports.len(), PortMemo::default());
         // In the order that makes them consistent (see `Published`).
-        let handed = self.guests.handed_off.load(Ordering::Acquire);
+        let handed = self.handed_off.load(Ordering::Acquire);
         let any_handoffs = handed > self.published.drained.load(Ordering::Acquire);
         // When each port's pending work becomes due: its batch start plus the interval, and when
         // its hand-offs were first seen not collected plus the interval; or its next retry.
@@ -1127,8 +1152,9 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
     /// refusing TX queue until `deadline`), then frees what is left and the spare buffers.
     pub(crate) fn close(&self, deadline: &Deadline) -> CloseOutcome {
         self.tx.mark_closed();
-        // Pairs with the fence in `InFlight::enter`: a guest either sees CLOSED or is counted.
-        fence(Ordering::SeqCst);
+        // Pairs with the light barrier in `InFlight::enter`: a guest either sees CLOSED or is
+        // counted.
+        heavy_barrier();
         let mut backoff = Backoff::new();
         while self.guests.in_flight.load(Ordering::Acquire) != 0 {
             if deadline.expired() {
