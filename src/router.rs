@@ -97,8 +97,9 @@ impl crate::core_ctx::Scratch for HopCache {
 
     /// A guest's cache starts from the hop the thread's last guest call looked up, so that a
     /// worker thread sending to one peer looks it up once, not on every call. A copy in and out
-    /// of a thread-local cell: no allocation, no destructor, and a signal handler's call in the
-    /// middle of another only makes the outer one's copy win.
+    /// of a thread-local cell: no allocation, no destructor. No other call of the same thread
+    /// runs in between: a signal handler's call while this thread is inside the library is
+    /// refused before it gets here (`runtime`'s call guard, `EDEADLK`).
     #[inline]
     fn with_guest<R>(f: impl FnOnce(&mut Self) -> R) -> R {
         thread_local! {

@@ -127,8 +127,8 @@ pub(crate) trait Scratch: Default + Send {
     }
 
     /// Runs `f` with the scratch of a guest's call: a fresh one, unless the implementation keeps
-    /// what the calling thread's last guest call left (it must allocate nothing and be safe to
-    /// re-enter from a signal handler).
+    /// what the calling thread's last guest call left (it must allocate nothing; the thread's
+    /// calls never overlap, a signal handler's being refused while the thread is inside).
     fn with_guest<R>(f: impl FnOnce(&mut Self) -> R) -> R {
         f(&mut Self::default())
     }
