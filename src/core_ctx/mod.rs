@@ -673,8 +673,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
     /// the hand-offs drained) when it declines.
     #[inline(always)]
     fn stage_quick(&self, st: &mut TxState<I, S>, item: &impl BurstItem<I, S>) -> bool {
-        // As in `send_owned`.
-        if self.handed_off.load(Ordering::Acquire) != st.drained {
+        if self.handoffs_waiting(st) {
             self.drain(st);
         }
         let Some((port, staged)) = self.stage_built(st, QuickItem(item)) else {
@@ -750,11 +749,17 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         }
     }
 
+    /// Guests handed frames over that the owner's `st` has not moved into staging yet (it must,
+    /// before staging a frame of its own). Acquire pairs with the guests' increment after their
+    /// push: a drain after this sees the frames counted.
+    #[inline(always)]
+    fn handoffs_waiting(&self, st: &TxState<I, S>) -> bool {
+        self.handed_off.load(Ordering::Acquire) != st.drained
+    }
+
     #[inline(always)]
     fn send_owned(&self, st: &mut TxState<I, S>, build: impl Build<I, S>) -> Result<(), SendError> {
-        // Acquire pairs with the guests' increment after their push: the pops below see the
-        // frames counted.
-        if self.handed_off.load(Ordering::Acquire) != st.drained {
+        if self.handoffs_waiting(st) {
             self.drain(st);
         }
         let mut buf = match st.spare.pop() {
@@ -835,8 +840,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
             return Quick::Declined;
         };
         let st = &mut *guard;
-        // As in `send_owned`.
-        if self.handed_off.load(Ordering::Acquire) != st.drained {
+        if self.handoffs_waiting(st) {
             return Quick::Declined;
         }
         let Some((port, staged)) = self.stage_built(st, build) else {
