@@ -275,7 +275,7 @@ impl Core {
             packet.payload,
             packet.eth_dst.as_ref().map(EthDstHint::new),
         )
-        .and_then(|req| self.send_request(&req));
+        .and_then(|req| self.send_request(&req, true));
         self.count(r)
     }
 
@@ -315,9 +315,33 @@ impl Core {
     }
 
     /// Sends a checked request (not counted: callers count through [`Core::count`]).
+    ///
+    /// The owner's quick path first (see [`Runtime::try_send_quick_in`]): `req` is checked, so
+    /// every error it can give was reported already, and the quick path only stages the frame
+    /// the full path would, or declines with no effect. It takes what `mtcp_sendpkt`'s own
+    /// quick path does not read (another TCP option layout than NOP, NOP, Timestamp; a Rust
+    /// caller's `Core::send`).
+    /// `quick`: whether to try the quick path first (the C call's full path already tried it
+    /// for what its own reading of the headers took).
     #[inline(always)]
-    pub(crate) fn send_request(&self, req: &impl crate::request::AckRequest) -> Result<(), SendError> {
-        self.rt.send(self.ctx, req)
+    pub(crate) fn send_request(
+        &self,
+        req: &impl crate::request::AckRequest,
+        quick: bool,
+    ) -> Result<(), SendError> {
+        if !quick {
+            return self.rt.send(self.ctx, req);
+        }
+        match self.rt.try_send_quick_in::<true>(self.ctx, req) {
+            crate::core_ctx::Quick::Staged => Ok(()),
+            crate::core_ctx::Quick::Finish(f) => {
+                // The frame is accepted and staged whatever the burst does; even after a panic
+                // (a bug of this library) an error would have the caller send it again.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime::finish_quick(f)));
+                Ok(())
+            }
+            crate::core_ctx::Quick::Declined => self.rt.send(self.ctx, req),
+        }
     }
 
     /// Resets the flow of `seen` (a segment the middlebox observed) with a RST toward each of

@@ -227,9 +227,12 @@ impl<const DATA: bool, const BARE: bool> AckRequest for QuickRequest<'_, DATA, B
 }
 
 /// The owner's quick path (`CoreContext::try_send_quick`) for what [`read_quick`] accepts: with
-/// `DATA` false the ACK with no payload (`mtcp_sendpkt`'s own body, which then calls nothing),
-/// with `DATA` true a segment with payload (out of line, from [`sendpkt_full`]: its copy and
-/// checksum call the payload's copy-and-sum).
+/// `BARE` false the ACK with no payload whose destination is in the context's route cache
+/// (`mtcp_sendpkt`'s own body, which then calls nothing); with `BARE` true, out of line from
+/// [`sendpkt_full`], also a segment with payload (`DATA`: its copy and checksum call the payload's
+/// copy-and-sum) or with no TCP options, and a destination the route cache does not hold yet
+/// (looked up in the tables into it, so that a middlebox answering more destinations than the
+/// cache holds stays on the quick path).
 ///
 /// # Safety
 /// As for [`mtcp_sendpkt`].
@@ -238,28 +241,22 @@ unsafe fn send_quick<const DATA: bool, const BARE: bool>(
     mctx: mctx_t,
     sockid: c_int,
     pinfo: *const pkt_info,
-) -> QuickSend<'static> {
+) -> Option<QuickSend<'static>> {
     // SAFETY: mctx and pinfo are NULL or valid, the pointers in pinfo as documented (the
     // caller's contract).
     let (Some(m), Some(pi)) = (unsafe { mctx.as_ref() }, unsafe { pinfo.as_ref() }) else {
-        return Quick::Declined;
+        return None;
     };
     // SAFETY: as above.
     let (Ok(cpu), Some(req)) = (usize::try_from(m.cpu), unsafe {
         read_quick::<DATA, BARE>(pi, sockid)
     }) else {
-        return Quick::Declined;
+        return None;
     };
-    // An ACK with options here was `mtcp_sendpkt`'s own quick path's to take, and it declined:
-    // out of line, only the ACK without options is new.
-    // SAFETY: `read_quick` found 20 bytes of the TCP header readable.
-    if BARE && !DATA && unsafe { pi.tcph.cast::<u8>().add(12).read() } >= 0x80 {
-        return Quick::Declined;
-    }
-    match runtime::live() {
-        Some(rt) => rt.try_send_quick(cpu, &req),
+    Some(match runtime::live() {
+        Some(rt) => rt.try_send_quick::<BARE>(cpu, &req),
         None => Quick::Declined,
-    }
+    })
 }
 
 /// Completes a quick call that staged its frame: 0 whatever the burst does. (Even after a panic,
@@ -340,10 +337,10 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
     // anything it declines takes the full path from the start.
     // SAFETY: the caller's contract, as for the full path.
     match unsafe { send_quick::<false, false>(mctx, sockid, pinfo) } {
-        Quick::Staged => 0,
-        Quick::Finish(f) => finish_quick(f),
+        Some(Quick::Staged) => 0,
+        Some(Quick::Finish(f)) => finish_quick(f),
         // SAFETY: as above.
-        Quick::Declined => unsafe { sendpkt_full(mctx, sockid, pinfo) },
+        Some(Quick::Declined) | None => unsafe { sendpkt_full(mctx, sockid, pinfo) },
     }
 }
 
@@ -493,25 +490,29 @@ unsafe fn sendpkt_full(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c
     // As `guarded`, but the accepted call returns 0 straight away (no c_int carried through a
     // Result); every error goes through `rejected`, out of line.
     let r = catch_unwind(AssertUnwindSafe(|| {
-        // From the owner, a segment with payload, or one with no TCP options: the quick path,
-        // out of line (calling the payload's copy-and-sum; and apart from `mtcp_sendpkt`'s own
-        // quick ACK, which reads no option layout but mOS's).
+        // From the owner, a segment with payload, one with no TCP options, or one to a
+        // destination not in the route cache yet: the quick path, out of line (calling the
+        // payload's copy-and-sum and the route cache's refill; and apart from `mtcp_sendpkt`'s
+        // own quick ACK, which reads no option layout but mOS's and looks in the cache only).
         // SAFETY: the caller's contract, as below.
         let quick = match unsafe { pinfo.as_ref() } {
             // SAFETY: as above.
             Some(pi) if pi.payloadlen != 0 => unsafe { send_quick::<true, true>(mctx, sockid, pinfo) },
             // SAFETY: as above.
             Some(_) => unsafe { send_quick::<false, true>(mctx, sockid, pinfo) },
-            None => Quick::Declined,
+            None => None,
         };
         match quick {
-            Quick::Staged => return Ok(()),
-            Quick::Finish(f) => {
+            Some(Quick::Staged) => return Ok(()),
+            Some(Quick::Finish(f)) => {
                 finish_quick(f);
                 return Ok(());
             }
-            Quick::Declined => {}
+            Some(Quick::Declined) | None => {}
         }
+        // After the full path's checks the quick path is worth another try only for what
+        // `read_quick` did not read (another option layout): the context declined the rest.
+        let quick_again = quick.is_none();
         // SAFETY: mctx is NULL or valid (caller contract).
         let core = unsafe { core_of(mctx) }?;
         let result = (|| {
@@ -519,7 +520,7 @@ unsafe fn sendpkt_full(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c
             let pi = unsafe { pinfo.as_ref() }.ok_or(SendError::NullPktInfo)?;
             // SAFETY: the pointers inside pinfo are valid as documented (caller contract).
             let req = unsafe { read_request(pi, sockid) }?;
-            core.send_request(&req)
+            core.send_request(&req, quick_again)
         })();
         match result {
             Ok(()) => Ok(()),

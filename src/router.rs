@@ -55,7 +55,7 @@ struct HopSlot {
     /// goes into it).
     arp: bool,
     /// An ACK with no payload fits the port, and its flags are ours (not the packet's): what
-    /// [`Router::cached`] asks, in one load.
+    /// [`Router::quick_hop`] asks, in one load.
     quick: bool,
     hop: AckHop,
 }
@@ -201,10 +201,37 @@ impl Router {
         Ok(&slot.hop)
     }
 
+    /// The hop for `daddr` (as on the wire) on the owner's quick path: what [`Router::resolve`]
+    /// returns, from `cache` with no call when it holds the destination, else looked up in the
+    /// tables into `cache` (out of line) as `resolve` does, so that a middlebox answering more
+    /// destinations than the cache holds stays on the quick path. As there, `hint` (the caller's
+    /// Ethernet destination) goes into the hop when the ARP table has no entry. `None` where the
+    /// quick path does not apply (no route, no ARP entry and no hint, an ACK with no payload
+    /// longer than the port takes, the packet's own flags): the full path then decides and
+    /// reports, finding in `cache` what this put there.
+    #[inline(always)]
+    pub(crate) fn quick_hop<'c, 'h>(
+        &self,
+        cache: &'c mut HopCache,
+        daddr: [u8; 4],
+        hint: impl FnOnce() -> Option<EthDstHint<'h>>,
+    ) -> Option<&'c AckHop> {
+        let slot = cache.slot_mut(daddr);
+        if !(slot.router == self.id && slot.daddr == daddr) {
+            self.fill(slot, u32::from_be_bytes(daddr)).ok()?;
+        }
+        if !slot.quick {
+            return None;
+        }
+        if !slot.arp {
+            slot.hop.template.set_dst(hint()?.read());
+        }
+        Some(&slot.hop)
+    }
+
     /// The hop `cache` holds for `daddr` (as on the wire), if it is this router's, an ACK with no
-    /// payload fits its port and its flags are ours: what [`Router::resolve`] returns then, with
-    /// no call. As there, `hint` (the caller's Ethernet destination) goes into the hop when the
-    /// ARP table has no entry; `None` when it has none to give.
+    /// payload fits its port and its flags are ours: [`Router::quick_hop`] without the lookup,
+    /// and so with no call.
     #[inline(always)]
     pub(crate) fn cached<'c, 'h>(
         &self,
@@ -454,6 +481,58 @@ mod tests {
             );
         }
         assert!(r.cached(c, d, || None).is_none(), "no hint, no hop");
+    }
+
+    /// The quick path's lookup fills the cache on a miss as the full path does, with the same
+    /// answer; it declines (leaving the slot as it was) where the full path reports: no route,
+    /// and no ARP entry without a hint (the hop is cached then, for the next call's hint).
+    #[test]
+    fn the_quick_lookup_fills_a_miss_as_the_full_path_would() {
+        use crate::core_ctx::Scratch;
+        let mut routes = PrefixTable::default();
+        routes.insert(prefix([10, 1, 0, 0], 16), Some(0));
+        routes.insert(prefix([10, 2, 0, 0], 16), Some(0));
+        let mut arp = ArpTable::default();
+        for k in 0..8u8 {
+            arp.insert(prefix([10, 1, k, 0], 24), [2, 0, 0, 0, 1, k]);
+        }
+        let r = Router::new(
+            vec![port(0)],
+            Tables {
+                routes: Some(routes),
+                arp,
+                ..Tables::default()
+            },
+            false,
+        );
+        let (quick, full) = (&mut HopCache::for_owner(), &mut HopCache::for_owner());
+        // More destinations than the cache holds, three times over: every answer is the full
+        // path's.
+        for _ in 0..3 {
+            for f in 0..2000u32 {
+                let d = [10, 1, (f % 8) as u8, (f / 8 + 1) as u8];
+                let got = r.quick_hop(quick, d, || None).map(|h| h.hop());
+                let want = r.resolve(full, addr(d), || None).map(|h| h.hop());
+                assert_eq!(got, want.ok(), "{d:?}");
+                assert_eq!(r.cached(quick, d, || None).map(|h| h.hop()), got, "cached");
+            }
+        }
+        // No route: declined, nothing cached (the full path says EHOSTUNREACH).
+        assert!(r.quick_hop(quick, [11, 0, 0, 1], || None).is_none());
+        assert!(r.cached(quick, [11, 0, 0, 1], || None).is_none());
+        // No ARP entry: the caller's destination, else declined with the hop cached.
+        let mac = [2, 9, 9, 9, 9, 9];
+        assert!(r.quick_hop(quick, [10, 2, 0, 1], || None).is_none());
+        assert_eq!(
+            r.cached(quick, [10, 2, 0, 1], || Some(EthDstHint::new(&mac)))
+                .map(|h| h.hop().eth_dst),
+            Some(mac)
+        );
+        assert_eq!(
+            r.quick_hop(quick, [10, 2, 0, 1], || Some(EthDstHint::new(&mac)))
+                .map(|h| h.hop().eth_dst),
+            Some(mac)
+        );
     }
 
     /// A guest's cache keeps, per thread, the hop its last call looked up: the next call finds

@@ -535,14 +535,35 @@ impl Runtime {
 
     /// [`Runtime::send`]'s common case for the owner of context `cpu`, with no call (see
     /// [`CoreContext::try_send_quick`]): `req` to a destination in the context's route cache
-    /// (with an ARP entry, or else the caller's Ethernet destination), when its frame fits the
-    /// port (declined otherwise).
+    /// or, with `FILL`, one the tables give ([`Router::quick_hop`]; with an ARP entry, or else
+    /// the caller's Ethernet destination), when its frame fits the port (declined otherwise).
+    /// `mtcp_sendpkt`'s own body looks in the cache only, so that it calls nothing; its full
+    /// path's entry fills the cache.
     #[inline(always)]
-    pub(crate) fn try_send_quick(&self, cpu: usize, req: &impl AckRequest) -> QuickSend<'_> {
+    pub(crate) fn try_send_quick<const FILL: bool>(
+        &self,
+        cpu: usize,
+        req: &impl AckRequest,
+    ) -> QuickSend<'_> {
         let Some(ctx) = self.contexts.get(cpu) else {
             return Quick::Declined;
         };
-        let frame = QuickAck {
+        self.try_send_quick_in::<FILL>(ctx, req)
+    }
+
+    /// [`Runtime::try_send_quick`] for a context the caller found already.
+    #[inline(always)]
+    pub(crate) fn try_send_quick_in<'a, const FILL: bool>(
+        &'a self,
+        ctx: &'a CoreContext<Dpdk, HopCache>,
+        req: &impl AckRequest,
+    ) -> QuickSend<'a> {
+        // With the packet's own flags no hop is quick: where the lookup would be paid for
+        // nothing, declined before entering.
+        if FILL && self.router.tcp_flags_from_packet() {
+            return Quick::Declined;
+        }
+        let frame = QuickAck::<_, FILL> {
             router: &self.router,
             req,
         };
@@ -647,8 +668,7 @@ impl Runtime {
     /// Sends a whole frame the caller held back, as it is but for its two MAC addresses (the
     /// ARP/neighbour entry of its IP destination's and the output port's): one frame, never cut.
     /// The frame's own destination MAC is never used (as in the fork). IPv4 goes through the
-    /// context's route cache, which the quick path ([`Runtime::try_send_quick_verbatim`]) then
-    /// finds.
+    /// context's route cache, as on the quick path ([`Runtime::try_send_quick_verbatim`]).
     pub(crate) fn send_verbatim(
         &self,
         ctx: &CoreContext<Dpdk, HopCache>,
@@ -814,8 +834,8 @@ unsafe impl<R: BurstRequest> crate::core_ctx::BurstItem<Dpdk, HopCache> for Burs
         use crate::core_ctx::QuickBuild;
         let router = self.router;
         match self.req.quick()? {
-            QuickPacket::Ack(req) => QuickAck { router, req: &req }.try_build(hops, take),
-            QuickPacket::Data(req) => QuickAck { router, req: &req }.try_build(hops, take),
+            QuickPacket::Ack(req) => QuickAck::<_, true> { router, req: &req }.try_build(hops, take),
+            QuickPacket::Data(req) => QuickAck::<_, true> { router, req: &req }.try_build(hops, take),
         }
     }
 
@@ -829,25 +849,32 @@ unsafe impl<R: BurstRequest> crate::core_ctx::BurstItem<Dpdk, HopCache> for Burs
     }
 }
 
-/// [`AckFrame`] on the quick path: the cached hop or nothing. With no payload (`mtcp_sendpkt`'s own
-/// body) it calls nothing; with one (from the full path's entry) the payload's copy-and-sum.
-struct QuickAck<'r, R> {
+/// [`AckFrame`] on the quick path: the cached hop (with `FILL`, else the tables' into the cache)
+/// or nothing. Without `FILL` and with no payload (`mtcp_sendpkt`'s own body) it calls nothing;
+/// otherwise (from the full path's entry, a burst) the cache's refill on a miss and the payload's
+/// copy-and-sum.
+struct QuickAck<'r, R, const FILL: bool> {
     router: &'r Router,
     req: &'r R,
 }
 
 // SAFETY: the mbuf returned is the one `take(hop.port)` gave, with that port.
-unsafe impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for QuickAck<'_, R> {
+unsafe impl<R: AckRequest, const FILL: bool> crate::core_ctx::QuickBuild<Dpdk, HopCache>
+    for QuickAck<'_, R, FILL>
+{
     #[inline(always)]
     fn try_build(
         self,
         hops: &mut HopCache,
         take: impl FnOnce(usize) -> Option<port::Mbuf>,
     ) -> Option<(usize, port::Mbuf)> {
-        let hop = self
-            .router
-            .cached(hops, self.req.view().daddr_bytes(), || self.req.eth_dst_hint())?;
-        // An ACK with no payload fits every hop `cached` gives; a longer frame must fit its port
+        let (daddr, hint) = (self.req.view().daddr_bytes(), || self.req.eth_dst_hint());
+        let hop = if FILL {
+            self.router.quick_hop(hops, daddr, hint)
+        } else {
+            self.router.cached(hops, daddr, hint)
+        }?;
+        // An ACK with no payload fits every hop `cached` and `quick_hop` give; a longer frame must fit its port
         // (else the full path says EMSGSIZE).
         let len = self.req.view().frame_len();
         if len > frame::HEADER_LEN && len > hop.max_frame {
@@ -858,7 +885,7 @@ unsafe impl<R: AckRequest> crate::core_ctx::QuickBuild<Dpdk, HopCache> for Quick
         // across the checks above.
         let seg = self.req.view();
         // SAFETY: as in `AckFrame::build`: `m` is of this runtime's pool, and the frame is at
-        // most HEADER_LEN long, which `cached` checked against `hop.max_frame`, or at most
+        // most HEADER_LEN long, which `cached` or `quick_hop` checked against `hop.max_frame`, or at most
         // `hop.max_frame` (checked above), at most the pool's room.
         let bytes = unsafe { m.frame_of(seg.frame_len(), hop.tx) };
         frame::write_ack(&seg, &hop.template, hop.checksum, bytes).ok()?;

@@ -310,6 +310,58 @@ fn quick_path_frames_without_arp_entry_ip_len_or_options_match_the_full_paths() 
     }
 }
 
+/// Option layouts other than NOP, NOP, Timestamp (a SACK block first, a SYN's MSS, SACK-permitted,
+/// Timestamp and window scale, a Timestamp with no NOPs before it, MSS alone, no Timestamp at
+/// all), with and without payload: the first call to the destination takes the full path, the
+/// next ones the owner's quick path once the full path's checks passed. Every frame must be
+/// mOS's frame with the Timestamp an independent parser (etherparse) finds in the input.
+#[test]
+fn every_option_layout_gives_mos_frame_on_the_full_and_the_quick_path() {
+    let layouts: [&[u8]; 5] = [
+        &[
+            1, 1, 5, 10, 0, 0, 0, 9, 0, 0, 0, 10, 1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78,
+        ],
+        &[
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 7, 1, 3, 3, 7,
+        ],
+        &[8, 10, 0, 0, 0, 0x21, 0, 0, 0, 0x43, 0, 0],
+        &[2, 4, 5, 0xb4],
+        &[1, 1, 1, 1, 1, 1, 1, 1],
+    ];
+    let inputs = || {
+        let mut v = Vec::new();
+        for (k, options) in layouts.iter().enumerate() {
+            for call in 0..3u32 {
+                let seq = 10 * k as u32 + call;
+                let payload: &[u8] = if call == 2 { b"with data" } else { b"" };
+                v.push(Observed::new([10, 0, 0, 10], seq, options, payload));
+            }
+        }
+        v
+    };
+    let t =
+        Isolated::new("every_option_layout_gives_mos_frame_on_the_full_and_the_quick_path").with_port(PCAP);
+    let Some((dir, _)) = t.run(|dir| {
+        let n = inputs().len() as u64;
+        for (k, mut o) in inputs().into_iter().enumerate() {
+            assert_eq!(send(0, 1, &o.pkt_info()), Ok(()), "call {k}");
+        }
+        flush(0);
+        let st = stats(0);
+        assert_eq!((st.accepted, st.transmitted, st.rejected), (n, n, 0));
+        std::fs::write(dir.join("mac"), port_mac(0)).unwrap();
+    }) else {
+        return;
+    };
+    let frames = read_pcap(&dir.join("out.pcap"));
+    let mac: [u8; 6] = std::fs::read(dir.join("mac")).unwrap().try_into().unwrap();
+    let inputs = inputs();
+    assert_eq!(frames.len(), inputs.len(), "one frame per accepted call");
+    for (frame, input) in frames.iter().zip(&inputs) {
+        check_frame(frame, input, ARP_10, mac);
+    }
+}
+
 /// The default batching, with a long interval to see it: a frame after a quiet spell goes out
 /// within the call; one that follows it within the interval is staged, and the flusher sends it
 /// within the interval with no further call.
