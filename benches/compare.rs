@@ -477,17 +477,17 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Instructions per frame the C sender spends outside the PMD: the whole program's count minus
 /// net_null's TX function, from the difference of two runs so start-up cancels out.
-fn c_sender_instructions(dir: &Path) -> f64 {
+fn c_sender_instructions(dir: &Path, shape: &str) -> f64 {
     let (n1, n2) = (100_000u64, 200_000u64);
     let run_one = |calls: u64| -> (u64, u64) {
-        let out_file = dir.join(format!("callgrind.csender.{calls}"));
+        let out_file = dir.join(format!("callgrind.csender.{shape}.{calls}"));
         run(Command::new("valgrind")
             .args([
                 "--tool=callgrind",
                 &format!("--callgrind-out-file={}", out_file.display()),
             ])
             .arg(dir.join("csender-cg"))
-            .args(["mos", "0", &calls.to_string()])
+            .args([shape, "0", &calls.to_string()])
             .args(eal("cgc").split_whitespace())
             .args(["-l", "0", "--vdev", "net_null0"]));
         let text = run(
@@ -550,7 +550,8 @@ fn callgrind(dir: &Path, function: &str, shape: &str, burst: u32, calls: u64, en
 
 /// Instructions per call outside the PMD: inside mtcp_sendpkt minus inside the TX burst (the
 /// PMD, which also frees the mbufs), from the difference of two runs so start-up cancels out.
-/// `shape` "mos" takes the owner's quick path, "sack" the full one; `env` settings to run with.
+/// `shape` as `benches/c/bench_input.h` names them ("mos": the owner's quick path); `env`
+/// settings to run with.
 /// `entry`: the function called (`mtcp_sendpkt`, or `mtcp_sendpkt_burst` with 32 packets per
 /// call).
 fn instructions_per_call(
@@ -662,6 +663,12 @@ fn main() {
         (
             "ACKs of 64 flows in turn, 8 next hops".into(),
             "flows64".into(),
+            0,
+            false,
+        ),
+        (
+            "ACKs of 2000 flows in turn, 8 next hops (more than the route cache holds)".into(),
+            "flows2000".into(),
             0,
             false,
         ),
@@ -853,19 +860,35 @@ fn main() {
         );
     }
     let (default_instr, default_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "mos", 32, &[]);
-    // Options other than mOS's NOP, NOP, Timestamp first: the full path reads them.
-    let (full_instr, full_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "sack", 32, &[]);
+    // The full path alone: with the packet's own TCP flags (the mmTLS fork's setting) the quick
+    // path never applies.
+    let (full_instr, full_pmd) = instructions_per_call(
+        &dir,
+        "mtcp_sendpkt",
+        "mos",
+        32,
+        &[("MTCP_SENDPKT_TCP_FLAGS", "packet")],
+    );
+    // Options other than mOS's NOP, NOP, Timestamp first: the full path's checks read them, then
+    // the quick path stages the frame.
+    let (sack_instr, sack_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "sack", 32, &[]);
+    // A destination the route cache does not hold: looked up in the tables on the quick path.
+    let (miss_instr, miss_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "flows2000", 32, &[]);
     let (burst1_instr, burst1_pmd) = instructions_per_call(&dir, "mtcp_sendpkt", "mos", 1, &[]);
     let (call_instr, call_pmd) = instructions_per_call(&dir, "mtcp_sendpkt_burst", "mos", 32, &[]);
-    let c_instr = c_sender_instructions(&dir);
+    let c_instr = c_sender_instructions(&dir, "mos");
+    let c_miss_instr = c_sender_instructions(&dir, "flows2000");
     t += &format!(
         "\nInstructions per frame outside the PMD (callgrind, payload 0): ours {default_instr:.0} \
          (+{default_pmd:.0} in the PMD) on the quick path (`pkt_info` as mOS fills it), \
-         {full_instr:.0} (+{full_pmd:.0}) on the full path (the ACK with a SACK block before its \
-         Timestamp), \
+         {full_instr:.0} (+{full_pmd:.0}) on the full path (the same call with \
+         `MTCP_SENDPKT_TCP_FLAGS=packet`, where the quick path never applies), \
+         {sack_instr:.0} (+{sack_pmd:.0}) for the ACK with a SACK block before its Timestamp (the \
+         full path's checks, then the quick path), {miss_instr:.0} (+{miss_pmd:.0}) for 2000 \
+         flows in turn (a route cache miss on most calls), \
          ours with BURST=1 {burst1_instr:.0} (+{burst1_pmd:.0}), `mtcp_sendpkt_burst` with 32 \
-         packets per call {call_instr:.0} (+{call_pmd:.0}), the hand-written C sender \
-         {c_instr:.0}.\n"
+         packets per call {call_instr:.0} (+{call_pmd:.0}); the hand-written C sender \
+         {c_instr:.0}, and {c_miss_instr:.0} for the 2000 flows.\n"
     );
     println!("\n{t}");
     std::fs::write(dir.join("bench.md"), &t).unwrap();
