@@ -646,7 +646,7 @@ fn main() {
             false,
         ),
         (
-            "ACK, a SACK block before its Timestamp (the full path)".into(),
+            "ACK, a SACK block before its Timestamp (the full path's checks)".into(),
             "sack".into(),
             0,
             false,
