@@ -316,11 +316,12 @@ impl Core {
 
     /// Sends a checked request (not counted: callers count through [`Core::count`]).
     ///
-    /// The owner's quick path first (see [`Runtime::try_send_quick_in`]): `req` is checked, so
-    /// every error it can give was reported already, and the quick path only stages the frame
-    /// the full path would, or declines with no effect. It takes what `mtcp_sendpkt`'s own
-    /// quick path does not read (another TCP option layout than NOP, NOP, Timestamp; a Rust
-    /// caller's `Core::send`).
+    /// The owner's quick path first (see [`Runtime::try_send_quick_in`]): `req`'s headers are
+    /// checked, so their errors were reported already, and the quick path only stages the
+    /// frame the full path would, or declines (the route cache perhaps refilled, as the full
+    /// path would) and the full path reports the rest (no route, no ARP entry, ...). It takes
+    /// what `mtcp_sendpkt`'s own quick path does not read (another TCP option layout than NOP,
+    /// NOP, Timestamp; a Rust caller's `Core::send`).
     /// `quick`: whether to try the quick path first (the C call's full path already tried it
     /// for what its own reading of the headers took).
     #[inline(always)]

@@ -511,7 +511,8 @@ unsafe fn sendpkt_full(mctx: mctx_t, sockid: c_int, pinfo: *const pkt_info) -> c
             Some(Quick::Declined) | None => {}
         }
         // After the full path's checks the quick path is worth another try only for what
-        // `read_quick` did not read (another option layout): the context declined the rest.
+        // `read_quick` did not read (another option layout): the rest the context declined
+        // (or the runtime was not started, and then nobody owns the context yet).
         let quick_again = quick.is_none();
         // SAFETY: mctx is NULL or valid (caller contract).
         let core = unsafe { core_of(mctx) }?;

@@ -535,6 +535,36 @@ mod tests {
         );
     }
 
+    /// Where no hop is quick the quick lookup declines on a miss as on a hit: with the packet's
+    /// own TCP flags (`MTCP_SENDPKT_TCP_FLAGS=packet`), and on a port whose frames cannot hold
+    /// the ACK; the full path still resolves the destination.
+    #[test]
+    fn the_quick_lookup_declines_where_no_hop_is_quick() {
+        use crate::core_ctx::Scratch;
+        let mut arp = ArpTable::default();
+        arp.insert(prefix([10, 1, 0, 0], 16), [2; 6]);
+        let tables = Tables {
+            arp,
+            ..Tables::default()
+        };
+        let mut small = port(0);
+        small.max_frame = frame::HEADER_LEN - 1;
+        for r in [
+            Router::new(vec![port(0)], tables.clone(), true),
+            Router::new(vec![small], tables.clone(), false),
+        ] {
+            let c = &mut HopCache::for_owner();
+            let d = [10, 1, 0, 1];
+            for _ in 0..2 {
+                assert!(r.quick_hop(c, d, || None).is_none());
+                assert_eq!(
+                    r.resolve(c, addr(d), || None).map(|h| h.hop().eth_dst),
+                    Ok([2; 6])
+                );
+            }
+        }
+    }
+
     /// A guest's cache keeps, per thread, the hop its last call looked up: the next call finds
     /// it; another thread, another destination or another router's tables look up their own.
     #[test]

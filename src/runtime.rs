@@ -833,6 +833,10 @@ unsafe impl<R: BurstRequest> crate::core_ctx::BurstItem<Dpdk, HopCache> for Burs
     ) -> Option<(usize, port::Mbuf)> {
         use crate::core_ctx::QuickBuild;
         let router = self.router;
+        // With the packet's own flags no hop is quick (as in `Runtime::try_send_quick_in`).
+        if router.tcp_flags_from_packet() {
+            return None;
+        }
         match self.req.quick()? {
             QuickPacket::Ack(req) => QuickAck::<_, true> { router, req: &req }.try_build(hops, take),
             QuickPacket::Data(req) => QuickAck::<_, true> { router, req: &req }.try_build(hops, take),
@@ -849,8 +853,8 @@ unsafe impl<R: BurstRequest> crate::core_ctx::BurstItem<Dpdk, HopCache> for Burs
     }
 }
 
-/// [`AckFrame`] on the quick path: the cached hop (with `FILL`, else the tables' into the cache)
-/// or nothing. Without `FILL` and with no payload (`mtcp_sendpkt`'s own body) it calls nothing;
+/// [`AckFrame`] on the quick path: the hop in the route cache or, with `FILL`, the tables' put
+/// into it; else nothing. Without `FILL` and with no payload (`mtcp_sendpkt`'s own body) it calls nothing;
 /// otherwise (from the full path's entry, a burst) the cache's refill on a miss and the payload's
 /// copy-and-sum.
 struct QuickAck<'r, R, const FILL: bool> {
@@ -874,8 +878,8 @@ unsafe impl<R: AckRequest, const FILL: bool> crate::core_ctx::QuickBuild<Dpdk, H
         } else {
             self.router.cached(hops, daddr, hint)
         }?;
-        // An ACK with no payload fits every hop `cached` and `quick_hop` give; a longer frame must fit its port
-        // (else the full path says EMSGSIZE).
+        // An ACK with no payload fits every hop `cached` and `quick_hop` give; a longer frame
+        // must fit its port (else the full path says EMSGSIZE).
         let len = self.req.view().frame_len();
         if len > frame::HEADER_LEN && len > hop.max_frame {
             return None;

@@ -34,9 +34,9 @@ fn inputs() -> Vec<(Observed, [u8; 6])> {
     ]
 }
 
-/// Two bursts of the owner (the second finds its destinations in the route cache: the quick
-/// path's build), then one of a guest thread (another thread, same mctx): every frame on the
-/// wire in order, each byte for byte the frame mOS emits (parsed by etherparse).
+/// Two bursts of the owner (the first puts its destinations into the route cache, the second
+/// finds them there), then one of a guest thread (another thread, same mctx): every frame on
+/// the wire in order, each byte for byte the frame mOS emits (parsed by etherparse).
 #[test]
 fn a_burst_puts_each_packets_mos_frame_on_the_wire_in_order() {
     let t = Isolated::new("a_burst_puts_each_packets_mos_frame_on_the_wire_in_order").with_port(PCAP);
@@ -45,8 +45,7 @@ fn a_burst_puts_each_packets_mos_frame_on_the_wire_in_order() {
         let infos: Vec<pkt_info> = owned.iter_mut().map(|(o, _)| o.pkt_info()).collect();
         let ptrs: Vec<*const pkt_info> = infos.iter().map(|p| p as *const _).collect();
         assert_eq!(burst(0, 1, &ptrs), (5, 0), "all accepted");
-        // Again: the destinations are in the route cache now, so the owner's quick path builds
-        // those it takes (all but the segment without a Timestamp option).
+        // Again: the destinations are in the route cache now.
         assert_eq!(burst(0, 1, &ptrs), (5, 0), "all accepted");
         flush(0);
         // A guest: a thread that is not context 0's owner.

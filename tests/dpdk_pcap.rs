@@ -312,9 +312,11 @@ fn quick_path_frames_without_arp_entry_ip_len_or_options_match_the_full_paths() 
 
 /// Option layouts other than NOP, NOP, Timestamp (a SACK block first, a SYN's MSS, SACK-permitted,
 /// Timestamp and window scale, a Timestamp with no NOPs before it, MSS alone, no Timestamp at
-/// all), with and without payload: the first call to the destination takes the full path, the
-/// next ones the owner's quick path once the full path's checks passed. Every frame must be
-/// mOS's frame with the Timestamp an independent parser (etherparse) finds in the input.
+/// all), with and without payload, three calls each: the library's first call (its owner not yet
+/// claimed) takes the full path, the others the owner's quick path after the full path's checks
+/// (which path took a call is not visible from here: this checks what both must give). Every
+/// frame must be mOS's frame with the Timestamp an independent parser (etherparse) finds in the
+/// input.
 #[test]
 fn every_option_layout_gives_mos_frame_on_the_full_and_the_quick_path() {
     let layouts: [&[u8]; 5] = [

@@ -6,9 +6,11 @@
 //! - The *owner* thread builds its frame into a spare mbuf, stages it and bursts once `burst`
 //!   frames are staged for a port; first it moves frames other threads handed over into staging.
 //!   Its common call ([`CoreContext::try_send_quick`]) does that in straight-line code that calls
-//!   nothing, and declines, before any effect, whenever something is not at hand (the full path,
-//!   [`CoreContext::send`], then takes the call); a batch's start and end, and new spares, are
-//!   left to [`Finish`], out of line, before the owner leaves.
+//!   nothing (but what its build calls: the payload's copy-and-sum, the route cache's refill
+//!   from the full path's entry), and declines, before any effect but the route cache's refill,
+//!   whenever something is not at hand (the full path, [`CoreContext::send`], then takes the
+//!   call); a batch's start and end, and new spares, are left to [`Finish`], out of line, before
+//!   the owner leaves.
 //! - Any other thread (a *guest*) builds its frame into an mbuf from the pool and pushes it onto
 //!   its port's hand-off queue; if that queue is full it waits for room, with a deadline. The
 //!   owner's next call, or the flusher, sends what was handed over.
@@ -366,10 +368,12 @@ impl<I: PacketIo, S, F: FnOnce(&mut S, &mut I::Buf) -> Result<usize, SendError>>
 }
 
 /// Builds one frame on the owner's quick path ([`CoreContext::try_send_quick`]): from the
-/// context's scratch as it is, calling nothing. It finds the frame's port, takes a buffer for it
-/// with `take` (`None`: that port's staging is full, or no spare is at hand), writes the frame
-/// and returns both. `None` when the scratch does not suffice or `take` has nothing (the full path
-/// then takes the call); a buffer taken is then dropped (back to its pool).
+/// context's scratch (the route cache), which it may refill as the full path would, calling
+/// nothing else but the payload's copy. It finds the frame's port, takes a buffer for it with
+/// `take` (`None`: that port's staging is full, or no spare is at hand), writes the frame and
+/// returns both. `None` when the scratch does not suffice or `take` has nothing (the full path
+/// then takes the call, finding the scratch as a refill left it); a buffer taken is then
+/// dropped (back to its pool).
 ///
 /// # Safety
 /// `Some((port, _))` only after `take(port)` returned `Some` for that same `port` (it checked
@@ -670,7 +674,7 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
 
     /// A burst's item on the owner's quick path: staged as [`CoreContext::try_send_quick`] and
     /// its [`Finish`] together stage a frame, when `item` builds there; `false` (nothing done but
-    /// the hand-offs drained) when it declines.
+    /// the hand-offs drained and the route cache perhaps refilled) when it declines.
     #[inline(always)]
     fn stage_quick(&self, st: &mut TxState<I, S>, item: &impl BurstItem<I, S>) -> bool {
         if self.handoffs_waiting(st) {
@@ -694,8 +698,8 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         true
     }
 
-    /// What both quick paths do: `build` from the scratch as it is, with a spare for its port
-    /// when that port's staging has room, and the frame staged with plain loads and stores,
+    /// What both quick paths do: `build` from the scratch (see [`QuickBuild`]), with a spare for
+    /// its port when that port's staging has room, and the frame staged with plain loads and stores,
     /// counted as accepted (and raw, for a [`QuickBuild::RAW`] build). Returns the port and how
     /// many frames were staged there before; `None` (nothing staged) when `build` declines.
     #[inline(always)]
@@ -828,8 +832,10 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
     /// The owner's quick path, for a caller that falls back on [`CoreContext::send`]: when the
     /// caller (`is_me`) owns the context, nothing is handed over, a spare is at hand, `build`
     /// needs only the scratch and the port's staging has room, stages the frame with plain loads
-    /// and stores and no call (what the full path does for such a call). Anything else is
-    /// declined before any effect. The work of every `burst`-th call is left to [`Finish`].
+    /// and stores and no call but the build's (what the full path does for such a call).
+    /// Anything else is declined before any effect but a refill of the scratch's route cache
+    /// (which the full path would make the same). The work of every `burst`-th call is left to
+    /// [`Finish`].
     #[inline(always)]
     pub(crate) fn try_send_quick<B: QuickBuild<I, S>>(
         &self,
