@@ -202,26 +202,32 @@ impl Router {
     }
 
     /// The hop for `daddr` (as on the wire) on the owner's quick path: what [`Router::resolve`]
-    /// returns, from `cache` with no call when it holds the destination, else looked up in the
-    /// tables into `cache` (out of line) as `resolve` does, so that a middlebox answering more
-    /// destinations than the cache holds stays on the quick path. As there, `hint` (the caller's
-    /// Ethernet destination) goes into the hop when the ARP table has no entry. `None` where the
-    /// quick path does not apply (no route, no ARP entry and no hint, an ACK with no payload
-    /// longer than the port takes, the packet's own flags): the full path then decides and
-    /// reports, finding in `cache` what this put there.
+    /// returns, from `cache` with no call when it holds the destination, else (with `FILL`)
+    /// looked up in the tables into `cache` (out of line) as `resolve` does, so that a middlebox
+    /// answering more destinations than the cache holds stays on the quick path. As there,
+    /// `hint` (the caller's Ethernet destination) goes into the hop when the ARP table has no
+    /// entry. `None` where the quick path does not apply (not cached without `FILL`, no route,
+    /// no ARP entry and no hint, an ACK with no payload longer than the port takes, the packet's
+    /// own flags, for which no lookup is made): the full path then decides and reports, finding
+    /// in `cache` what this put there.
     #[inline(always)]
-    pub(crate) fn quick_hop<'c, 'h>(
+    pub(crate) fn quick_hop<'c, 'h, const FILL: bool>(
         &self,
         cache: &'c mut HopCache,
         daddr: [u8; 4],
         hint: impl FnOnce() -> Option<EthDstHint<'h>>,
     ) -> Option<&'c AckHop> {
         let slot = cache.slot_mut(daddr);
-        if !(slot.router == self.id && slot.daddr == daddr) {
+        let held = slot.router == self.id && slot.daddr == daddr;
+        if !(held && slot.quick) {
+            // Held but not quick: so for every call. With the packet's flags no hop is quick.
+            if !FILL || held || self.tcp_flags_from_packet {
+                return None;
+            }
             self.fill(slot, u32::from_be_bytes(daddr)).ok()?;
-        }
-        if !slot.quick {
-            return None;
+            if !slot.quick {
+                return None;
+            }
         }
         if !slot.arp {
             slot.hop.template.set_dst(hint()?.read());
@@ -229,9 +235,7 @@ impl Router {
         Some(&slot.hop)
     }
 
-    /// The hop `cache` holds for `daddr` (as on the wire), if it is this router's, an ACK with no
-    /// payload fits its port and its flags are ours: [`Router::quick_hop`] without the lookup,
-    /// and so with no call.
+    /// [`Router::quick_hop`] without the lookup: the hop `cache` holds for `daddr`, with no call.
     #[inline(always)]
     pub(crate) fn cached<'c, 'h>(
         &self,
@@ -239,14 +243,7 @@ impl Router {
         daddr: [u8; 4],
         hint: impl FnOnce() -> Option<EthDstHint<'h>>,
     ) -> Option<&'c AckHop> {
-        let slot = cache.slot_mut(daddr);
-        if !(slot.router == self.id && slot.daddr == daddr && slot.quick) {
-            return None;
-        }
-        if !slot.arp {
-            slot.hop.template.set_dst(hint()?.read());
-        }
-        Some(&slot.hop)
+        self.quick_hop::<false>(cache, daddr, hint)
     }
 
     /// Looks `daddr` up in the tables, into `cache`.
@@ -511,25 +508,25 @@ mod tests {
         for _ in 0..3 {
             for f in 0..2000u32 {
                 let d = [10, 1, (f % 8) as u8, (f / 8 + 1) as u8];
-                let got = r.quick_hop(quick, d, || None).map(|h| h.hop());
+                let got = r.quick_hop::<true>(quick, d, || None).map(|h| h.hop());
                 let want = r.resolve(full, addr(d), || None).map(|h| h.hop());
                 assert_eq!(got, want.ok(), "{d:?}");
                 assert_eq!(r.cached(quick, d, || None).map(|h| h.hop()), got, "cached");
             }
         }
         // No route: declined, nothing cached (the full path says EHOSTUNREACH).
-        assert!(r.quick_hop(quick, [11, 0, 0, 1], || None).is_none());
+        assert!(r.quick_hop::<true>(quick, [11, 0, 0, 1], || None).is_none());
         assert!(r.cached(quick, [11, 0, 0, 1], || None).is_none());
         // No ARP entry: the caller's destination, else declined with the hop cached.
         let mac = [2, 9, 9, 9, 9, 9];
-        assert!(r.quick_hop(quick, [10, 2, 0, 1], || None).is_none());
+        assert!(r.quick_hop::<true>(quick, [10, 2, 0, 1], || None).is_none());
         assert_eq!(
             r.cached(quick, [10, 2, 0, 1], || Some(EthDstHint::new(&mac)))
                 .map(|h| h.hop().eth_dst),
             Some(mac)
         );
         assert_eq!(
-            r.quick_hop(quick, [10, 2, 0, 1], || Some(EthDstHint::new(&mac)))
+            r.quick_hop::<true>(quick, [10, 2, 0, 1], || Some(EthDstHint::new(&mac)))
                 .map(|h| h.hop().eth_dst),
             Some(mac)
         );
@@ -556,7 +553,7 @@ mod tests {
             let c = &mut HopCache::for_owner();
             let d = [10, 1, 0, 1];
             for _ in 0..2 {
-                assert!(r.quick_hop(c, d, || None).is_none());
+                assert!(r.quick_hop::<true>(c, d, || None).is_none());
                 assert_eq!(
                     r.resolve(c, addr(d), || None).map(|h| h.hop().eth_dst),
                     Ok([2; 6])

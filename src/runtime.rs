@@ -558,8 +558,8 @@ impl Runtime {
         ctx: &'a CoreContext<Dpdk, HopCache>,
         req: &impl AckRequest,
     ) -> QuickSend<'a> {
-        // With the packet's own flags no hop is quick: where the lookup would be paid for
-        // nothing, declined before entering.
+        // With the packet's own flags no hop is quick (`Router::quick_hop` declines them): the
+        // context's entry would be paid for nothing.
         if FILL && self.router.tcp_flags_from_packet() {
             return Quick::Declined;
         }
@@ -833,10 +833,6 @@ unsafe impl<R: BurstRequest> crate::core_ctx::BurstItem<Dpdk, HopCache> for Burs
     ) -> Option<(usize, port::Mbuf)> {
         use crate::core_ctx::QuickBuild;
         let router = self.router;
-        // With the packet's own flags no hop is quick (as in `Runtime::try_send_quick_in`).
-        if router.tcp_flags_from_packet() {
-            return None;
-        }
         match self.req.quick()? {
             QuickPacket::Ack(req) => QuickAck::<_, true> { router, req: &req }.try_build(hops, take),
             QuickPacket::Data(req) => QuickAck::<_, true> { router, req: &req }.try_build(hops, take),
@@ -854,9 +850,9 @@ unsafe impl<R: BurstRequest> crate::core_ctx::BurstItem<Dpdk, HopCache> for Burs
 }
 
 /// [`AckFrame`] on the quick path: the hop in the route cache or, with `FILL`, the tables' put
-/// into it; else nothing. Without `FILL` and with no payload (`mtcp_sendpkt`'s own body) it calls nothing;
-/// otherwise (from the full path's entry, a burst) the cache's refill on a miss and the payload's
-/// copy-and-sum.
+/// into it ([`Router::quick_hop`]); else nothing. Without `FILL` and with no payload
+/// (`mtcp_sendpkt`'s own body) it calls nothing; otherwise (from the full path's entry, a burst)
+/// the cache's refill on a miss and the payload's copy-and-sum.
 struct QuickAck<'r, R, const FILL: bool> {
     router: &'r Router,
     req: &'r R,
@@ -872,14 +868,11 @@ unsafe impl<R: AckRequest, const FILL: bool> crate::core_ctx::QuickBuild<Dpdk, H
         hops: &mut HopCache,
         take: impl FnOnce(usize) -> Option<port::Mbuf>,
     ) -> Option<(usize, port::Mbuf)> {
-        let (daddr, hint) = (self.req.view().daddr_bytes(), || self.req.eth_dst_hint());
-        let hop = if FILL {
-            self.router.quick_hop(hops, daddr, hint)
-        } else {
-            self.router.cached(hops, daddr, hint)
-        }?;
-        // An ACK with no payload fits every hop `cached` and `quick_hop` give; a longer frame
-        // must fit its port (else the full path says EMSGSIZE).
+        let hop = self
+            .router
+            .quick_hop::<FILL>(hops, self.req.view().daddr_bytes(), || self.req.eth_dst_hint())?;
+        // An ACK with no payload fits every hop `quick_hop` gives; a longer frame must fit its
+        // port (else the full path says EMSGSIZE).
         let len = self.req.view().frame_len();
         if len > frame::HEADER_LEN && len > hop.max_frame {
             return None;
@@ -889,7 +882,7 @@ unsafe impl<R: AckRequest, const FILL: bool> crate::core_ctx::QuickBuild<Dpdk, H
         // across the checks above.
         let seg = self.req.view();
         // SAFETY: as in `AckFrame::build`: `m` is of this runtime's pool, and the frame is at
-        // most HEADER_LEN long, which `cached` or `quick_hop` checked against `hop.max_frame`, or at most
+        // most HEADER_LEN long, which `quick_hop` checked against `hop.max_frame`, or at most
         // `hop.max_frame` (checked above), at most the pool's room.
         let bytes = unsafe { m.frame_of(seg.frame_len(), hop.tx) };
         frame::write_ack(&seg, &hop.template, hop.checksum, bytes).ok()?;

@@ -15,6 +15,18 @@ fn port_mac(port: u16) -> [u8; 6] {
     mac.addr_bytes
 }
 
+/// In the test's child: port 0's MAC, kept for the parent's checks ([`sent_frames`]).
+fn keep_port_mac(dir: &std::path::Path) {
+    std::fs::write(dir.join("mac"), port_mac(0)).unwrap();
+}
+
+/// In the test's parent: the frames the child's port wrote to `out.pcap`, and port 0's MAC as
+/// the child kept it.
+fn sent_frames(dir: &std::path::Path) -> (Vec<Vec<u8>>, [u8; 6]) {
+    let mac = std::fs::read(dir.join("mac")).unwrap().try_into().unwrap();
+    (read_pcap(&dir.join("out.pcap")), mac)
+}
+
 /// The inputs of the conformance test: payload 0 / 1 / odd / 1448, with and without Timestamp,
 /// to an address with a /32 ARP entry and one matched by the /24 entry. The last two are ACKs
 /// to the previous call's destination: they take the owner's quick path (the others the full
@@ -63,12 +75,11 @@ fn frames_on_the_pcap_port_match_the_mos_table() {
         flush(0);
         let st = stats(0);
         assert_eq!((st.accepted, st.transmitted, st.pending), (7, 7, 0));
-        std::fs::write(dir.join("mac"), port_mac(0)).unwrap();
+        keep_port_mac(dir);
     }) else {
         return;
     };
-    let frames = read_pcap(&dir.join("out.pcap"));
-    let mac: [u8; 6] = std::fs::read(dir.join("mac")).unwrap().try_into().unwrap();
+    let (frames, mac) = sent_frames(&dir);
     let inputs = conformance_inputs();
     assert_eq!(frames.len(), inputs.len(), "one frame per accepted call");
     for (frame, (input, dst)) in frames.iter().zip(&inputs) {
@@ -296,12 +307,11 @@ fn quick_path_frames_without_arp_entry_ip_len_or_options_match_the_full_paths() 
         flush(0);
         let st = stats(0);
         assert_eq!((st.accepted, st.transmitted, st.rejected), (9, 9, 1));
-        std::fs::write(dir.join("mac"), port_mac(0)).unwrap();
+        keep_port_mac(dir);
     }) else {
         return;
     };
-    let frames = read_pcap(&dir.join("out.pcap"));
-    let mac: [u8; 6] = std::fs::read(dir.join("mac")).unwrap().try_into().unwrap();
+    let (frames, mac) = sent_frames(&dir);
     let inputs = inputs();
     assert_eq!(frames.len(), inputs.len(), "one frame per accepted call");
     for (k, (frame, input)) in frames.iter().zip(&inputs).enumerate() {
@@ -351,12 +361,11 @@ fn every_option_layout_gives_mos_frame_on_the_full_and_the_quick_path() {
         flush(0);
         let st = stats(0);
         assert_eq!((st.accepted, st.transmitted, st.rejected), (n, n, 0));
-        std::fs::write(dir.join("mac"), port_mac(0)).unwrap();
+        keep_port_mac(dir);
     }) else {
         return;
     };
-    let frames = read_pcap(&dir.join("out.pcap"));
-    let mac: [u8; 6] = std::fs::read(dir.join("mac")).unwrap().try_into().unwrap();
+    let (frames, mac) = sent_frames(&dir);
     let inputs = inputs();
     assert_eq!(frames.len(), inputs.len(), "one frame per accepted call");
     for (frame, input) in frames.iter().zip(&inputs) {
