@@ -311,7 +311,14 @@ impl Core {
         reqs: impl Iterator<Item = R>,
         carry_on: impl FnMut(SendError) -> bool,
     ) -> usize {
-        self.rt.send_burst(self.ctx, reqs, carry_on)
+        self.rt.send_burst(self.tx(), reqs, carry_on)
+    }
+
+    /// The context this thread's frames for this core go through: the core's, or the thread's
+    /// lane of it (see [`Runtime::sender`]).
+    #[inline(always)]
+    fn tx(&self) -> &'static CoreContext<Dpdk, HopCache> {
+        self.rt.sender(self.ctx)
     }
 
     /// Sends a checked request (not counted: callers count through [`Core::count`]).
@@ -330,10 +337,12 @@ impl Core {
         req: &impl crate::request::AckRequest,
         quick: bool,
     ) -> Result<(), SendError> {
-        if !quick {
-            return self.rt.send(self.ctx, req);
+        let tx = self.tx();
+        // A lane's quick path was not tried yet (the C call's was the core's).
+        if !quick && std::ptr::eq(tx, self.ctx) {
+            return self.rt.send(tx, req);
         }
-        match self.rt.try_send_quick_in::<true>(self.ctx, req) {
+        match self.rt.try_send_quick_in::<true>(tx, req) {
             crate::core_ctx::Quick::Staged => Ok(()),
             crate::core_ctx::Quick::Finish(f) => {
                 // The frame is accepted and staged whatever the burst does; even after a panic
@@ -341,7 +350,7 @@ impl Core {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime::finish_quick(f)));
                 Ok(())
             }
-            crate::core_ctx::Quick::Declined => self.rt.send(self.ctx, req),
+            crate::core_ctx::Quick::Declined => self.rt.send(tx, req),
         }
     }
 
@@ -364,7 +373,7 @@ impl Core {
         if n == 0 {
             return Err(SendError::BadDirections);
         }
-        let sent = self.rt.reset(self.ctx, req, &list[..n])?;
+        let sent = self.rt.reset(self.tx(), req, &list[..n])?;
         self.ctx.note_segments(true, sent);
         Ok(sent)
     }
@@ -378,7 +387,7 @@ impl Core {
     }
 
     pub(crate) fn raw_request(&self, req: &SegmentRequest<'_>) -> Result<usize, SendError> {
-        let sent = self.rt.send_raw(self.ctx, req)?;
+        let sent = self.rt.send_raw(self.tx(), req)?;
         self.ctx.note_segments(false, sent);
         Ok(sent)
     }
@@ -395,17 +404,23 @@ impl Core {
     }
 
     pub(crate) fn frame_request(&self, frame: &crate::segment::Verbatim<'_>) -> Result<(), SendError> {
-        self.rt.send_verbatim(self.ctx, frame)?;
+        self.rt.send_verbatim(self.tx(), frame)?;
         self.ctx.note_segments(false, 1);
         Ok(())
     }
 
-    /// Pushes what this core has staged to the TX queues now; returns how many frames they took.
-    /// `TxBusy` if some are still staged after the bounded wait (they are retried, not dropped).
+    /// Pushes what this core (and its lanes) has staged to the TX queues now; returns how many
+    /// frames they took. `TxBusy` if some are still staged after the bounded wait (they are
+    /// retried, not dropped).
     pub fn flush(&self) -> Result<usize, SendError> {
-        let o = self.rt.flush(self.ctx)?;
-        if o.left == 0 {
-            Ok(o.transmitted)
+        let (mut transmitted, mut left) = (0, 0);
+        for ctx in std::iter::once(self.ctx).chain(self.rt.lanes_of(self.ctx)) {
+            let o = self.rt.flush(ctx)?;
+            transmitted += o.transmitted;
+            left += o.left;
+        }
+        if left == 0 {
+            Ok(transmitted)
         } else {
             Err(SendError::TxBusy)
         }
@@ -416,8 +431,9 @@ impl Core {
         self.rt.mos_errors()
     }
 
+    /// This core's counters, its lanes' included.
     pub fn stats(&self) -> mtcp_sendpkt_stats {
-        self.ctx.stats()
+        self.rt.core_counters(self.ctx).stats
     }
 
     /// Counts a failed send against this core (for `stats().rejected`).

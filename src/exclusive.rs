@@ -438,6 +438,34 @@ impl<S> Exclusive<S> {
         std::ptr::eq(self.owner.load(Ordering::Relaxed), me)
     }
 
+    /// Whether the calling thread owns this context (two loads and a compare, no thread-local
+    /// lookup, as in [`Exclusive::enter_with`]).
+    #[inline(always)]
+    pub(crate) fn owned_by_caller(&self) -> bool {
+        let owner = self.owner.load(Ordering::Relaxed);
+        // SAFETY: a non-null `owner` points to a ThreadRec, which lives as long as the process.
+        unsafe { owner.as_ref() }.is_some_and(ThreadRec::is_callers)
+    }
+
+    /// Whether someone who is not `me` owns this context.
+    pub(crate) fn owned_by_another(&self, me: &'static ThreadRec) -> bool {
+        let owner = self.owner.load(Ordering::Relaxed);
+        !owner.is_null() && !std::ptr::eq(owner, me)
+    }
+
+    /// Makes `me` the owner if the context has none, without entering (the claim of
+    /// [`Exclusive::enter`], invariant 3); true if `me` owns it afterwards.
+    pub(crate) fn claim(&self, me: &'static ThreadRec) -> bool {
+        let mine = me as *const ThreadRec as *mut ThreadRec;
+        // As in `enter`: Acquire pairs with an evicting taker's Release, Release with a taker's
+        // Acquire load of `owner`.
+        self.owner.load(Ordering::Relaxed) == mine
+            || self
+                .owner
+                .compare_exchange(std::ptr::null_mut(), mine, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+
     /// The rare path's way in: waits (until `deadline`) for the previous taker and for the owner
     /// to leave, keeping the owner out meanwhile.
     pub(crate) fn take(&self, deadline: &Deadline) -> Result<TakerGuard<'_, S>, TakeError> {

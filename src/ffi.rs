@@ -361,7 +361,7 @@ pub unsafe extern "C" fn mtcp_sendpkt(mctx: mctx_t, sockid: c_int, pinfo: *const
 /// `n` = 0 returns 0 and reads nothing. `EIO` (a bug in this library) refuses the packet in
 /// hand; those before it count as accepted. The owner stays inside its core context for the
 /// call (guests' hand-offs are drained before each of its frames) until a shutdown closes it; a
-/// guest thread hands each frame over as its single calls do.
+/// guest thread sends through its lane, or hands each frame over, as its single calls do.
 ///
 /// # Safety
 /// `mctx` is NULL or valid; `pkts` is NULL or points to `n` pointers, each NULL or to a

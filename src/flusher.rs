@@ -24,17 +24,18 @@ pub(crate) enum Step {
 
 /// The flusher's view of the contexts.
 pub(crate) struct Flusher<'a, I: PacketIo, S> {
-    contexts: &'a [CoreContext<I, S>],
+    /// The core contexts, then their lanes (see `runtime`): the flusher treats them alike.
+    contexts: [&'a [CoreContext<I, S>]; 2],
     memos: Vec<VisitMemo>,
     signal: &'a FlushSignal,
     dozing: bool,
 }
 
 impl<'a, I: PacketIo, S: crate::core_ctx::Scratch> Flusher<'a, I, S> {
-    pub(crate) fn new(contexts: &'a [CoreContext<I, S>], signal: &'a FlushSignal) -> Self {
+    pub(crate) fn new(contexts: [&'a [CoreContext<I, S>]; 2], signal: &'a FlushSignal) -> Self {
         Self {
             contexts,
-            memos: vec![VisitMemo::default(); contexts.len()],
+            memos: vec![VisitMemo::default(); contexts[0].len() + contexts[1].len()],
             signal,
             dozing: false,
         }
@@ -45,7 +46,8 @@ impl<'a, I: PacketIo, S: crate::core_ctx::Scratch> Flusher<'a, I, S> {
         loop {
             let (mut watch, mut retry): (Option<u64>, Option<u64>) = (None, None);
             let earliest = |a: Option<u64>, b: u64| Some(a.map_or(b, |a| a.min(b)));
-            for (ctx, memo) in self.contexts.iter().zip(self.memos.iter_mut()) {
+            let all = self.contexts[0].iter().chain(self.contexts[1]);
+            for (ctx, memo) in all.zip(self.memos.iter_mut()) {
                 match ctx.visit(now, memo) {
                     Visit::Idle => {}
                     Visit::At(t) => watch = earliest(watch, t),
@@ -85,7 +87,7 @@ impl<'a, I: PacketIo, S: crate::core_ctx::Scratch> Flusher<'a, I, S> {
 /// and cost 40% of their throughput.
 #[cfg(not(loom))]
 pub(crate) fn run<I: PacketIo, S: crate::core_ctx::Scratch>(
-    contexts: &[CoreContext<I, S>],
+    contexts: [&[CoreContext<I, S>]; 2],
     signal: &FlushSignal,
     stop: &std::sync::atomic::AtomicBool,
     settings: &crate::settings::Settings,

@@ -34,7 +34,12 @@ use crate::telemetry;
 pub(crate) struct Runtime {
     io: Dpdk,
     router: Router,
+    /// Core context k: what `mctx->cpu` k names.
     contexts: Box<[CoreContext<Dpdk, HopCache>]>,
+    /// The lanes: `lanes_per_core` contexts per core context, those of core k from index
+    /// `k * lanes_per_core` (see [`Runtime::sender`]).
+    lanes: Box<[CoreContext<Dpdk, HopCache>]>,
+    lanes_per_core: usize,
     signal: Arc<FlushSignal>,
     settings: Settings,
     flusher: Mutex<Option<JoinHandle<()>>>,
@@ -187,6 +192,7 @@ fn telemetry_view() -> Option<telemetry::View> {
     Some(telemetry::View {
         state,
         counters: rt.counters(),
+        lanes_per_core: rt.lanes_per_core(),
         ports: rt.router.ports(),
         table_sizes: rt.router.table_sizes(),
         settings: &rt.settings,
@@ -267,9 +273,10 @@ fn start_logged(settings: Settings, attach: Option<AttachRequest>) -> Result<Run
                 );
             }
             crate::log::debug!(
-                "started on DPDK {}: {} core contexts, burst {}, flush {:?}, TX wait {:?}",
+                "started on DPDK {}: {} core contexts, {} lanes each, burst {}, flush {:?}, TX wait {:?}",
                 port::dpdk_version(),
                 rt.contexts.len(),
+                rt.lanes_per_core,
                 rt.settings.burst,
                 rt.settings.flush_interval,
                 rt.settings.tx_wait
@@ -382,8 +389,10 @@ impl Runtime {
             routes6: cfg.route6_table(&port_ids),
             arp6: cfg.arp6_table(),
         };
-        // How many calling threads get an lcore (a mempool cache) at a time.
-        let slots = port::set_lcore_slots(cores);
+        let lanes_wanted = lanes_wanted(&settings, cores, attached);
+        // How many calling threads get an lcore (a mempool cache) at a time: the owners of
+        // the core contexts and of their lanes, and a few more.
+        let slots = port::set_lcore_slots(cores * (1 + lanes_wanted));
         let pool = match (attach.and_then(|a| a.pool), &settings.mempool_name) {
             // SAFETY: the host's mempool, alive for as long as the library uses it
             // (`AttachRequest::pool`).
@@ -392,7 +401,20 @@ impl Runtime {
             // Sized for the lcores that may hold a cache of it: the EAL's and the library's.
             _ => Mempool::new("mtcp_sendpkt", settings.mbufs, port::eal_lcores() + slots)?,
         };
-        let ports = open_ports(&port_ids, cores, attached, &settings, &pool)?;
+        let ports = open_ports(&port_ids, cores, lanes_wanted, attached, &settings, &pool)?;
+        // As many lanes per core as every port has queues for.
+        let lanes_per_core = ports
+            .queues
+            .iter()
+            .map(|q| q.len().saturating_sub(cores) / cores)
+            .min()
+            .unwrap_or(0)
+            .min(lanes_wanted);
+        if lanes_per_core < lanes_wanted {
+            crate::log::debug!(
+                "{lanes_per_core} lanes per core context, not {lanes_wanted}: a port has too few TX queues"
+            );
+        }
 
         let signal = Arc::new(FlushSignal::default());
         let params = TxParams {
@@ -407,18 +429,19 @@ impl Runtime {
                  the owner's path uses a full fence (slower)"
             );
         }
-        // Core context k gets TX queue k of every port.
+        // Core context k gets TX queue k of every port; lane j of core k gets queue
+        // `cores + k * lanes_per_core + j`. A port's queues beyond those stay unused.
         let mut per_port: Vec<std::vec::IntoIter<TxQueue>> =
             ports.queues.into_iter().map(Vec::into_iter).collect();
-        let contexts = (0..cores)
-            .map(|_| {
-                let queues = per_port
-                    .iter_mut()
-                    .map(|q| q.next().expect("one queue per core"))
-                    .collect();
-                CoreContext::new(Dpdk { pool: pool.handle() }, queues, params, signal.clone())
-            })
-            .collect();
+        let mut next_context = || {
+            let queues = per_port
+                .iter_mut()
+                .map(|q| q.next().expect("one queue per context"))
+                .collect();
+            CoreContext::new(Dpdk { pool: pool.handle() }, queues, params, signal.clone())
+        };
+        let contexts = (0..cores).map(|_| next_context()).collect();
+        let lanes = (0..cores * lanes_per_core).map(|_| next_context()).collect();
 
         sync::clock::calibrate();
         let flusher_done = Arc::new(AtomicBool::new(false));
@@ -428,7 +451,12 @@ impl Runtime {
                 port::ensure_lcore();
                 // A panic (a bug) ends the flusher, not the process; shutdown then sees it done.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    flusher::run(&rt.contexts, &rt.signal, &rt.stop_flusher, &rt.settings)
+                    flusher::run(
+                        [&rt.contexts, &rt.lanes],
+                        &rt.signal,
+                        &rt.stop_flusher,
+                        &rt.settings,
+                    )
                 }));
             }
             done.store(true, Ordering::Release);
@@ -446,6 +474,8 @@ impl Runtime {
             io: Dpdk { pool },
             router: Router::new(ports.info, tables, settings.tcp_flags_from_packet),
             contexts,
+            lanes,
+            lanes_per_core,
             signal,
             settings,
             flusher: Mutex::new(Some(flusher)),
@@ -465,9 +495,93 @@ impl Runtime {
         tap_interfaces(self.router.ports())
     }
 
-    /// Every context's counters, by context index.
+    /// Every core context's counters (its lanes' included), by context index.
     pub(crate) fn counters(&self) -> Vec<crate::core_ctx::Counters> {
-        self.contexts.iter().map(|c| c.counters()).collect()
+        self.contexts.iter().map(|c| self.core_counters(c)).collect()
+    }
+
+    /// The counters of core context `ctx` and its lanes, summed.
+    pub(crate) fn core_counters(&self, ctx: &CoreContext<Dpdk, HopCache>) -> crate::core_ctx::Counters {
+        let mut sum = ctx.counters();
+        for lane in self.lanes_of(ctx) {
+            sum.add(&lane.counters());
+        }
+        sum
+    }
+
+    /// Lanes per core context.
+    pub(crate) fn lanes_per_core(&self) -> usize {
+        self.lanes_per_core
+    }
+
+    /// Every context: the core contexts, then the lanes.
+    fn all_contexts(&self) -> impl Iterator<Item = &CoreContext<Dpdk, HopCache>> {
+        self.contexts.iter().chain(self.lanes.iter())
+    }
+
+    /// The index of core context `ctx` (one of [`Runtime::context`]'s), `None` for a lane.
+    fn core_index(&self, ctx: &CoreContext<Dpdk, HopCache>) -> Option<usize> {
+        let size = std::mem::size_of::<CoreContext<Dpdk, HopCache>>();
+        let offset = (ctx as *const CoreContext<Dpdk, HopCache> as usize)
+            .checked_sub(self.contexts.as_ptr() as usize)?;
+        let k = offset / size;
+        (k < self.contexts.len()).then_some(k)
+    }
+
+    /// The lanes of core context `ctx` (none for a lane itself).
+    pub(crate) fn lanes_of(&self, ctx: &CoreContext<Dpdk, HopCache>) -> &[CoreContext<Dpdk, HopCache>] {
+        match self.core_index(ctx) {
+            Some(k) => &self.lanes[k * self.lanes_per_core..(k + 1) * self.lanes_per_core],
+            None => &[],
+        }
+    }
+
+    /// The context that sends the calling thread's frames for core context `ctx`: `ctx` itself
+    /// (its owner's path, or a guest's hand-over), or a lane of `ctx` that the thread owns.
+    ///
+    /// A thread that calls with a core context another thread owns claims a free lane of that
+    /// core at its first such call, and from then on sends every frame for that core through
+    /// it, as its owner (with the owner's quick path, no hand-over); a thread that found every
+    /// lane taken hands over for good. Decided once per thread and core, so that the frames a
+    /// thread sends with one `mctx` stay in order on one TX queue. The thread gives its lanes
+    /// up when it exits (see [`ThreadExit`]), as any context it owns.
+    ///
+    /// Correctness does not rest on the choice: a lane is a context like any other, so whoever
+    /// calls it (its owner, a thread that lost it to an eviction) goes through its entry.
+    #[inline]
+    pub(crate) fn sender<'a>(
+        &'a self,
+        ctx: &'a CoreContext<Dpdk, HopCache>,
+    ) -> &'a CoreContext<Dpdk, HopCache> {
+        // The owner's own calls first, with no thread-local lookup (in a shared library each
+        // costs a call into the dynamic linker's TLS code).
+        if self.lanes_per_core == 0 || ctx.owned_by_caller() {
+            return ctx;
+        }
+        self.lane_for(ctx).unwrap_or(ctx)
+    }
+
+    #[inline(never)]
+    fn lane_for(&self, ctx: &CoreContext<Dpdk, HopCache>) -> Option<&CoreContext<Dpdk, HopCache>> {
+        let core = self.core_index(ctx)?;
+        let lanes = self.lanes_of(ctx);
+        // During the thread's teardown the choices may be gone already: no lane then.
+        let choice = LANES.try_with(|choices| choices[core].get()).ok()?;
+        match choice {
+            NO_LANE => None,
+            UNDECIDED => {
+                // The thread's record (made now at its first call; none in a signal handler that
+                // interrupted its making: no lane for that call). `None` from the choice: the
+                // thread owns the core, or will claim it; nothing to decide yet.
+                let rec = thread_rec()?;
+                let lane = ctx.choose_lane(lanes, rec)?;
+                // MAX_LANES (8) fits in the byte.
+                let decided = lane.map_or(NO_LANE, |j| FIRST_LANE + j as u8);
+                let _ = LANES.try_with(|choices| choices[core].set(decided));
+                lane.map(|j| &lanes[j])
+            }
+            j => lanes.get(usize::from(j - FIRST_LANE)),
+        }
     }
 
     pub(crate) fn mos_errors(&self) -> bool {
@@ -492,7 +606,7 @@ impl Runtime {
     /// The pool is read as a call of context 0, which shutdown waits for before it frees the
     /// pool: `NotInitialized` once it is shutting down.
     pub(crate) fn free_mbufs(&self) -> Result<u64, SendError> {
-        let spares: u64 = self.contexts.iter().map(|c| c.spare_buffers() as u64).sum();
+        let spares: u64 = self.all_contexts().map(|c| c.spare_buffers() as u64).sum();
         let ctx = self.context(0)?;
         ctx.while_open(|| u64::from(self.io.pool.available()) + spares)
     }
@@ -548,6 +662,10 @@ impl Runtime {
         let Some(ctx) = self.contexts.get(cpu) else {
             return Quick::Declined;
         };
+        // (A thread with a lane of `ctx` is declined here, as any thread but the owner: the C
+        // call's full path takes it to its lane's quick path, `api::Core::send_request`. Not
+        // looked up here: any code for it on this path costs the owner's calls about 25
+        // instructions, measured.)
         self.try_send_quick_in::<FILL>(ctx, req)
     }
 
@@ -723,7 +841,7 @@ impl Runtime {
         // of what was accepted as long again; a thread inside may also be preempted for a while
         // on a loaded machine (see core_ctx's HOLDER_WAIT).
         let deadline = Deadline::after(self.settings.tx_wait * 3 + Duration::from_secs(1));
-        self.contexts.iter().fold((0, true), |(dropped, complete), c| {
+        self.all_contexts().fold((0, true), |(dropped, complete), c| {
             let o = c.close(&deadline);
             (dropped + o.dropped, complete && o.complete)
         })
@@ -890,10 +1008,45 @@ unsafe impl<R: AckRequest, const FILL: bool> crate::core_ctx::QuickBuild<Dpdk, H
     }
 }
 
+/// How many lanes per core context to ask the ports for: `MTCP_SENDPKT_LANES` (default 1), none
+/// when attached to a host's EAL (the host set up the queues it gives the library), and no more
+/// than the mempool can feed: every queue may hold a full TX ring, a staging and spares.
+fn lanes_wanted(settings: &Settings, cores: usize, attached: bool) -> usize {
+    if attached {
+        if settings.lanes.is_some_and(|n| n > 0) {
+            crate::log::warning!("attached to the host's EAL: MTCP_SENDPKT_LANES is ignored (no lanes)");
+        }
+        return 0;
+    }
+    let wanted = settings.lanes.unwrap_or(1);
+    let per_queue = usize::from(settings.tx_desc) + crate::core_ctx::mbufs_held(settings.burst);
+    let mut lanes = wanted;
+    while lanes > 0 && cores * (1 + lanes) * per_queue > settings.mbufs as usize {
+        lanes -= 1;
+    }
+    if lanes < wanted {
+        crate::log::debug!(
+            "{lanes} lanes per core context, not {wanted}: {} mbufs (MTCP_SENDPKT_MBUFS) feed {} TX queues of {} descriptors",
+            settings.mbufs,
+            cores * (1 + lanes),
+            settings.tx_desc
+        );
+    }
+    lanes
+}
+
+/// A thread's lane choice for a core context (see [`Runtime::sender`]): [`UNDECIDED`],
+/// [`NO_LANE`], or [`FIRST_LANE`] + the lane's index among the core's. The library runs once per
+/// process, so the choices never outlive their runtime.
+const UNDECIDED: u8 = 0;
+const NO_LANE: u8 = 1;
+const FIRST_LANE: u8 = 2;
+
 /// Sets up (or, attached to a host's EAL, looks up) each port with one TX queue per core context.
 fn open_ports(
     port_ids: &[u16],
     cores: usize,
+    lanes: usize,
     attached: bool,
     settings: &Settings,
     pool: &Mempool,
@@ -908,7 +1061,7 @@ fn open_ports(
     } else {
         port_ids
             .iter()
-            .map(|&id| port::setup_port(id, cores as u16, settings.tx_desc, pool))
+            .map(|&id| port::setup_port(id, cores as u16, (cores * lanes) as u16, settings.tx_desc, pool))
             .collect::<Result<_, _>>()?
     };
     let (mut info, queues): (Vec<PortInfo>, _) = opened.into_iter().unzip();
@@ -928,6 +1081,8 @@ thread_local! {
     static MAKING_REC: Cell<bool> = const { Cell::new(false) };
     /// Gives the record back when the thread exits (see [`ThreadExit`]).
     static THREAD_EXIT: ThreadExit = const { ThreadExit };
+    /// The thread's lane choices, per core context (see [`Runtime::sender`]). No destructor.
+    static LANES: [Cell<u8>; MAX_CORES] = const { [const { Cell::new(UNDECIDED) }; MAX_CORES] };
 }
 
 /// Records of exited threads, for reuse: a record is never freed (a taker may still read the
@@ -943,6 +1098,12 @@ pub(crate) fn enter_call() -> Result<CallGuard, SendError> {
         None => new_thread_rec().ok_or(SendError::Reentered)?,
     };
     CallGuard::enter(rec).ok_or(SendError::Reentered)
+}
+
+/// The calling thread's record, made if it has none; `None` in a signal handler that
+/// interrupted its making.
+fn thread_rec() -> Option<&'static ThreadRec> {
+    THREAD_REC.with(Cell::get).or_else(new_thread_rec)
 }
 
 /// A record for the calling thread, which has none; `None` when it is making one already (a
@@ -983,7 +1144,7 @@ impl Drop for ThreadExit {
         }
         let _ = std::panic::catch_unwind(|| {
             if let Some(rt) = running() {
-                for ctx in rt.contexts.iter() {
+                for ctx in rt.all_contexts() {
                     ctx.owner_leaving(rec);
                 }
             }
@@ -1023,7 +1184,7 @@ extern "C" fn in_forked_child() {
     port::forget_eal_after_fork();
     crate::tap::forget_after_fork();
     if let Some(Ok(rt)) = RUNTIME.get() {
-        for ctx in rt.contexts.iter() {
+        for ctx in rt.all_contexts() {
             ctx.mark_closed();
         }
     }

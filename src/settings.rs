@@ -12,6 +12,8 @@ use crate::error::SendError;
 pub const MAX_BURST: usize = 512;
 /// Most core contexts (one per `mctx->cpu`), as DPDK's `RTE_MAX_LCORE`.
 pub const MAX_CORES: usize = 128;
+/// Most lanes per core context (`MTCP_SENDPKT_LANES`).
+pub const MAX_LANES: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -21,6 +23,11 @@ pub struct Settings {
     pub conf_paths: Vec<PathBuf>,
     /// `MTCP_SENDPKT_CORES`: number of core contexts (default: as the netdev core masks imply, else 1).
     pub cores: Option<usize>,
+    /// `MTCP_SENDPKT_LANES` (default 1; 0 when attached to a host's EAL): TX queues of its own,
+    /// per core context, for threads that call with an `mctx` another thread owns (a *lane*,
+    /// claimed by one such thread at a time; the others hand their frames over to the owner).
+    /// Fewer when a port or the mempool cannot hold them.
+    pub lanes: Option<usize>,
     /// `MTCP_SENDPKT_BURST` (default 32): frames staged per port before a burst; 1 sends within
     /// the call.
     pub burst: usize,
@@ -65,6 +72,7 @@ impl Default for Settings {
             eal_args: Vec::new(),
             conf_paths: Vec::new(),
             cores: None,
+            lanes: None,
             burst: 32,
             flush_interval: Duration::from_micros(100),
             tx_wait: Duration::from_micros(1000),
@@ -115,6 +123,9 @@ impl Settings {
         // The ranges bound every cast below.
         if let Some(n) = num("MTCP_SENDPKT_CORES", 1, MAX_CORES as u64)? {
             s.cores = Some(n as usize);
+        }
+        if let Some(n) = num("MTCP_SENDPKT_LANES", 0, MAX_LANES as u64)? {
+            s.lanes = Some(n as usize);
         }
         if let Some(n) = num("MTCP_SENDPKT_BURST", 1, MAX_BURST as u64)? {
             s.burst = n as usize;
@@ -248,8 +259,10 @@ mod tests {
             ("MTCP_SENDPKT_BURST", "32"),
             ("MTCP_SENDPKT_FLUSH_US", "50"),
             ("MTCP_SENDPKT_CORES", "2"),
+            ("MTCP_SENDPKT_LANES", "0"),
         ])
         .unwrap();
+        assert_eq!(s.lanes, Some(0));
         assert_eq!(s.eal_args, ["--no-huge", "-m", "512", "--vdev", "net_null0"]);
         assert_eq!(s.conf_paths, [PathBuf::from("a.conf"), PathBuf::from("b.conf")]);
         assert_eq!((s.burst, s.cores), (32, Some(2)));
@@ -281,6 +294,7 @@ mod tests {
             ("MTCP_SENDPKT_BURST", "0"),
             ("MTCP_SENDPKT_BURST", "x"),
             ("MTCP_SENDPKT_CORES", "129"),
+            ("MTCP_SENDPKT_LANES", "9"),
         ] {
             let e = with(&[(k, v)]).unwrap_err().to_string();
             assert!(e.contains(k), "{e}");

@@ -27,8 +27,10 @@ pub(crate) const CONFIG: &str = "/mtcp_sendpkt/config";
 pub(crate) struct View {
     /// `running`, `shutting_down`, `shut_down` or `forked`.
     pub state: &'static str,
-    /// Each core context's counters, by context index.
+    /// Each core context's counters (its lanes' included), by context index.
     pub counters: Vec<Counters>,
+    /// Lanes per core context.
+    pub lanes_per_core: usize,
     pub ports: &'static [PortInfo],
     /// IPv4 routes and ARP entries, IPv6 routes and neighbours.
     pub table_sizes: [usize; 4],
@@ -240,6 +242,7 @@ fn fill_config(r: &Reply, params: Option<&str>) -> Result<(), ()> {
     let ports = view.ports;
     let s = view.settings;
     r.u64("cores", view.counters.len() as u64);
+    r.u64("lanes_per_core", view.lanes_per_core as u64);
     r.u64("attached", u64::from(ports.iter().any(|p| !p.owned)));
     r.u64s("ports/id", ports.iter().map(|p| u64::from(p.id)));
     r.strings("ports/name", ports.iter().map(|p| p.name.clone()));

@@ -588,3 +588,122 @@ fn no_configuration_at_all_fails_with_eacces_without_hanging() {
         assert!(started.elapsed() < Duration::from_secs(30));
     });
 }
+
+/// Threads that call with an `mctx` another thread owns (a worker pool beside the core's own
+/// thread), with the default settings on a port of two TX queues (two `tx_pcap` files): the
+/// first such thread claims the core's lane, TX queue 1, and sends there as its owner; one that
+/// comes while the lane is held hands its frames over to the owner (TX queue 0; or sends there
+/// as the core's owner, once the flusher made the idle owner give the core up); once the lane's
+/// thread exited, the next thread claims it. Every frame is mOS's, each thread's in its call
+/// order, and the core's counters count all of them.
+#[test]
+fn a_guest_thread_claims_a_lane_and_the_next_hands_over_until_it_is_free() {
+    const N: u32 = 50;
+    // Sequence numbers tell the threads apart: the owner's, then guests A, B and C.
+    let frames_of = |base: u32| -> Vec<Observed> {
+        (0..N)
+            .map(|i| {
+                let payload: &[u8] = if i % 5 == 4 { b"data" } else { b"" };
+                Observed::new([10, 0, 0, 10], base + i, &TS_OPTIONS, payload)
+            })
+            .collect()
+    };
+    let vdevs = "--vdev net_pcap0,tx_pcap={dir}/q0.pcap,tx_pcap={dir}/q1.pcap";
+    let t = Isolated::new("a_guest_thread_claims_a_lane_and_the_next_hands_over_until_it_is_free")
+        .with_port(vdevs);
+    let Some((dir, _)) = t.run(|dir| {
+        let send_all = move |base: u32| {
+            for (k, mut o) in frames_of(base).into_iter().enumerate() {
+                assert_eq!(send(0, 1, &o.pkt_info()), Ok(()), "frame {k} of {base}");
+            }
+        };
+        // The owner: the core's thread, first to call.
+        send_all(0);
+        let (a_sent_tx, a_sent_rx) = std::sync::mpsc::channel();
+        let (b_done_tx, b_done_rx) = std::sync::mpsc::channel::<()>();
+        let a = std::thread::spawn(move || {
+            send_all(1000);
+            a_sent_tx.send(()).unwrap();
+            // Holds the lane (alive) until B sent.
+            b_done_rx.recv().unwrap();
+        });
+        a_sent_rx.recv().unwrap();
+        std::thread::spawn(move || send_all(2000)).join().unwrap();
+        b_done_tx.send(()).unwrap();
+        a.join().unwrap();
+        // The owner again (it may have been made to give the core up to B while it waited, as an
+        // owner that stops calling while others send is: then it claims it back), then C.
+        send_all(4000);
+        std::thread::spawn(move || send_all(3000)).join().unwrap();
+        assert!(flush(0) >= 0);
+        let st = stats(0);
+        assert_eq!(
+            (st.accepted, st.transmitted, st.pending, st.rejected),
+            (5 * u64::from(N), 5 * u64::from(N), 0, 0),
+            "the core counts its lane's frames"
+        );
+        keep_port_mac(dir);
+    }) else {
+        return;
+    };
+    let mac: [u8; 6] = std::fs::read(dir.join("mac")).unwrap().try_into().unwrap();
+    let seqs = |frames: &[Vec<u8>], base: u32| -> Vec<u32> {
+        frames
+            .iter()
+            .map(|f| u32::from_be_bytes(f[38..42].try_into().unwrap()))
+            .filter(|s| (base..base + N).contains(s))
+            .collect()
+    };
+    let in_order = |base: u32| -> Vec<u32> { (base..base + N).collect() };
+    let q0 = read_pcap(&dir.join("q0.pcap"));
+    let q1 = read_pcap(&dir.join("q1.pcap"));
+    assert_eq!(q0.len() + q1.len(), 5 * N as usize, "every accepted frame, once");
+    // The owner's and B's (handed over) on queue 0; A's and then C's (the lane) on queue 1.
+    for base in [0, 2000, 4000] {
+        assert_eq!(seqs(&q0, base), in_order(base), "queue 0, frames {base}..");
+    }
+    for base in [1000, 3000] {
+        assert_eq!(
+            seqs(&q1, base),
+            in_order(base),
+            "queue 1 (the lane), frames {base}.."
+        );
+    }
+    let inputs: std::collections::HashMap<u32, Observed> = [0, 1000, 2000, 3000, 4000]
+        .into_iter()
+        .flat_map(|base| (0..N).map(move |i| base + i).zip(frames_of(base)))
+        .collect();
+    for frame in q0.iter().chain(&q1) {
+        let seq = u32::from_be_bytes(frame[38..42].try_into().unwrap());
+        check_frame(frame, &inputs[&seq], ARP_10, mac);
+    }
+}
+
+/// `MTCP_SENDPKT_LANES=0`: no lane, every guest's frame is handed over to the owner (TX queue 0)
+/// even where the port has a queue to spare.
+#[test]
+fn without_lanes_a_guest_hands_every_frame_over() {
+    let vdevs = "--vdev net_pcap0,tx_pcap={dir}/q0.pcap,tx_pcap={dir}/q1.pcap";
+    let t = Isolated::new("without_lanes_a_guest_hands_every_frame_over")
+        .with_port(vdevs)
+        // Overridden: the setting under test.
+        .env("MTCP_SENDPKT_LANES", "0");
+    let Some((dir, _)) = t.run(|_| {
+        let mut o = Observed::new([10, 0, 0, 10], 1, &TS_OPTIONS, b"");
+        send(0, 1, &o.pkt_info()).unwrap();
+        std::thread::spawn(|| {
+            for seq in 2..12 {
+                let mut o = Observed::new([10, 0, 0, 10], seq, &TS_OPTIONS, b"");
+                send(0, 1, &o.pkt_info()).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        assert!(flush(0) >= 0);
+        assert_eq!(stats(0).transmitted, 11);
+    }) else {
+        return;
+    };
+    assert_eq!(read_pcap(&dir.join("q0.pcap")).len(), 11);
+    assert_eq!(read_pcap(&dir.join("q1.pcap")).len(), 0);
+}

@@ -153,6 +153,10 @@ fn telemetry_reports_what_the_calls_did() {
             );
             assert_eq!(cfg["burst"], 32);
             assert_eq!(cfg["attached"], 0);
+            assert_eq!(
+                cfg["lanes_per_core"], 0,
+                "two tx_pcap files, two TX queues: one per core, none left for lanes"
+            );
 
             // DPDK's own client, as an operator runs it.
             // (dpdk-dev ships it; `make deps` checks for it.)

@@ -65,6 +65,12 @@ pub(crate) trait PacketIo: Sync {
 
 /// Mbufs a context takes from the pool at once.
 const SPARE_MBUFS: usize = if cfg!(loom) { 2 } else { 32 };
+/// The most mbufs a context holds for one port, outside its TX queue, with `burst`: a full
+/// staging and its spares.
+pub(crate) fn mbufs_held(burst: usize) -> usize {
+    MIN_STAGING.max(2 * burst) + SPARE_MBUFS
+}
+
 /// Frames one port's staging may hold (like mOS's 64 TX slots), or twice the burst if larger.
 const MIN_STAGING: usize = 64;
 /// Frames that can wait in one port's hand-off queue.
@@ -243,6 +249,25 @@ pub(crate) struct Counters {
     pub rejected_by: [u64; REJECT_ERRNOS.len()],
     pub resets: u64,
     pub raw_frames: u64,
+}
+
+impl Counters {
+    /// Adds `other`'s counts (a core context's lanes to the core's, see `runtime`).
+    pub(crate) fn add(&mut self, other: &Counters) {
+        let (s, o) = (&mut self.stats, &other.stats);
+        s.accepted += o.accepted;
+        s.transmitted += o.transmitted;
+        s.pending += o.pending;
+        s.rejected += o.rejected;
+        s.no_mbuf += o.no_mbuf;
+        s.tx_busy += o.tx_busy;
+        s.dropped_at_shutdown += o.dropped_at_shutdown;
+        for (a, b) in self.rejected_by.iter_mut().zip(other.rejected_by) {
+            *a += b;
+        }
+        self.resets += other.resets;
+        self.raw_frames += other.raw_frames;
+    }
 }
 
 /// A plain increment of a counter that has one writer at a time: no locked instruction.
@@ -1227,6 +1252,25 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         if let Entry::Owner(mut st) = self.tx.enter(me) {
             self.drain_and_burst(&mut st);
         }
+    }
+
+    /// Whether the calling thread owns the context (cheap: no thread-local lookup).
+    #[inline(always)]
+    pub(crate) fn owned_by_caller(&self) -> bool {
+        self.tx.owned_by_caller()
+    }
+
+    /// Where `me`, calling this context, should send (`runtime::Runtime::sender` decides it once
+    /// per thread): `None` when nobody else owns the context (`me` does, or will claim it: nothing
+    /// to decide yet); else the index of the first of `lanes` that `me` owns or claims now (a
+    /// claim without entering, as `enter`'s), or `Some(None)` when every lane is taken (`me`
+    /// hands over to this context). A thread gives its lanes up at exit, through
+    /// [`CoreContext::owner_leaving`], as any context it owns.
+    pub(crate) fn choose_lane(&self, lanes: &[Self], me: &'static ThreadRec) -> Option<Option<usize>> {
+        if !self.tx.owned_by_another(me) {
+            return None;
+        }
+        Some(lanes.iter().position(|lane| lane.tx.claim(me)))
     }
 
     /// Runs `f` as a call of this context that shutdown waits for (`close` does not complete

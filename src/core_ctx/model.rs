@@ -151,6 +151,11 @@ struct Setup {
 impl Setup {
     /// One context with one port whose queue takes `room` frames per burst.
     fn new(burst: usize, room: usize) -> Self {
+        Self::with_contexts(1, burst, room)
+    }
+
+    /// `n` contexts (a core context and its lanes), each with one port on the same wire.
+    fn with_contexts(n: usize, burst: usize, room: usize) -> Self {
         let wire = Arc::new(Wire::default());
         let signal = Arc::new(FlushSignal::default());
         let params = TxParams {
@@ -158,15 +163,19 @@ impl Setup {
             tx_wait: Duration::from_micros(1),
             flush_interval: Duration::from_micros(2),
         };
-        let queue = FakeQueue {
-            wire: wire.clone(),
-            room,
-        };
-        let ctx = CoreContext::new(FakeIo { wire: wire.clone() }, vec![queue], params, signal.clone());
+        let ctxs = (0..n)
+            .map(|_| {
+                let queue = FakeQueue {
+                    wire: wire.clone(),
+                    room,
+                };
+                CoreContext::new(FakeIo { wire: wire.clone() }, vec![queue], params, signal.clone())
+            })
+            .collect();
         Setup {
             wire,
             signal,
-            ctxs: Arc::new(vec![ctx]),
+            ctxs: Arc::new(ctxs),
         }
     }
 
@@ -178,10 +187,16 @@ impl Setup {
     /// path first (which knows the owner by the thread's id, as outside the model), the full
     /// path if that declines.
     fn send(&self, me: &'static ThreadRec, id: u32) -> Result<(), SendError> {
+        self.send_on(0, me, id)
+    }
+
+    /// [`Setup::send`] on context `k`.
+    fn send_on(&self, k: usize, me: &'static ThreadRec, id: u32) -> Result<(), SendError> {
+        let ctx = &self.ctxs[k];
         // A record of a scenario that models identity is known by its thread's id; the others
         // are passed explicitly (see `ThreadRec::with_identity`).
         let is_me = |r: &ThreadRec| r.is_callers() || std::ptr::eq(r, me);
-        match self.ctx().try_send_quick(is_me, QuickFrame(id)) {
+        match ctx.try_send_quick(is_me, QuickFrame(id)) {
             Quick::Staged => return Ok(()),
             Quick::Finish(f) => {
                 f.finish();
@@ -189,7 +204,7 @@ impl Setup {
             }
             Quick::Declined => {}
         }
-        self.ctx().send(
+        ctx.send(
             || me,
             |_: &mut (), f: &mut Frame| {
                 f.id = id;
@@ -213,7 +228,7 @@ impl Setup {
 
     /// The flusher's step with everything due.
     fn flusher_step(&self) -> Step {
-        Flusher::new(&self.ctxs, &self.signal).step(u64::MAX)
+        Flusher::new([&self.ctxs, &[]], &self.signal).step(u64::MAX)
     }
 
     fn sent(&self) -> Vec<u32> {
@@ -221,7 +236,7 @@ impl Setup {
     }
 
     fn pending(&self) -> u64 {
-        self.ctx().stats().pending
+        self.ctxs.iter().map(|c| c.stats().pending).sum()
     }
 
     /// Everything settled: the frames of exactly the calls that returned Ok are on the wire,
@@ -258,8 +273,10 @@ impl Setup {
 
     /// Closes (must complete now that every thread is done) and checks that no buffer is left.
     fn close_and_assert_no_leak(&self) {
-        let o = self.ctx().close(&Deadline::after(Duration::from_micros(1)));
-        assert!(o.complete, "nobody is inside any more");
+        for ctx in self.ctxs.iter() {
+            let o = ctx.close(&Deadline::after(Duration::from_micros(1)));
+            assert!(o.complete, "nobody is inside any more");
+        }
         assert_eq!(self.wire.live.load(Std::SeqCst), 0, "buffers leaked");
     }
 }
@@ -641,6 +658,74 @@ fn owner_exits_while_another_thread_sends() {
         s.flusher_step();
         assert_eq!(s.pending(), 0);
         s.assert_sent_exactly(&ok_ids(&[(1, Ok(())), r2, r3]));
+        s.close_and_assert_no_leak();
+    });
+}
+
+/// A thread calling the core context (context 0) with its lane (context 1), as `runtime` does:
+/// it chooses once, at its first call that finds another owner, then sends where it chose.
+struct Guest {
+    me: &'static ThreadRec,
+    /// `None`: not decided; `Some(k)`: context `k`.
+    sends_on: Option<usize>,
+}
+
+impl Guest {
+    fn new(me: &'static ThreadRec) -> Self {
+        Self { me, sends_on: None }
+    }
+
+    fn send(&mut self, s: &Setup, id: u32) -> Result<(), SendError> {
+        let k = match self.sends_on {
+            Some(k) => k,
+            None => match s.ctxs[0].choose_lane(&s.ctxs[1..], self.me) {
+                None => 0,
+                Some(choice) => {
+                    let k = choice.map_or(0, |j| 1 + j);
+                    self.sends_on = Some(k);
+                    k
+                }
+            },
+        };
+        s.send_on(k, self.me, id)
+    }
+
+    /// The thread exits: it gives up every context it owns (`runtime`'s thread exit).
+    fn exit(self, s: &Setup) {
+        for ctx in s.ctxs.iter() {
+            ctx.owner_leaving(self.me);
+        }
+    }
+}
+
+/// Lanes: while the core's owner sends, two guests race for the core's one lane; one claims it
+/// and sends there as its owner, then exits (gives it up); the other sends twice, handing over
+/// to the core if it lost the race (its choice holds for its second frame), and the flusher
+/// runs throughout. Never two owners of the lane at once (the cell tracking checks it), every
+/// accepted frame on the wire once, nothing left staged or leaked.
+#[test]
+fn guests_race_for_a_lane_and_the_winner_exits() {
+    model(|| {
+        let s = Setup::with_contexts(2, 2, usize::MAX);
+        let (owner, g1, g2) = (rec(), rec(), rec());
+        s.send(mine(owner), 1).unwrap();
+        let a = s.spawn(move |s| {
+            let mut g = Guest::new(mine(g1));
+            let r = g.send(s, 2);
+            g.exit(s);
+            r
+        });
+        let b = s.spawn(move |s| {
+            let mut g = Guest::new(mine(g2));
+            [(3, g.send(s, 3)), (4, g.send(s, 4))]
+        });
+        let f = s.spawn(|s| s.flusher_step());
+        let r2 = a.join().unwrap();
+        let [r3, r4] = b.join().unwrap();
+        f.join().unwrap();
+        s.flusher_step();
+        assert_eq!(s.pending(), 0, "the flusher's step left work");
+        s.assert_sent_exactly(&ok_ids(&[(1, Ok(())), (2, r2), r3, r4]));
         s.close_and_assert_no_leak();
     });
 }

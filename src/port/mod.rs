@@ -790,12 +790,14 @@ pub(crate) fn attach_port(
     Ok((port_info(id, offload, false)?, queues.collect()))
 }
 
-/// Configures and starts port `id` with `tx_queues` TX queues (queue k belongs to core context k)
-/// and one RX queue (DPDK needs one on most PMDs; the library never polls it, an application or a
-/// test may).
+/// Configures and starts port `id` with `tx_queues` TX queues (queue k belongs to core context k),
+/// and up to `extra` more where the device takes them (the lanes, see `runtime`; fewer when it
+/// has fewer, none when it refuses that many), and one RX queue (DPDK needs one on most PMDs; the
+/// library never polls it, an application or a test may). Returns as many TX queues as it set up.
 pub(crate) fn setup_port(
     id: u16,
     tx_queues: u16,
+    extra: u16,
     tx_desc: u16,
     pool: &Mempool,
 ) -> Result<(PortInfo, Vec<TxQueue>), InitError> {
@@ -815,8 +817,16 @@ pub(crate) fn setup_port(
         conf.txmode.offloads = CHECKSUM_OFFLOADS;
     }
     let rx_queues = u16::from(info.max_rx_queues > 0);
+    let needed = tx_queues;
+    let mut tx_queues = needed.saturating_add(extra).min(info.max_tx_queues);
     // SAFETY: `conf` is a valid, fully initialized configuration.
-    let rc = unsafe { sys::rte_eth_dev_configure(id, rx_queues, tx_queues, &conf) };
+    let mut rc = unsafe { sys::rte_eth_dev_configure(id, rx_queues, tx_queues, &conf) };
+    if rc != 0 && tx_queues > needed {
+        // Some devices take no more TX queues than RX queues (net_tap): then no lanes.
+        tx_queues = needed;
+        // SAFETY: as above (the port is configured again before it starts).
+        rc = unsafe { sys::rte_eth_dev_configure(id, rx_queues, tx_queues, &conf) };
+    }
     if rc != 0 {
         return Err(port_error(id, "rte_eth_dev_configure", rc));
     }
