@@ -232,6 +232,12 @@ fn check(
         l.cores_from,
         l.cores - 1
     );
+    let lanes = settings.lanes.unwrap_or(1);
+    let _ = writeln!(
+        w,
+        "lanes: up to {lanes} per core context (MTCP_SENDPKT_LANES): threads that call with an mctx another thread owns send on TX queue {} and up, where a port has them",
+        l.cores
+    );
     if cfg.routes.is_empty() {
         let _ = writeln!(w, "routes: none: every frame goes to the first port");
     } else {
