@@ -10,6 +10,8 @@
  *   sack      the mos ACK with a SACK block before its Timestamp (NOP, NOP, SACK, NOP, NOP,
  *             Timestamp): an option layout other than mOS's, which the library's full path reads
  *   flowsN    N flows in turn, over the 8 next hops 10.1.0.0/24 .. 10.1.7.0/24
+ *   randomN   N flows in turn to pseudo-random clients in 10.3.0.0/16, behind one next hop
+ *             (addresses as a middlebox meets them, not in a row)
  *   FILE      the IPv4 packets of a capture, as `make bench` writes them (see read_capture)
  */
 #ifndef BENCH_INPUT_H
@@ -127,7 +129,8 @@ static int bench_input(const char *shape, long payload, struct bench_input *in)
 	long flows = 1;
 	uint32_t dst = inet_addr("10.0.0.10");
 	const uint8_t *mac = arp_mac;
-	int sack = 0;
+	int sack = 0, random_flows = 0;
+	uint32_t x = 0x12345678u; /* xorshift32, a fixed sequence */
 	if (strcmp(shape, "mos") == 0) {
 	} else if (strcmp(shape, "sack") == 0) {
 		sack = 1;
@@ -140,6 +143,11 @@ static int bench_input(const char *shape, long payload, struct bench_input *in)
 		flows = atol(shape + 5);
 		if (flows < 1 || flows > 2000)
 			return -1;
+	} else if (strncmp(shape, "random", 6) == 0) {
+		flows = atol(shape + 6);
+		if (flows < 1 || flows > 2000)
+			return -1;
+		random_flows = 1;
 	} else {
 		in->n = read_capture(shape, &in->pkts);
 		return in->n > 0 ? 0 : -1;
@@ -154,6 +162,12 @@ static int bench_input(const char *shape, long payload, struct bench_input *in)
 		if (!buf)
 			return -1;
 		uint32_t to = flows == 1 ? dst : htonl(0x0a010000u | (uint32_t)(k % 8) << 8 | (uint32_t)(k / 8 + 1));
+		if (random_flows) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			to = htonl(0x0a030000u | (x & 0xffff));
+		}
 		bench_fill(&in->pkts[k], buf, to, (uint16_t)(40000 + k), payload, mac, sack);
 	}
 	in->n = flows;
