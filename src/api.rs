@@ -413,14 +413,9 @@ impl Core {
     /// frames they took. `TxBusy` if some are still staged after the bounded wait (they are
     /// retried, not dropped).
     pub fn flush(&self) -> Result<usize, SendError> {
-        let (mut transmitted, mut left) = (0, 0);
-        for ctx in std::iter::once(self.ctx).chain(self.rt.lanes_of(self.ctx)) {
-            let o = self.rt.flush(ctx)?;
-            transmitted += o.transmitted;
-            left += o.left;
-        }
-        if left == 0 {
-            Ok(transmitted)
+        let o = self.rt.flush(self.ctx)?;
+        if o.left == 0 {
+            Ok(o.transmitted)
         } else {
             Err(SendError::TxBusy)
         }

@@ -447,23 +447,18 @@ impl<S> Exclusive<S> {
         unsafe { owner.as_ref() }.is_some_and(ThreadRec::is_callers)
     }
 
-    /// Whether someone who is not `me` owns this context.
-    pub(crate) fn owned_by_another(&self, me: &'static ThreadRec) -> bool {
-        let owner = self.owner.load(Ordering::Relaxed);
-        !owner.is_null() && !std::ptr::eq(owner, me)
-    }
-
     /// Makes `me` the owner if the context has none, without entering (the claim of
     /// [`Exclusive::enter`], invariant 3); true if `me` owns it afterwards.
     pub(crate) fn claim(&self, me: &'static ThreadRec) -> bool {
         let mine = me as *const ThreadRec as *mut ThreadRec;
         // As in `enter`: Acquire pairs with an evicting taker's Release, Release with a taker's
         // Acquire load of `owner`.
+        // A failure that finds `me` is a claim made meanwhile by a signal handler on this thread.
         self.owner.load(Ordering::Relaxed) == mine
             || self
                 .owner
                 .compare_exchange(std::ptr::null_mut(), mine, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+                .map_or_else(|now| now == mine, |_| true)
     }
 
     /// The rare path's way in: waits (until `deadline`) for the previous taker and for the owner

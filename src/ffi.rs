@@ -776,12 +776,15 @@ pub unsafe extern "C" fn mtcp_sendpkt_segment(mctx: mctx_t, pkt: *const pkt_info
     })
 }
 
-/// Pushes everything core context `mctx->cpu` has staged to its TX queues now, and gives the
-/// spare mbufs it keeps at hand (taken from the mempool in bulk) back to the mempool.
+/// Pushes everything core context `mctx->cpu` and its lanes have staged to their TX queues now,
+/// and gives the spare mbufs they keep at hand (taken from the mempool in bulk) back to the
+/// mempool. It changes no ownership: a context the calling thread does not own is taken over
+/// for the flush.
 ///
 /// Returns the number of frames the TX queues took, or -1 with errno `EACCES` (as for
-/// `mtcp_sendpkt`) or `EAGAIN` (a TX queue did not take everything within
-/// `MTCP_SENDPKT_TX_WAIT_US`; the rest stays staged and is retried, never dropped).
+/// `mtcp_sendpkt`) or `EAGAIN` (a TX queue did not take everything, or another thread stayed
+/// inside a context, within `MTCP_SENDPKT_TX_WAIT_US` in all; the rest stays staged and is
+/// retried, never dropped).
 ///
 /// # Safety
 /// `mctx` is NULL or valid.

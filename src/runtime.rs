@@ -389,7 +389,7 @@ impl Runtime {
             routes6: cfg.route6_table(&port_ids),
             arp6: cfg.arp6_table(),
         };
-        let lanes_wanted = lanes_wanted(&settings, cores, attached);
+        let lanes_wanted = lanes_wanted(&settings, cores, port_ids.len(), attached);
         // How many calling threads get an lcore (a mempool cache) at a time: the owners of
         // the core contexts and of their lanes, and a few more.
         let slots = port::set_lcore_slots(cores * (1 + lanes_wanted));
@@ -574,6 +574,11 @@ impl Runtime {
                 // interrupted its making: no lane for that call). `None` from the choice: the
                 // thread owns the core, or will claim it; nothing to decide yet.
                 let rec = thread_rec()?;
+                if rec.inside() {
+                    // A signal handler's call while the thread is inside the library: refused
+                    // further on (EDEADLK), so it decides nothing.
+                    return None;
+                }
                 let lane = ctx.choose_lane(lanes, rec)?;
                 // MAX_LANES (8) fits in the byte.
                 let decided = lane.map_or(NO_LANE, |j| FIRST_LANE + j as u8);
@@ -828,10 +833,29 @@ impl Runtime {
         }
     }
 
-    /// Flushes one context (see [`CoreContext::flush`]), waiting at most `tx_wait`.
+    /// Flushes core context `ctx` and its lanes (see [`CoreContext::flush`]: no ownership
+    /// changes), waiting at most `tx_wait` in all.
     pub(crate) fn flush(&self, ctx: &CoreContext<Dpdk, HopCache>) -> Result<FlushOutcome, SendError> {
         let call = enter_call()?;
-        ctx.flush(|| call.rec(), &Deadline::after(self.settings.tx_wait))
+        let deadline = Deadline::after(self.settings.tx_wait);
+        // The core context, then its lanes, within one `tx_wait`: a lane whose owner stays inside
+        // past it (or a queue that keeps refusing) leaves its frames counted in `left`.
+        let mut sum = FlushOutcome {
+            transmitted: 0,
+            left: 0,
+        };
+        for c in std::iter::once(ctx).chain(self.lanes_of(ctx)) {
+            match c.flush(|| call.rec(), &deadline) {
+                Ok(o) => {
+                    sum.transmitted += o.transmitted;
+                    sum.left += o.left;
+                }
+                // Another thread stayed inside: what it has pending is left.
+                Err(SendError::TxBusy) => sum.left += c.stats().pending.max(1) as usize,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sum)
     }
 
     /// Closes every context (see [`CoreContext::close`]); returns the frames dropped and
@@ -1010,8 +1034,9 @@ unsafe impl<R: AckRequest, const FILL: bool> crate::core_ctx::QuickBuild<Dpdk, H
 
 /// How many lanes per core context to ask the ports for: `MTCP_SENDPKT_LANES` (default 1), none
 /// when attached to a host's EAL (the host set up the queues it gives the library), and no more
-/// than the mempool can feed: every queue may hold a full TX ring, a staging and spares.
-fn lanes_wanted(settings: &Settings, cores: usize, attached: bool) -> usize {
+/// than the mempool can feed: every queue of every port may hold a full TX ring, a staging and
+/// spares.
+fn lanes_wanted(settings: &Settings, cores: usize, ports: usize, attached: bool) -> usize {
     if attached {
         if settings.lanes.is_some_and(|n| n > 0) {
             crate::log::warning!("attached to the host's EAL: MTCP_SENDPKT_LANES is ignored (no lanes)");
@@ -1021,14 +1046,14 @@ fn lanes_wanted(settings: &Settings, cores: usize, attached: bool) -> usize {
     let wanted = settings.lanes.unwrap_or(1);
     let per_queue = usize::from(settings.tx_desc) + crate::core_ctx::mbufs_held(settings.burst);
     let mut lanes = wanted;
-    while lanes > 0 && cores * (1 + lanes) * per_queue > settings.mbufs as usize {
+    while lanes > 0 && ports * cores * (1 + lanes) * per_queue > settings.mbufs as usize {
         lanes -= 1;
     }
     if lanes < wanted {
         crate::log::debug!(
             "{lanes} lanes per core context, not {wanted}: {} mbufs (MTCP_SENDPKT_MBUFS) feed {} TX queues of {} descriptors",
             settings.mbufs,
-            cores * (1 + lanes),
+            ports * cores * (1 + lanes),
             settings.tx_desc
         );
     }
@@ -1268,4 +1293,45 @@ pub(crate) fn shutdown() -> ShutdownOutcome {
         port::cleanup_eal();
     }
     ShutdownOutcome { dropped, released }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lanes asked for: one per core by default while the mempool can fill every queue's
+    /// ring (1120 mbufs a queue with the defaults: 8191 mbufs feed 6 queues of one port), none
+    /// when attached or turned off, more with a larger pool.
+    #[test]
+    fn lanes_are_asked_for_as_the_mempool_allows() {
+        let d = Settings::default();
+        assert_eq!(
+            crate::core_ctx::mbufs_held(d.burst) + usize::from(d.tx_desc),
+            1120
+        );
+        let want = |s: &Settings, cores, ports, attached| lanes_wanted(s, cores, ports, attached);
+        assert_eq!(
+            (1..=4).map(|c| want(&d, c, 1, false)).collect::<Vec<_>>(),
+            [1, 1, 1, 0]
+        );
+        assert_eq!(want(&d, 1, 2, false), 1);
+        assert_eq!(want(&d, 2, 2, false), 0);
+        assert_eq!(want(&d, 1, 1, true), 0, "attached");
+        let off = Settings {
+            lanes: Some(0),
+            ..Settings::default()
+        };
+        assert_eq!(want(&off, 1, 1, false), 0);
+        let big = Settings {
+            lanes: Some(2),
+            mbufs: 65535,
+            ..Settings::default()
+        };
+        assert_eq!(want(&big, 8, 2, false), 2);
+        assert_eq!(
+            want(&big, 16, 2, false),
+            0,
+            "16 x 2 ports x 3 queues x 1120 > 65535"
+        );
+    }
 }

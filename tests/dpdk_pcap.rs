@@ -617,8 +617,10 @@ fn a_guest_thread_claims_a_lane_and_the_next_hands_over_until_it_is_free() {
                 assert_eq!(send(0, 1, &o.pkt_info()), Ok(()), "frame {k} of {base}");
             }
         };
-        // The owner: the core's thread, first to call.
+        // The owner: the core's thread, first to call. Its flush takes over the free lane for
+        // a moment, and must leave it free (a flush that claimed it would keep it from A).
         send_all(0);
+        assert!(flush(0) >= 0);
         let (a_sent_tx, a_sent_rx) = std::sync::mpsc::channel();
         let (b_done_tx, b_done_rx) = std::sync::mpsc::channel::<()>();
         let a = std::thread::spawn(move || {

@@ -1051,7 +1051,16 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
         me: impl FnOnce() -> &'static ThreadRec,
         deadline: &Deadline,
     ) -> Result<FlushOutcome, SendError> {
-        match self.tx.enter_with(me) {
+        // The owner enters; anyone else takes the context over, never claiming it: a flush
+        // changes no ownership (a thread flushing its core would otherwise own, and so
+        // keep from guests, every free lane; see `runtime`).
+        let me = me();
+        let entry = if self.tx.is_owner(me) {
+            self.tx.enter(me)
+        } else {
+            Entry::Elsewhere
+        };
+        match entry {
             Entry::Owner(mut st) => Ok(self.flush_all(&mut st, deadline)),
             Entry::Closed => Err(SendError::NotInitialized),
             Entry::Reentered => Err(SendError::Reentered),
@@ -1261,13 +1270,16 @@ impl<I: PacketIo, S: Scratch> CoreContext<I, S> {
     }
 
     /// Where `me`, calling this context, should send (`runtime::Runtime::sender` decides it once
-    /// per thread): `None` when nobody else owns the context (`me` does, or will claim it: nothing
-    /// to decide yet); else the index of the first of `lanes` that `me` owns or claims now (a
-    /// claim without entering, as `enter`'s), or `Some(None)` when every lane is taken (`me`
-    /// hands over to this context). A thread gives its lanes up at exit, through
-    /// [`CoreContext::owner_leaving`], as any context it owns.
+    /// per thread): `None` when `me` owns the context, claiming it now if nobody does (its
+    /// owner's path: nothing to decide); else the index of the first of `lanes` that `me` owns
+    /// or claims now, or `Some(None)` when every lane is taken (`me` hands over to this
+    /// context). Claims as `enter`'s, without entering. A thread gives up what it owns at exit,
+    /// through [`CoreContext::owner_leaving`].
     pub(crate) fn choose_lane(&self, lanes: &[Self], me: &'static ThreadRec) -> Option<Option<usize>> {
-        if !self.tx.owned_by_another(me) {
+        // Claiming the context first: two threads calling a context nobody owns yet decide
+        // at once, one its owner, the other a lane (else the other's first frame would be
+        // handed over, and its next ones sent on a lane, possibly before it).
+        if self.tx.claim(me) {
             return None;
         }
         Some(lanes.iter().position(|lane| lane.tx.claim(me)))

@@ -817,16 +817,32 @@ pub(crate) fn setup_port(
         conf.txmode.offloads = CHECKSUM_OFFLOADS;
     }
     let rx_queues = u16::from(info.max_rx_queues > 0);
-    let needed = tx_queues;
-    let mut tx_queues = needed.saturating_add(extra).min(info.max_tx_queues);
-    // SAFETY: `conf` is a valid, fully initialized configuration.
-    let mut rc = unsafe { sys::rte_eth_dev_configure(id, rx_queues, tx_queues, &conf) };
-    if rc != 0 && tx_queues > needed {
-        // Some devices take no more TX queues than RX queues (net_tap): then no lanes.
-        tx_queues = needed;
-        // SAFETY: as above (the port is configured again before it starts).
-        rc = unsafe { sys::rte_eth_dev_configure(id, rx_queues, tx_queues, &conf) };
+    let wanted = tx_queues.saturating_add(extra).min(info.max_tx_queues);
+    // With the lanes' queues first; where the device refuses them (net_tap takes no more TX
+    // queues than RX queues; a device may lack memory for more rings), without: no lanes.
+    let mut tried = start_port(id, rx_queues, wanted, tx_desc, &info, &conf, pool);
+    if tried.is_err() && wanted > tx_queues {
+        tried = start_port(id, rx_queues, tx_queues, tx_desc, &info, &conf, pool);
     }
+    let tx_queues = tried?;
+    let queues = (0..tx_queues).map(|queue| TxQueue::new(id, queue));
+    Ok((port_info(id, checksum_offload, true)?, queues.collect()))
+}
+
+/// Configures port `id` with `tx_queues` TX queues and `rx_queues` (0 or 1) RX queue, sets
+/// them up and starts it; returns `tx_queues`. On failure the port is left stopped, to be
+/// configured again.
+fn start_port(
+    id: u16,
+    rx_queues: u16,
+    tx_queues: u16,
+    tx_desc: u16,
+    info: &sys::rte_eth_dev_info,
+    conf: &sys::rte_eth_conf,
+    pool: &Mempool,
+) -> Result<u16, InitError> {
+    // SAFETY: `conf` is a valid, fully initialized configuration; the port is stopped.
+    let rc = unsafe { sys::rte_eth_dev_configure(id, rx_queues, tx_queues, conf) };
     if rc != 0 {
         return Err(port_error(id, "rte_eth_dev_configure", rc));
     }
@@ -854,8 +870,7 @@ pub(crate) fn setup_port(
     if rc != 0 {
         return Err(port_error(id, "rte_eth_dev_start", rc));
     }
-    let queues = (0..tx_queues).map(|queue| TxQueue::new(id, queue));
-    Ok((port_info(id, checksum_offload, true)?, queues.collect()))
+    Ok(tx_queues)
 }
 
 /// Stops and closes a port the library set up.
