@@ -320,6 +320,18 @@ mod tests {
         PortInfo::for_tests(id)
     }
 
+    /// A router with one port and the ARP table `arp`, no routes (everything to port 0).
+    fn with_arp(arp: ArpTable) -> Router {
+        Router::new(
+            vec![port(0)],
+            Tables {
+                arp,
+                ..Tables::default()
+            },
+            false,
+        )
+    }
+
     fn prefix(a: [u8; 4], len: u8) -> Ipv4Prefix {
         Ipv4Prefix::new(a.into(), len).unwrap()
     }
@@ -410,14 +422,7 @@ mod tests {
             arp.insert(prefix([10, 1, k, 0], 24), [2, 0, 0, 0, 1, k]);
         }
         arp.insert(prefix([10, 1, 0, 0], 16), [2, 0, 0, 0, 1, 0xff]);
-        let r = Router::new(
-            vec![port(0)],
-            Tables {
-                arp,
-                ..Tables::default()
-            },
-            false,
-        );
+        let r = with_arp(arp);
         let c = &mut HopCache::for_owner();
         let dst = |f: u8| [10, 1, f % 8, f / 8 + 1];
         let mut found = 0;
@@ -564,14 +569,7 @@ mod tests {
         use crate::core_ctx::Scratch;
         let mut arp = ArpTable::default();
         arp.insert(prefix([0, 0, 0, 0], 0), [2; 6]);
-        let r = Router::new(
-            vec![port(0)],
-            Tables {
-                arp,
-                ..Tables::default()
-            },
-            false,
-        );
+        let r = with_arp(arp);
         // The second of two rounds in turn: a destination is found when no other one took its
         // slot since its own call (then the quick lookup fills it again).
         let hits = |dests: &[[u8; 4]]| {
@@ -641,14 +639,7 @@ mod tests {
         let arp_to = |mac: [u8; 6]| {
             let mut arp = ArpTable::default();
             arp.insert(prefix([10, 1, 0, 0], 16), mac);
-            Router::new(
-                vec![port(0)],
-                Tables {
-                    arp,
-                    ..Tables::default()
-                },
-                false,
-            )
+            with_arp(arp)
         };
         let (r, other) = (arp_to([2; 6]), arp_to([3; 6]));
         let (d, e) = ([10, 1, 0, 1], [10, 1, 0, 2]);
@@ -682,14 +673,7 @@ mod tests {
     fn a_cached_hop_never_answers_for_another_router() {
         let mut arp = ArpTable::default();
         arp.insert(prefix([10, 0, 0, 1], 32), [1; 6]);
-        let a = Router::new(
-            vec![port(0)],
-            Tables {
-                arp,
-                ..Tables::default()
-            },
-            false,
-        );
+        let a = with_arp(arp);
         let b = Router::new(vec![port(0)], Tables::default(), false);
         let c = &mut HopCache::default();
         assert!(a.resolve(c, addr([10, 0, 0, 1]), || None).is_ok());

@@ -530,10 +530,12 @@ impl Runtime {
 
     /// The lanes of core context `ctx` (none for a lane itself).
     pub(crate) fn lanes_of(&self, ctx: &CoreContext<Dpdk, HopCache>) -> &[CoreContext<Dpdk, HopCache>] {
-        match self.core_index(ctx) {
-            Some(k) => &self.lanes[k * self.lanes_per_core..(k + 1) * self.lanes_per_core],
-            None => &[],
-        }
+        self.core_index(ctx).map_or(&[], |k| self.lanes_of_core(k))
+    }
+
+    /// The lanes of core context `k` (< `contexts.len()`).
+    fn lanes_of_core(&self, k: usize) -> &[CoreContext<Dpdk, HopCache>] {
+        &self.lanes[k * self.lanes_per_core..(k + 1) * self.lanes_per_core]
     }
 
     /// The context that sends the calling thread's frames for core context `ctx`: `ctx` itself
@@ -542,9 +544,11 @@ impl Runtime {
     /// A thread that calls with a core context another thread owns claims a free lane of that
     /// core at its first such call, and from then on sends every frame for that core through
     /// it, as its owner (with the owner's quick path, no hand-over); a thread that found every
-    /// lane taken hands over for good. Decided once per thread and core, so that the frames a
-    /// thread sends with one `mctx` stay in order on one TX queue. The thread gives its lanes
-    /// up when it exits (see [`ThreadExit`]), as any context it owns.
+    /// lane taken sends through the core and never takes a lane later (it hands over, or owns
+    /// the core once nobody else does). Decided once per thread and core (see
+    /// [`CoreContext::choose_lane`]), so that the frames a thread sends with one `mctx` stay in
+    /// order on one TX queue. The thread gives its lanes up when it exits (see
+    /// [`ThreadExit`]), as any context it owns.
     ///
     /// Correctness does not rest on the choice: a lane is a context like any other, so whoever
     /// calls it (its owner, a thread that lost it to an eviction) goes through its entry.
@@ -564,7 +568,7 @@ impl Runtime {
     #[inline(never)]
     fn lane_for(&self, ctx: &CoreContext<Dpdk, HopCache>) -> Option<&CoreContext<Dpdk, HopCache>> {
         let core = self.core_index(ctx)?;
-        let lanes = self.lanes_of(ctx);
+        let lanes = self.lanes_of_core(core);
         // During the thread's teardown the choices may be gone already: no lane then.
         let choice = LANES.try_with(|choices| choices[core].get()).ok()?;
         match choice {
